@@ -1,0 +1,4 @@
+"""The node agent (datastore -> announcements -> speaker + fib) and the CNI plugin.
+
+Layer 4: imports layers 0-3.
+"""

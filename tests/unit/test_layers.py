@@ -1,0 +1,105 @@
+"""The layer table of ../shared/STYLE.md, enforced: a module imports only its own layer or lower ones."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "rackroute"
+
+# package -> layer. Packages on the same layer must not import each other ("sideways"),
+# except a package importing itself.
+LAYERS: dict[str, int] = {
+    "net": 0,
+    "bgp": 1,
+    "rib": 2,
+    "control": 2,
+    "speaker": 3,
+    "fib": 3,
+    "agent": 4,
+    "api": 5,
+    "daemon": 6,
+    "lab": 6,
+    "cli": 7,
+}
+# Modules at the package root (rackroute/__init__.py) import nothing from the layers.
+ROOT_MODULES = {"__init__"}
+
+
+def package_of(module_path: Path) -> str:
+    relative = module_path.relative_to(SOURCE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_packages(module_path: Path) -> list[tuple[int, str]]:
+    return imports_in(module_path.read_text(), module_path.relative_to(SOURCE).with_suffix("").parts)
+
+
+def imports_in(source: str, own_parts: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(line, rackroute package) for every import of rackroute in ``source``."""
+    tree = ast.parse(source)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "rackroute" and len(parts) > 1:
+                    found.append((node.lineno, parts[1]))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import: resolve against this module's package
+                base = list(own_parts[: len(own_parts) - node.level])
+                target = base + (node.module.split(".") if node.module else [])
+                if target:
+                    found.append((node.lineno, target[0]))
+            elif node.module and node.module.split(".")[0] == "rackroute":
+                parts = node.module.split(".")
+                if len(parts) > 1:
+                    found.append((node.lineno, parts[1]))
+                else:
+                    found.extend((node.lineno, alias.name) for alias in node.names)
+    return found
+
+
+def all_modules() -> list[Path]:
+    return sorted(SOURCE.rglob("*.py"))
+
+
+def test_every_package_is_in_the_layer_table() -> None:
+    packages = {p.name for p in SOURCE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages <= set(LAYERS), f"add to LAYERS (and STYLE.md): {packages - set(LAYERS)}"
+
+
+@pytest.mark.parametrize("module_path", all_modules(), ids=lambda p: str(p.relative_to(SOURCE)))
+def test_module_imports_only_its_own_layer_or_lower(module_path: Path) -> None:
+    own = package_of(module_path)
+    parts = module_path.relative_to(SOURCE).with_suffix("").parts
+    if own in ROOT_MODULES:
+        found = [t for _, t in imports_in(module_path.read_text(), parts)]
+        assert not found, f"the package root imports {found}"
+        return
+    violations = violations_of(own, module_path.read_text(), parts)
+    assert not violations, "\n".join(violations)
+
+
+def violations_of(own: str, source: str, own_parts: tuple[str, ...]) -> list[str]:
+    violations = []
+    for line, target in imports_in(source, own_parts):
+        if target == own:
+            continue
+        if target not in LAYERS:
+            violations.append(f"line {line}: {target} is not in the layer table")
+        elif LAYERS[target] >= LAYERS[own]:
+            kind = "sideways" if LAYERS[target] == LAYERS[own] else "upward"
+            violations.append(f"line {line}: {kind} import of {target} from {own}")
+    return violations
+
+
+def test_layer_checker_catches_upward_sideways_and_relative_imports() -> None:
+    source = "from rackroute.speaker import peer\nfrom ..rib import loc\nimport rackroute.net.prefix\n"
+    found = violations_of("control", source, ("control", "ipam"))
+    assert found == [
+        "line 1: upward import of speaker from control",
+        "line 2: sideways import of rib from control",
+    ]
