@@ -1,0 +1,350 @@
+"""The speaker's configuration: one YAML file, validated into frozen values.
+
+Documented field by field in ``docs/speaker-config.md``. ``load_config(path)`` raises ``ConfigError``
+whose message names the file, the line, the field and the reason, e.g.
+``speaker.yaml:14: neighbors[1].remote_as: must be an AS number, 'internal' or 'external'``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..net.family import SUPPORTED_FAMILIES, family_from_name
+from ..net.ids import parse_asn, parse_router_id
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _asn(value: Any) -> int:
+    return parse_asn(value if isinstance(value, int) else str(value))
+
+
+AsNumber = Annotated[int, Field(gt=0, le=0xFFFFFFFF)]
+RemoteAs = int | Literal["internal", "external"]
+
+
+class NextHopMode(StrEnum):
+    AUTO = "auto"  # self towards eBGP peers, unchanged towards iBGP peers
+    SELF = "self"
+    KEEP = "keep"
+    SELF_EBGP_LEARNED = "self-ebgp-learned"  # the ToR rule: in-rack reflected routes keep theirs
+
+
+class MaxPrefixAction(StrEnum):
+    WARN = "warn"
+    STOP = "stop"
+    RESTART = "restart"
+
+
+class MaxPrefixes(Model):
+    limit: int = Field(gt=0)
+    action: MaxPrefixAction = MaxPrefixAction.STOP
+    restart_after: float = Field(60.0, gt=0, description="seconds before re-connecting (action restart)")
+    warning_threshold: int = Field(75, ge=1, le=100, description="percent of limit that logs a warning")
+
+
+class AddPathConfig(Model):
+    send: bool = False
+    receive: bool = False
+    send_max: int = Field(8, ge=1, le=64)
+
+
+def _families(value: Any) -> Any:
+    if isinstance(value, list):
+        for name in value:
+            family = family_from_name(str(name))
+            if family not in SUPPORTED_FAMILIES:
+                raise ValueError(f"family {name} is not supported (supported: ipv4-unicast, ipv6-unicast)")
+    return value
+
+
+class NeighborSettings(Model):
+    """Settings shared by neighbours, peer groups and listen ranges (each level overrides the one above)."""
+
+    remote_as: RemoteAs | None = None
+    description: str | None = None
+    local_address: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    passive: bool | None = None
+    hold_time: int | None = None
+    connect_retry: float | None = Field(None, gt=0)
+    route_reflector_client: bool | None = None
+    next_hop: NextHopMode | None = None
+    families: list[str] | None = None
+    add_path: AddPathConfig | None = None
+    import_policy: list[str] | None = None
+    export_policy: list[str] | None = None
+    max_prefixes: MaxPrefixes | None = None
+    password: str | None = Field(None, repr=False, min_length=1, max_length=80)
+    ttl_security: bool | None = None  # GTSM, RFC 5082
+    multihop: int | None = Field(None, ge=1, le=255)
+    allow_own_as: int | None = Field(None, ge=0, le=10)
+    graceful_restart: bool | None = None
+
+    @field_validator("remote_as", mode="before")
+    @classmethod
+    def _remote_as(cls, value: Any) -> Any:
+        if value in (None, "internal", "external"):
+            return value
+        try:
+            return _asn(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an AS number, 'internal' or 'external'") from None
+
+    @field_validator("hold_time")
+    @classmethod
+    def _hold_time(cls, value: int | None) -> int | None:
+        if value is not None and (value < 0 or value in (1, 2) or value > 65535):
+            raise ValueError("must be 0 or between 3 and 65535 seconds (RFC 4271 §4.2)")
+        return value
+
+    @field_validator("local_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_address(value)
+        return value
+
+    _check_families = field_validator("families", mode="before")(classmethod(lambda cls, v: _families(v)))
+
+    @model_validator(mode="after")
+    def _ttl(self) -> NeighborSettings:
+        if self.ttl_security and self.multihop:
+            raise ValueError("ttl_security (GTSM) and multihop exclude each other")
+        return self
+
+
+class Neighbor(NeighborSettings):
+    address: str
+    group: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _neighbor_address(cls, value: str) -> str:
+        return str(ipaddress.ip_address(value))
+
+
+class ListenRange(NeighborSettings):
+    """Dynamic neighbours: connections from ``prefix`` are accepted and become neighbours (RR clients
+    of a ToR, typically), up to ``limit`` at a time."""
+
+    prefix: str
+    group: str | None = None
+    limit: int = Field(100, ge=1, le=100_000)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return str(ipaddress.ip_network(value, strict=True))
+
+
+class PrefixMatch(Model):
+    prefix: str
+    ge: int | None = Field(None, ge=0, le=128)
+    le: int | None = Field(None, ge=0, le=128)
+
+    @model_validator(mode="after")
+    def _range(self) -> PrefixMatch:
+        network = ipaddress.ip_network(self.prefix, strict=True)
+        low = self.ge if self.ge is not None else network.prefixlen
+        high = self.le if self.le is not None else (self.ge and network.max_prefixlen) or network.prefixlen
+        if not network.prefixlen <= low <= high <= network.max_prefixlen:
+            raise ValueError(f"need {network.prefixlen} <= ge <= le <= {network.max_prefixlen}")
+        return self
+
+
+class PolicyMatch(Model):
+    prefixes: list[PrefixMatch] | None = None
+    communities: list[str] | None = None
+    large_communities: list[str] | None = None
+    as_path_contains: list[AsNumber] | None = None
+    peer_type: Literal["internal", "external"] | None = None
+    family: str | None = None
+
+
+class PolicySet(Model):
+    local_pref: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    med: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    next_hop: str | None = None
+    add_communities: list[str] = []
+    remove_communities: list[str] = []
+    add_large_communities: list[str] = []
+    prepend: int = Field(0, ge=0, le=16)
+
+
+class PolicyTerm(Model):
+    name: str | None = None
+    match: PolicyMatch = PolicyMatch()
+    set: PolicySet = PolicySet()
+    action: Literal["accept", "reject", "next"] = "accept"
+
+
+class Policy(Model):
+    terms: list[PolicyTerm]
+    default: Literal["accept", "reject"] = "accept"
+
+
+class Announcement(Model):
+    prefix: str
+    communities: list[str] = []
+    large_communities: list[str] = []
+    local_pref: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    med: int | None = Field(None, ge=0, le=0xFFFFFFFF)
+    next_hop: str = "self"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return str(ipaddress.ip_network(value, strict=True))
+
+
+class GracefulRestartConfig(Model):
+    enabled: bool = True
+    restart_time: int = Field(120, ge=1, le=4095)  # 12-bit field, RFC 4724 §3
+    notification: bool = True  # RFC 8538 N bit
+    deferral_time: float = Field(30.0, gt=0, le=3600, description="max wait for End-of-RIB after a restart")
+    stale_routes_time: float = Field(360.0, gt=0)
+    long_lived_stale_time: int = Field(0, ge=0, le=0xFFFFFF)  # RFC 9494, 0 = off
+
+
+class MultipathConfig(Model):
+    maximum_paths: int = Field(8, ge=1, le=256)
+    ibgp: bool = True
+    as_path_relax: bool = True  # eBGP paths from different neighbour ASes with equal length
+
+
+class FibConfig(Model):
+    enabled: bool = True
+    table: int = Field(254, ge=1, le=0xFFFFFFFF)
+    protocol: int = Field(196, ge=5, le=255)  # route protocol number tagging our kernel routes
+
+
+class ControlApiConfig(Model):
+    listen: str = "127.0.0.1:50179"  # host:port on loopback, or unix:/path
+
+
+class SpeakerConfig(Model):
+    router_id: str
+    local_as: AsNumber
+    listen_addresses: list[str] = ["0.0.0.0", "::"]
+    listen_port: int = Field(179, ge=1, le=65535)
+    cluster_id: str | None = None
+    hold_time: int = 90
+    connect_retry: float = Field(5.0, gt=0)
+    families: list[str] = ["ipv4-unicast", "ipv6-unicast"]
+    ebgp_requires_policy: bool = False  # RFC 8212; off so node-to-ToR works out of the box
+    graceful_restart: GracefulRestartConfig = GracefulRestartConfig()
+    multipath: MultipathConfig = MultipathConfig()
+    peer_groups: dict[str, NeighborSettings] = {}
+    neighbors: list[Neighbor] = []
+    listen_ranges: list[ListenRange] = []
+    announce: list[Announcement] = []
+    policies: dict[str, Policy] = {}
+    fib: FibConfig = FibConfig()
+    control_api: ControlApiConfig = ControlApiConfig()
+
+    _check_families = field_validator("families", mode="before")(classmethod(lambda cls, v: _families(v)))
+
+    @field_validator("local_as", mode="before")
+    @classmethod
+    def _local_as(cls, value: Any) -> int:
+        try:
+            return _asn(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an AS number (asplain 4200000001 or asdot 64086.59905)") from None
+
+    @field_validator("router_id", "cluster_id")
+    @classmethod
+    def _router_id(cls, value: str | None) -> str | None:
+        if value is not None and parse_router_id(value) == 0:
+            raise ValueError("must be a non-zero IPv4 address")
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> SpeakerConfig:
+        seen: set[str] = set()
+        for index, neighbor in enumerate(self.neighbors):
+            if neighbor.address in seen:
+                raise ValueError(f"neighbors[{index}].address: {neighbor.address} is configured twice")
+            seen.add(neighbor.address)
+        entries: list[tuple[str, NeighborSettings]] = [
+            (f"neighbors[{i}]", n) for i, n in enumerate(self.neighbors)
+        ]
+        entries += [(f"listen_ranges[{i}]", r) for i, r in enumerate(self.listen_ranges)]
+        entries += [(f"peer_groups.{name}", g) for name, g in self.peer_groups.items()]
+        for where, settings in entries:
+            group = getattr(settings, "group", None)
+            if group is not None and group not in self.peer_groups:
+                raise ValueError(f"{where}.group: no peer group named {group!r}")
+            for policy in (settings.import_policy or []) + (settings.export_policy or []):
+                if policy not in self.policies:
+                    raise ValueError(f"{where}: no policy named {policy!r}")
+        return self
+
+
+def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int | None:
+    """1-based line of the YAML node at ``location`` (as far down as the document goes)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file, line, field and reason."""
+
+
+def _field_path(location: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def parse_config(text: str, source: str = "<string>") -> SpeakerConfig:
+    try:
+        document = yaml.safe_load(text)
+        tree = yaml.compose(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+    try:
+        return SpeakerConfig.model_validate(document)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            location = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            # Drop pydantic's union-branch labels ("int", "literal[...]") from the location.
+            location = tuple(p for p in location if not (isinstance(p, str) and ("[" in p or p == "int")))
+            line = _line_of(tree, location)
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{source}{f':{line}' if line else ''}: {_field_path(location)}: {message}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_config(path: str | Path) -> SpeakerConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    return parse_config(text, str(path))
