@@ -102,3 +102,15 @@ def test_unreadable_and_non_yaml_files_are_explained(tmp_path: Path) -> None:
     listing.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(listing)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "docs" / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_documented_example_validates(example: Path) -> None:
+    load_config(example)
+
+
+def test_there_is_an_example_per_role() -> None:
+    assert {p.stem for p in EXAMPLES} >= {"node", "tor", "rack-rr", "core"}
