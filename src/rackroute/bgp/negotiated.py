@@ -31,6 +31,7 @@ class Negotiated:
     local_graceful_restart: GracefulRestart | None = None  # what we advertised
     peer_graceful_restart: GracefulRestart | None = None  # what the peer advertised
     peer_long_lived_graceful_restart: LongLivedGracefulRestart | None = None
+    local_long_lived_graceful_restart: LongLivedGracefulRestart | None = None  # what we advertised
     peer_hostname: str = ""
 
     @property
@@ -45,6 +46,15 @@ class Negotiated:
     def graceful_restart(self) -> bool:
         """Both sides advertised the GR capability (RFC 4724 §3)."""
         return self.local_graceful_restart is not None and self.peer_graceful_restart is not None
+
+    @property
+    def long_lived_graceful_restart(self) -> bool:
+        """Both sides advertised LLGR, and GR with it as RFC 9494 §3 asks."""
+        return (
+            self.graceful_restart
+            and self.local_long_lived_graceful_restart is not None
+            and self.peer_long_lived_graceful_restart is not None
+        )
 
 
 # For codec tests and tools that decode captures without a session: 4-octet AS, IPv4 + IPv6 unicast.

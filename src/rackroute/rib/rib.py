@@ -1,0 +1,321 @@
+"""``Rib``: the speaker's routing information bases and the operations the runtime drives.
+
+Owned by the event loop (STYLE pattern 13). Every change returns the Loc-RIB prefixes whose best
+path or multipath set changed; the runtime collects them per family during a loop tick and asks for
+the exports of all of them at once (``export_batch``), grouped by ``Advertisement`` so each group is
+encoded once and the same bytes go to every neighbour that gets it.
+
+Import pipeline (once per UPDATE, per prefix only when the import policy matches on prefixes):
+receive rules (``receive``) -> import policy -> intern -> one Loc-RIB ``Path`` for the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from ..bgp.attributes import PathAttributes
+from ..bgp.communities import WellKnownCommunity
+from ..net.family import Family
+from .intern import Interner
+from .outbound import Export, Exporter, ExportMemo
+from .path import Advertisement, Path, Route
+from .peer import PeerInfo
+from .policy import Policy, PolicyCache
+from .receive import loop_reason, strip_received
+from .settings import RibSettings
+from .tables import LocRib, Neighbour
+
+LLGR_STALE = WellKnownCommunity.LLGR_STALE
+NO_LLGR = WellKnownCommunity.NO_LLGR
+NextHopUsable = Callable[[Family, bytes], bool]
+Changes = dict[Family, set[bytes]]
+
+
+class Rib:
+    def __init__(self, settings: RibSettings, *, next_hop_usable: NextHopUsable | None = None) -> None:
+        self.settings = settings
+        self.interner = Interner()
+        self.policy_cache = PolicyCache(self.interner)
+        self._exporter = Exporter(settings, self.interner, self.policy_cache)
+        self._next_hop_usable = next_hop_usable
+        self._loc_ribs: dict[Family, LocRib] = {}
+        self._neighbours: dict[bytes, Neighbour] = {}
+        self._profiles: dict[tuple[object, ...], int] = {}
+        self.local_peer = settings.local_peer()
+        self.set_peer(self.local_peer)
+
+    # -- neighbours ------------------------------------------------------------------------------
+
+    def set_peer(
+        self, peer: PeerInfo, *, import_policy: Policy | None = None, export_policy: Policy | None = None
+    ) -> Changes:
+        """Add a neighbour or replace its facts/policies; paths it sent are imported again (the
+        result is what changed in the Loc-RIB). When what the neighbour is sent may have changed
+        (export policy, next-hop mode, addresses), follow with ``full_export``."""
+        neighbour = self._neighbours.get(peer.address)
+        if neighbour is None:
+            neighbour = self._neighbours[peer.address] = Neighbour(peer, import_policy, export_policy)
+        neighbour.peer, neighbour.import_policy, neighbour.export_policy = peer, import_policy, export_policy
+        neighbour.profile = self._profiles.setdefault(
+            (*peer.export_profile(), id(export_policy)), len(self._profiles) + 1
+        )
+        changes: Changes = {}
+        for family in list(neighbour.adj_rib_in.tables):
+            changed = self._reimport(neighbour, family, lambda path: Path(peer, *_rest(path)))
+            if changed:
+                changes[family] = changed
+        return changes
+
+    def peer(self, address: bytes) -> PeerInfo:
+        return self._neighbour(address).peer
+
+    def peers(self) -> list[PeerInfo]:
+        return [n.peer for n in self._neighbours.values() if not n.peer.local]
+
+    def remove_peer(self, address: bytes) -> Changes:
+        if address == self.local_peer.address:
+            raise ValueError("the local pseudo neighbour cannot be removed")
+        changes = self.drop_routes(address)
+        del self._neighbours[address]
+        return changes
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def update(
+        self,
+        address: bytes,
+        family: Family,
+        keys: Sequence[bytes],
+        attributes: PathAttributes,
+        next_hop: bytes,
+    ) -> set[bytes]:
+        """Apply the announcements of one UPDATE (or MP_REACH_NLRI): all ``keys`` share ``attributes``
+        (kept as received in the Adj-RIB-In) and ``next_hop``. Returns the changed Loc-RIB prefixes."""
+        neighbour = self._neighbour(address)
+        table = neighbour.adj_rib_in.table(family)
+        peer = neighbour.peer
+        if family not in peer.add_path_receive:
+            received = Path(peer, attributes, next_hop)
+            table.update(dict.fromkeys(keys, received))
+            return set(self._import(neighbour, family, keys, received))
+        changed: set[bytes] = set()
+        for path_id, (full_keys, prefixes) in _by_path_id(keys).items():
+            received = Path(peer, attributes, next_hop, path_id)
+            table.update(dict.fromkeys(full_keys, received))
+            changed.update(self._import(neighbour, family, prefixes, received))
+        return changed
+
+    def withdraw(self, address: bytes, family: Family, keys: Iterable[bytes]) -> set[bytes]:
+        neighbour = self._neighbour(address)
+        table = neighbour.adj_rib_in.table(family)
+        present = [key for key in keys if table.pop(key, None) is not None]
+        loc_rib = self.loc_rib(family)
+        if family not in neighbour.peer.add_path_receive:
+            return set(loc_rib.remove(present, address))
+        changed: set[bytes] = set()
+        for path_id, (_, prefixes) in _by_path_id(present).items():
+            changed.update(loc_rib.remove(prefixes, address, path_id))
+        return changed
+
+    def drop_routes(self, address: bytes, family: Family | None = None) -> Changes:
+        """Forget every path of a neighbour (session down without graceful restart)."""
+        neighbour = self._neighbour(address)
+        families = list(neighbour.adj_rib_in.tables) if family is None else [family]
+        changes: Changes = {}
+        for each in families:
+            changed = self.withdraw(address, each, list(neighbour.adj_rib_in.table(each)))
+            if changed:
+                changes[each] = changed
+        return changes
+
+    # -- origination -----------------------------------------------------------------------------
+
+    def originate(
+        self, family: Family, keys: Sequence[bytes], attributes: PathAttributes, next_hop: bytes = b""
+    ) -> set[bytes]:
+        """Originate ``keys`` with ``attributes``; ``next_hop`` b"" means each neighbour's own
+        next-hop address for us."""
+        return self.update(self.local_peer.address, family, keys, attributes, next_hop)
+
+    def withdraw_originated(self, family: Family, keys: Iterable[bytes]) -> set[bytes]:
+        return self.withdraw(self.local_peer.address, family, keys)
+
+    def set_originated(self, family: Family, routes: Mapping[bytes, PathAttributes]) -> set[bytes]:
+        """Level-triggered origination (STYLE pattern 12): exactly ``routes`` stay originated."""
+        current = self.adj_rib_in(self.local_peer.address, family)
+        gone = [key for key in current if key not in routes]
+        changed = self.withdraw_originated(family, gone)
+        groups: dict[PathAttributes, list[bytes]] = {}
+        for key, attributes in routes.items():
+            path = current.get(key)
+            if path is None or path.attributes != attributes or path.next_hop:
+                groups.setdefault(attributes, []).append(key)
+        for attributes, keys in groups.items():
+            changed |= self.originate(family, keys, attributes)
+        return changed
+
+    # -- graceful restart ------------------------------------------------------------------------
+
+    def mark_stale(self, address: bytes, family: Family, *, long_lived: bool = False) -> set[bytes]:
+        """RFC 4724 §4.2: keep a restarting neighbour's paths, marked stale. With ``long_lived``
+        (RFC 9494, the restart time ran out) paths carrying NO_LLGR are removed and the rest get
+        the LLGR_STALE community, which makes them least preferred."""
+        neighbour = self._neighbour(address)
+        changed: set[bytes] = set()
+        if long_lived:
+            table = neighbour.adj_rib_in.table(family)
+            doomed = [key for key, path in table.items() if NO_LLGR in path.attributes.communities]
+            changed |= self.withdraw(address, family, doomed)
+
+        def stale(path: Path) -> Path:
+            attributes = path.attributes
+            if long_lived and LLGR_STALE not in attributes.communities:
+                attributes = attributes.with_changes(communities=(*attributes.communities, LLGR_STALE))
+            return Path(path.peer, attributes, path.next_hop, path.path_id, stale=True)
+
+        return changed | self._reimport(neighbour, family, stale)
+
+    def sweep_stale(self, address: bytes, family: Family) -> set[bytes]:
+        """Remove the paths still stale (End-of-RIB received, or the restart/stale timer expired)."""
+        table = self._neighbour(address).adj_rib_in.table(family)
+        return self.withdraw(address, family, [key for key, path in table.items() if path.stale])
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def loc_rib(self, family: Family) -> LocRib:
+        loc_rib = self._loc_ribs.get(family)
+        if loc_rib is None:
+            usable = None
+            if self._next_hop_usable is not None:
+                check = self._next_hop_usable
+                usable = lambda path: not path.next_hop or check(family, path.next_hop)  # noqa: E731
+            loc_rib = self._loc_ribs[family] = LocRib(family, self.settings.decision, usable)
+        return loc_rib
+
+    def route(self, family: Family, prefix: bytes) -> Route | None:
+        return self.loc_rib(family).get(prefix)
+
+    def adj_rib_in(self, address: bytes, family: Family) -> Mapping[bytes, Path]:
+        return self._neighbour(address).adj_rib_in.table(family)
+
+    def adj_rib_out(self, address: bytes, family: Family) -> Mapping[bytes, Advertisement]:
+        return self._neighbour(address).adj_rib_out.table(family)
+
+    def reselect(self, family: Family, prefixes: Iterable[bytes] | None = None) -> set[bytes]:
+        """Decide again after next-hop reachability changed."""
+        return set(self.loc_rib(family).reselect(prefixes))
+
+    def prune(self) -> int:
+        """Release interned attribute sets nothing uses any more (call now and then, off the hot path)."""
+        self.policy_cache.clear()
+        return self.interner.prune()
+
+    # -- exporting -------------------------------------------------------------------------------
+
+    def exports_for(
+        self, address: bytes, family: Family, prefixes: Iterable[bytes], memo: ExportMemo | None = None
+    ) -> Export:
+        """What neighbour ``address`` must be sent for ``prefixes`` (changed since last time); its
+        Adj-RIB-Out is updated as if the result was sent. Pass one ``memo`` to several calls of a
+        tick (``export_batch`` does) so paths are rewritten once per neighbour profile."""
+        routes = self.loc_rib(family).routes
+        return self._exporter.export(self._neighbour(address), family, routes, prefixes, memo)
+
+    def export_batch(
+        self, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
+    ) -> dict[bytes, Export]:
+        """``exports_for`` every neighbour in ``addresses`` with one shared memo."""
+        prefixes = list(prefixes)
+        memo: ExportMemo = {}
+        return {address: self.exports_for(address, family, prefixes, memo) for address in addresses}
+
+    def full_export(self, address: bytes, family: Family, memo: ExportMemo | None = None) -> Export:
+        """Everything the neighbour should have (session established, route refresh): every Loc-RIB
+        prefix plus withdrawals of whatever was sent and should not have been."""
+        sent = self._neighbour(address).adj_rib_out.table(family)
+        prefixes = list(self.loc_rib(family).routes)
+        prefixes.extend(prefix for prefix in sent if prefix not in self.loc_rib(family).routes)
+        return self.exports_for(address, family, prefixes, memo)
+
+    def reset_adj_rib_out(self, address: bytes, family: Family | None = None) -> None:
+        """The session went down: nothing is known to have been sent any more."""
+        tables = self._neighbour(address).adj_rib_out.tables
+        if family is None:
+            tables.clear()
+        else:
+            tables.pop(family, None)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _neighbour(self, address: bytes) -> Neighbour:
+        neighbour = self._neighbours.get(address)
+        if neighbour is None:
+            raise KeyError(f"unknown neighbour {address.hex()}: call set_peer first")
+        return neighbour
+
+    def _import(
+        self, neighbour: Neighbour, family: Family, prefixes: Sequence[bytes], received: Path
+    ) -> list[bytes]:
+        """Run the import pipeline for prefixes sharing ``received``; install the results."""
+        loc_rib = self.loc_rib(family)
+        peer = neighbour.peer
+        address, path_id = peer.address, received.path_id
+        if not prefixes:
+            return []
+        if loop_reason(received.attributes, peer, self.settings) is not None:
+            return loc_rib.remove(prefixes, address, path_id)
+        attributes = self.interner.attributes(strip_received(received.attributes, peer))
+        policy = neighbour.import_policy
+        if policy is None:
+            return loc_rib.install(prefixes, self._loc_rib_path(received, attributes))
+        if not policy.depends_on_prefix:
+            result = policy.apply(prefixes[0], family, attributes, peer, self.policy_cache)
+            if result is None:
+                return loc_rib.remove(prefixes, address, path_id)
+            return loc_rib.install(prefixes, self._loc_rib_path(received, result))
+        rejected: list[bytes] = []
+        accepted: dict[int, tuple[PathAttributes, list[bytes]]] = {}
+        for prefix in prefixes:
+            result = policy.apply(prefix, family, attributes, peer, self.policy_cache)
+            if result is None:
+                rejected.append(prefix)
+            else:
+                accepted.setdefault(id(result), (result, []))[1].append(prefix)
+        changed = loc_rib.remove(rejected, address, path_id)
+        for result, group in accepted.values():
+            changed.extend(loc_rib.install(group, self._loc_rib_path(received, result)))
+        return changed
+
+    def _loc_rib_path(self, received: Path, attributes: PathAttributes) -> Path:
+        next_hop = received.next_hop
+        if attributes.next_hop is not None:  # set by import policy
+            next_hop = attributes.next_hop
+            attributes = self.interner.attributes(attributes.with_changes(next_hop=None))
+        return Path(received.peer, attributes, next_hop, received.path_id, received.stale)
+
+    def _reimport(self, neighbour: Neighbour, family: Family, change: Callable[[Path], Path]) -> set[bytes]:
+        """Replace every Adj-RIB-In path of ``family`` by ``change(path)`` (one call per UPDATE's
+        shared path) and import the result again."""
+        table = neighbour.adj_rib_in.table(family)
+        changed: set[bytes] = set()
+        for path, keys in neighbour.adj_rib_in.by_path(family).values():
+            replacement = change(path)
+            table.update(dict.fromkeys(keys, replacement))
+            # Keys are in the form the path was received in, whatever the neighbour does now.
+            prefixes = [key[4:] for key in keys] if family in path.peer.add_path_receive else keys
+            changed.update(self._import(neighbour, family, prefixes, replacement))
+        return changed
+
+
+def _rest(path: Path) -> tuple[PathAttributes, bytes, int, bool]:
+    return path.attributes, path.next_hop, path.path_id, path.stale
+
+
+def _by_path_id(keys: Iterable[bytes]) -> dict[int, tuple[list[bytes], list[bytes]]]:
+    """ADD-PATH keys grouped by path id: (full keys, prefix keys without the path id)."""
+    groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
+    for key in keys:
+        group = groups.setdefault(int.from_bytes(key[:4], "big"), ([], []))
+        group[0].append(key)
+        group[1].append(key[4:])
+    return groups
