@@ -9,9 +9,9 @@ Everything is built before any clock starts. The headline stream holds one milli
 (one per rack: ORIGIN, an AS_PATH of 3-4 ASNs, NEXT_HOP, MED, COMMUNITIES, LARGE_COMMUNITY) and
 packed by ``encode_announcements`` into full-size 4096-octet UPDATEs. Decoding reads the stream in
 64 KiB pieces through ``Framer`` into ``decode_update`` with one attribute cache, as a session does;
-encoding packs every prefix set again, attributes included. Each is run ``--rounds`` times and the
-best round counts. Smaller streams of single prefix shapes follow, to show what the shape costs.
-Results go to ``bench/results/codec.json``; the last line printed is ``decode=<n> encode=<n>``.
+encoding packs every prefix set again, attributes included. Smaller streams of single prefix
+shapes follow, to show what the shape costs. Each is run ``--rounds`` times, round-robin over the
+workloads, and the best round counts. Results go to ``bench/results/codec.json``; the last line printed is ``decode=<n> encode=<n>``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import platform
 import random
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,28 +132,33 @@ def decode_stream(stream: bytes) -> int:
     return announced
 
 
-def best_rate(run: Callable[[], object], prefixes: int, rounds: int) -> tuple[float, list[float]]:
-    seconds = []
+def measure(works: list[Workload], rounds: int) -> list[dict[str, Any]]:
+    """Best of ``rounds`` for each workload. Rounds go round-robin over the workloads, so that a
+    burst of load from elsewhere on the machine costs every workload one round, not one workload
+    all of them."""
+    decode_seconds: list[list[float]] = [[] for _ in works]
+    encode_seconds: list[list[float]] = [[] for _ in works]
     for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return prefixes / min(seconds), seconds
-
-
-def measure(work: Workload, rounds: int) -> dict[str, Any]:
-    decode, decode_seconds = best_rate(lambda: decode_stream(work.stream), work.prefixes, rounds)
-    encode, encode_seconds = best_rate(lambda: encode_all(work.announcements), work.prefixes, rounds)
-    return {
-        "workload": work.name,
-        "prefixes": work.prefixes,
-        "updates": work.messages,
-        "octets": len(work.stream),
-        "decode_prefixes_per_second": int(decode),
-        "encode_prefixes_per_second": int(encode),
-        "decode_seconds": decode_seconds,
-        "encode_seconds": encode_seconds,
-    }
+        for index, work in enumerate(works):
+            started = time.perf_counter()
+            decode_stream(work.stream)
+            decode_seconds[index].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            encode_all(work.announcements)
+            encode_seconds[index].append(time.perf_counter() - started)
+    return [
+        {
+            "workload": work.name,
+            "prefixes": work.prefixes,
+            "updates": work.messages,
+            "octets": len(work.stream),
+            "decode_prefixes_per_second": int(work.prefixes / min(decode_seconds[index])),
+            "encode_prefixes_per_second": int(work.prefixes / min(encode_seconds[index])),
+            "decode_seconds": decode_seconds[index],
+            "encode_seconds": encode_seconds[index],
+        }
+        for index, work in enumerate(works)
+    ]
 
 
 def main() -> None:
@@ -176,7 +180,7 @@ def main() -> None:
         workload(name, [(family, prefix_keys(family, lengths, shape_count, rng))])
         for name, family, lengths in SHAPES
     ]
-    results = [measure(work, options.rounds) for work in [headline, *shapes]]
+    results = measure([headline, *shapes], options.rounds)
     report = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pairs", nargs="*", help=f"pairs to capture: {', '.join(PAIRS)} (default: all)")
     parser.add_argument("--from-pcap", action="store_true", help="only rewrite .hex/.json from the pcaps")
     arguments = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the `with` blocks stop the daemons and delete the namespaces.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     names = arguments.pairs or list(PAIRS)
     unknown = sorted(set(names) - set(PAIRS))
     if unknown:

@@ -141,6 +141,7 @@ def hold_expires_first(session: Session) -> bool:
     hold, keepalive = session._hold_deadline, session._keepalive_deadline
     return hold is not None and (keepalive is None or hold <= keepalive)
 
+
 SEQUENCE_INPUTS = [
     event for event in PRODUCERS if event not in (Input.TCP_CONNECTION_ACKED, Input.TCP_CONNECTION_CONFIRMED)
 ]
