@@ -11,7 +11,8 @@ packed by ``encode_announcements`` into full-size 4096-octet UPDATEs. Decoding r
 64 KiB pieces through ``Framer`` into ``decode_update`` with one attribute cache, as a session does;
 encoding packs every prefix set again, attributes included. Smaller streams of single prefix
 shapes follow, to show what the shape costs. Each is run ``--rounds`` times, round-robin over the
-workloads, and the best round counts. Results go to ``bench/results/codec.json``; the last line printed is ``decode=<n> encode=<n>``.
+workloads, and the best round counts. Results go to ``bench/results/codec.json``; the last line
+printed is ``decode=<n> encode=<n>``.
 """
 
 from __future__ import annotations

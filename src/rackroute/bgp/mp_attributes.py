@@ -151,14 +151,14 @@ def decode_mp_unreach(value: bytes, negotiated: Negotiated, faults: list[UpdateF
     return MpUnreach(family, keys)
 
 
-def mp_reach_prefix(family: Family, next_hop: bytes) -> bytes:
+def mp_reach_value_start(family: Family, next_hop: bytes) -> bytes:
     """The part of an MP_REACH_NLRI value before its NLRI: AFI, SAFI, next hop, reserved octet."""
     return family.afi.to_bytes(2, "big") + bytes((family.safi, len(next_hop))) + next_hop + b"\x00"
 
 
 def encode_mp_reach(family: Family, next_hop: bytes, nlri: bytes) -> bytes:
     """The whole MP_REACH_NLRI attribute (flags, code, length, value)."""
-    value = mp_reach_prefix(family, next_hop) + nlri
+    value = mp_reach_value_start(family, next_hop) + nlri
     return MP_REACH_HEADER + len(value).to_bytes(2, "big") + value
 
 

@@ -2,8 +2,9 @@
 
 ``decode_update`` turns an UPDATE body into an ``Update`` whose ``faults`` list the RFC 7606 outcome,
 already applied: under treat-as-withdraw every announced prefix is on the withdrawn side and the
-attributes are None; AFI/SAFI disable is a fault naming the family. Only a session reset raises
-(``BgpError`` with the NOTIFICATION). The path attributes themselves are ``attribute_codec``'s; the
+attributes are None; AFI/SAFI disable is a fault naming the family (and, being stronger, withdraws
+the UPDATE's other announcements too, RFC 7606 §3 f). Only a session reset raises (``BgpError``
+with the NOTIFICATION). The path attributes themselves are ``attribute_codec``'s; the
 prefixes are cut by ``nlri``; MP_REACH_NLRI/MP_UNREACH_NLRI are read by ``mp_attributes``.
 
 ``encode_update`` writes one ``Update``; the speaker's bulk encoders (``encode_announcements``,

@@ -20,7 +20,7 @@ from itertools import accumulate, islice
 from ..net.family import IPV4_UNICAST, Family
 from .attribute_codec import encode_attributes
 from .attributes import PathAttributes
-from .mp_attributes import MP_REACH_HEADER, MP_UNREACH_HEADER, mp_reach_prefix, next_hop_lengths
+from .mp_attributes import MP_REACH_HEADER, MP_UNREACH_HEADER, mp_reach_value_start, next_hop_lengths
 from .negotiated import Negotiated
 from .wire import HEADER_LENGTH, MARKER, MessageType
 
@@ -115,7 +115,7 @@ def encode_announcements(
     if _uses_nlri_field(family, next_hop):
         before = NO_WITHDRAWN + len(encoded_attributes).to_bytes(2, "big") + encoded_attributes
         return [_message(len(before) + len(field)) + before + field for field in pack(keys, available)]
-    value_start = mp_reach_prefix(family, next_hop)
+    value_start = mp_reach_value_start(family, next_hop)
     fields = pack(keys, available - MP_ATTRIBUTE_HEADER - len(value_start))
     messages: list[bytes] = []
     for field in fields:

@@ -541,10 +541,12 @@ def test_packing_fills_each_message_and_sends_every_key_exactly_once(
     rng = random.Random(7)
     addresses = (rng.randrange(1 << 24) for _ in range(40000))
     prefixes = {(address, rng.choice((24, 26, 32))) for address in addresses}
-    prefix_keys = [
-        Prefix.parse(f"10.{a >> 16}.{(a >> 8) & 255}.{a & 255}/{length}", strict=False).key
-        for a, length in prefixes
-    ]
+    prefix_keys = list(
+        {
+            Prefix.parse(f"10.{a >> 16}.{(a >> 8) & 255}.{a & 255}/{length}", strict=False).key
+            for a, length in prefixes
+        }
+    )
     if family == IPV6_UNICAST:
         prefix_keys = [bytes((key[0] + 96,)) + b"\x20\x01\x0d\xb8" * 3 + key[1:] for key in prefix_keys]
     next_hop = b"\x0a\x00\x00\x01" if family == IPV4_UNICAST else GLOBAL + LINK_LOCAL
