@@ -1,0 +1,153 @@
+"""The emulated data center's topology file: schema, validation, and the derived address plan.
+
+A topology names core switches, racks (ToR AS = rack AS, node subnet, pod pool), nodes and pods per
+rack, LoadBalancer services and an external client. The helpers below derive pod blocks (through
+the rack-aware IPAM), host addresses and which nodes announce each LoadBalancer IP, as pure data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..control.ipam import RackPool, assign_blocks
+from ..net.ids import parse_asn
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CoreSwitch(Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,11}$")
+    asn: int
+
+    _asn = field_validator("asn", mode="before")(classmethod(lambda cls, v: parse_asn(v)))
+
+
+class Rack(Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,7}$")
+    asn: int
+    node_subnet: str
+    pod_pool: str
+    block_size: int = 26
+    nodes: int = Field(2, ge=1, le=60)
+    pods_per_node: int = Field(1, ge=0, le=20)
+    discovery: Literal["listen-range", "route-reflector"] = "listen-range"
+
+    _asn = field_validator("asn", mode="before")(classmethod(lambda cls, v: parse_asn(v)))
+
+    @field_validator("node_subnet", "pod_pool")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        network = ipaddress.ip_network(value, strict=True)
+        if network.version != 4:
+            raise ValueError("IPv4 networks only in this version of the lab")
+        return str(network)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Rack:
+        subnet = ipaddress.ip_network(self.node_subnet)
+        if subnet.num_addresses - 2 < NODE_HOST_OFFSET + self.nodes:
+            raise ValueError(f"node_subnet {self.node_subnet} is too small for {self.nodes} nodes")
+        RackPool(self.name, self.pod_pool, self.block_size)  # raises on a bad block size
+        return self
+
+
+class Service(Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    ip: str
+    endpoints: list[str] = Field(min_length=1)  # node names (<rack>-n<i>) hosting an endpoint pod
+    external_traffic_policy: Literal["Local", "Cluster"] = "Cluster"
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return str(ipaddress.IPv4Address(value))
+
+
+class Client(Model):
+    subnet: str = "203.0.113.0/30"  # the link between the core and the external client
+
+
+class Topology(Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9]{0,5}$")  # namespace names: rrt-<name>-<member>
+    link_pool: str = "172.31.0.0/16"  # /31 links between ToRs and core switches
+    core: list[CoreSwitch] = Field(min_length=1)
+    racks: list[Rack] = Field(min_length=1)
+    services: list[Service] = []
+    client: Client = Client()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        names = [c.name for c in self.core] + [r.name for r in self.racks]
+        if len(set(names)) != len(names):
+            raise ValueError("core switch and rack names must be unique")
+        asns = [c.asn for c in self.core] + [r.asn for r in self.racks]
+        if len(set(asns)) != len(asns):
+            raise ValueError("every core switch and rack needs its own AS")
+        networks = [ipaddress.ip_network(n) for r in self.racks for n in (r.node_subnet, r.pod_pool)]
+        networks += [ipaddress.ip_network(self.link_pool), ipaddress.ip_network(self.client.subnet)]
+        for i, first in enumerate(networks):
+            for second in networks[i + 1 :]:
+                if first.overlaps(second):
+                    raise ValueError(f"networks {first} and {second} overlap")
+        nodes = {node_name(r.name, i) for r in self.racks for i in range(1, r.nodes + 1)}
+        for service in self.services:
+            unknown = sorted(set(service.endpoints) - nodes)
+            if unknown:
+                raise ValueError(f"service {service.name}: unknown endpoint nodes {unknown}")
+        return self
+
+
+NODE_HOST_OFFSET = 10  # nodes are .11, .12, ... of the node subnet; .1 is the ToR, .5 the rack RR
+TOR_HOST = 1
+RACK_RR_HOST = 5
+
+
+def node_name(rack: str, index: int) -> str:
+    return f"{rack}-n{index}"
+
+
+class TopologyError(ValueError):
+    """A topology file that cannot be used: names file, field and reason."""
+
+
+def load_topology(path: str | Path) -> Topology:
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise TopologyError(f"{path}: not valid YAML: {error}") from None
+    try:
+        return Topology.model_validate(document)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors():
+            where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+            lines.append(f"{path}: {where}: {str(item['msg']).removeprefix('Value error, ')}")
+        raise TopologyError("\n".join(lines)) from None
+
+
+def pod_blocks(topology: Topology) -> dict[str, tuple[str, ...]]:
+    """node name -> pod blocks, from each rack's pool (rack-aware IPAM)."""
+    pools = [RackPool(r.name, r.pod_pool, r.block_size) for r in topology.racks]
+    nodes = {node_name(r.name, i): r.name for r in topology.racks for i in range(1, r.nodes + 1)}
+    return assign_blocks(pools, nodes, {})
+
+
+def host(network: str, offset: int) -> str:
+    return str(ipaddress.ip_network(network)[offset])
+
+
+def announcing_nodes(topology: Topology, service: Service) -> list[str]:
+    """Nodes that announce a LoadBalancer IP: its endpoint nodes under Local, every node under Cluster."""
+    if service.external_traffic_policy == "Local":
+        return sorted(service.endpoints)
+    return sorted(node_name(r.name, i) for r in topology.racks for i in range(1, r.nodes + 1))
