@@ -224,7 +224,7 @@ class MultipathConfig(Model):
 class FibConfig(Model):
     enabled: bool = True
     table: int = Field(254, ge=1, le=0xFFFFFFFF)
-    protocol: int = Field(196, ge=5, le=255)  # route protocol number tagging our kernel routes
+    protocol: int = Field(201, ge=5, le=255)  # route protocol number tagging our kernel routes
 
 
 class ControlApiConfig(Model):
