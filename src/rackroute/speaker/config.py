@@ -57,6 +57,12 @@ class AddPathConfig(Model):
     send_max: int = Field(8, ge=1, le=64)
 
 
+def _hold_time(value: int | None) -> int | None:
+    if value is not None and (value < 0 or value in (1, 2) or value > 65535):
+        raise ValueError("must be 0 or between 3 and 65535 seconds (RFC 4271 §4.2)")
+    return value
+
+
 def _families(value: Any) -> Any:
     if isinstance(value, list):
         for name in value:
@@ -99,12 +105,7 @@ class NeighborSettings(Model):
         except (TypeError, ValueError):
             raise ValueError("must be an AS number, 'internal' or 'external'") from None
 
-    @field_validator("hold_time")
-    @classmethod
-    def _hold_time(cls, value: int | None) -> int | None:
-        if value is not None and (value < 0 or value in (1, 2) or value > 65535):
-            raise ValueError("must be 0 or between 3 and 65535 seconds (RFC 4271 §4.2)")
-        return value
+    _check_hold_time = field_validator("hold_time")(classmethod(lambda cls, v: _hold_time(v)))
 
     @field_validator("local_address")
     @classmethod
@@ -252,6 +253,7 @@ class SpeakerConfig(Model):
     control_api: ControlApiConfig = ControlApiConfig()
 
     _check_families = field_validator("families", mode="before")(classmethod(lambda cls, v: _families(v)))
+    _check_hold_time = field_validator("hold_time")(classmethod(lambda cls, v: _hold_time(v)))
 
     @field_validator("local_as", mode="before")
     @classmethod

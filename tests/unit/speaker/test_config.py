@@ -114,3 +114,8 @@ def test_every_documented_example_validates(example: Path) -> None:
 
 def test_there_is_an_example_per_role() -> None:
     assert {p.stem for p in EXAMPLES} >= {"node", "tor", "rack-rr", "core"}
+
+
+def test_top_level_hold_time_is_checked_like_a_neighbours() -> None:
+    with pytest.raises(ConfigError, match=r"x.yaml:3: hold_time: must be 0 or between 3 and 65535"):
+        parse_config("router_id: 10.0.0.1\nlocal_as: 1\nhold_time: 2\n", "x.yaml")
