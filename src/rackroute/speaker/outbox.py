@@ -1,0 +1,218 @@
+"""``Outbox``: what leaves the RIB, batched per event-loop iteration.
+
+Every RIB change notes the Loc-RIB prefixes it changed (``note``); the first note of an iteration
+schedules one ``flush`` with ``call_soon``. The flush tells the route sink (the kernel) the new next
+hops, asks the RIB for every established neighbour's exports of all changed prefixes at once
+(``Rib.export_batch``), and encodes each distinct UPDATE once for every neighbour it goes to
+(``outbound.UpdateEncoder``). Whole tables go out from here too: the initial one after
+Established (then End-of-RIB, RFC 4724 §2), answers to ROUTE-REFRESH (with BoRR/EoRR when enhanced
+route refresh is negotiated, RFC 7313), and re-exports after an export policy change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from ..bgp.messages import RouteRefresh
+from ..bgp.wire import RouteRefreshSubtype
+from ..net.family import SUPPORTED_FAMILIES, Family
+from ..rib.outbound import ExportMemo
+from ..rib.path import Route
+from ..rib.rib import Changes, Rib
+from .outbound import UpdateEncoder
+from .peer import Peer
+
+Outgoing = list[bytes | RouteRefresh]
+log = logging.getLogger("rackroute.speaker")
+
+
+class RouteSink(Protocol):
+    """Where Loc-RIB changes go (the daemon wires the kernel FIB here; the speaker never imports it).
+
+    ``fib_update``: per changed prefix key, the next hops of its best path and multipath set, or
+    None when the prefix has no usable route (or is our own). ``fib_converged``: the initial table
+    is complete (after our own restart: End-of-RIB from every neighbour, or the deferral time), so
+    routes of ours the kernel still has and the RIB does not may be removed."""
+
+    def fib_update(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None: ...
+    def fib_converged(self) -> None: ...
+
+
+class Outbox:
+    def __init__(self, rib: Rib, route_sink: RouteSink | None) -> None:
+        self.rib = rib
+        self.route_sink = route_sink
+        self.held = False  # graceful restart deferral: nothing leaves until ``release``
+        self.closed = False
+        self.last_flush_encodes = 0  # UPDATE groups encoded by the last flush (tests, metrics)
+        self._pending: dict[Family, set[bytes]] = {}
+        self._initial: set[Peer] = set()  # established, waiting for their initial table
+        self._synced: set[Peer] = set()  # established, initial table sent
+        self._refresh: list[tuple[Peer, Family]] = []  # route refresh requests to answer
+        self._reexport: set[Peer] = set()  # export policy changed: send the difference
+        self._handle: asyncio.Handle | None = None
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def note(self, family: Family, changed: Iterable[bytes]) -> None:
+        if changed:
+            self._pending.setdefault(family, set()).update(changed)
+            self._schedule()
+
+    def note_changes(self, changes: Changes) -> None:
+        for family, changed in changes.items():
+            self.note(family, changed)
+
+    def peer_up(self, peer: Peer) -> None:
+        self._synced.discard(peer)
+        self._initial.add(peer)
+        self._schedule()
+
+    def peer_down(self, peer: Peer) -> None:
+        self._initial.discard(peer)
+        self._synced.discard(peer)
+        self._reexport.discard(peer)
+        self._refresh = [(p, f) for p, f in self._refresh if p is not peer]
+
+    def resend(self, peer: Peer, family: Family) -> None:
+        """Send the whole table again (a ROUTE-REFRESH request, or ``refresh_neighbor``)."""
+        if peer in self._synced:
+            self._refresh.append((peer, family))
+            self._schedule()
+
+    def reexport(self, peer: Peer) -> None:
+        """Send the difference between what the neighbour has and what it should have now."""
+        if peer in self._synced:
+            self._reexport.add(peer)
+            self._schedule()
+
+    def release(self, peers: Iterable[Peer]) -> None:
+        """The end of the deferral: the kernel gets the whole Loc-RIB, then may sweep; every
+        established neighbour gets its initial table."""
+        self.held = False
+        self._pending.clear()
+        if self.route_sink is not None:
+            for family in SUPPORTED_FAMILIES:
+                routes = self.rib.loc_rib(family).routes
+                self._fib_update(family, {key: next_hops(r) for key, r in routes.items()})
+            try:
+                self.route_sink.fib_converged()
+            except Exception:
+                log.exception("route sink failed at convergence")
+        self._initial.update(peers)
+        self._schedule()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    # -- the flush ----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._handle is None and not self.closed:
+            self._handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._handle = None
+        pending, self._pending = self._pending, {}
+        if self.held:
+            return  # ``release`` sends everything at once
+        if self.route_sink is not None:
+            for family, keys in pending.items():
+                loc_rib = self.rib.loc_rib(family)
+                self._fib_update(family, {key: next_hops(loc_rib.get(key)) for key in keys})
+        encoder = UpdateEncoder()
+        outgoing: dict[Peer, Outgoing] = {}
+        for family, keys in pending.items():
+            peers = [p for p in self._synced if family in _families(p)]
+            exports = self.rib.export_batch(family, keys, [p.key for p in peers])
+            for peer in peers:
+                export = exports[peer.key]
+                if export and peer.negotiated is not None:
+                    outgoing.setdefault(peer, []).extend(encoder.export(export, peer.negotiated))
+        self._refreshes(encoder, outgoing)
+        self._tables(encoder, outgoing)
+        for peer, items in outgoing.items():
+            _send(peer, items)
+        self.last_flush_encodes = encoder.encoded
+
+    def _fib_update(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None:
+        """A failing sink is the kernel side's problem: neighbours are still sent their UPDATEs."""
+        assert self.route_sink is not None
+        try:
+            self.route_sink.fib_update(family, changes)
+        except Exception:
+            log.exception("route sink failed", extra={"family": family.name, "prefixes": len(changes)})
+
+    def _refreshes(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
+        memos: dict[Family, ExportMemo] = {}
+        for peer, family in self._refresh:
+            negotiated = peer.negotiated
+            if negotiated is None or peer not in self._synced or family not in _families(peer):
+                continue
+            enhanced = negotiated.enhanced_route_refresh
+            items = outgoing.setdefault(peer, [])
+            self.rib.reset_adj_rib_out(peer.key, family)
+            if enhanced:  # RFC 7313 §4: the peer drops what the refresh does not repeat
+                items.append(RouteRefresh(family, RouteRefreshSubtype.BEGIN))
+            export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
+            items.extend(encoder.export(export, negotiated))
+            if enhanced:
+                items.append(RouteRefresh(family, RouteRefreshSubtype.END))
+        self._refresh.clear()
+
+    def _tables(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
+        memos: dict[Family, ExportMemo] = {}
+        for peer in self._initial | self._reexport:
+            negotiated = peer.negotiated
+            if negotiated is None or peer.established is None:
+                continue
+            items = outgoing.setdefault(peer, [])
+            for family in sorted(_families(peer)):
+                export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
+                items.extend(encoder.export(export, negotiated))
+                if peer in self._initial:  # RFC 4724 §2: after the initial table, GR or not
+                    items.append(encoder.end_of_rib(family, negotiated))
+                    peer.end_of_rib_sent.add(family)
+            self._synced.add(peer)
+        self._initial.clear()
+        self._reexport.clear()
+
+
+def _families(peer: Peer) -> frozenset[Family]:
+    negotiated = peer.negotiated
+    if negotiated is None:
+        return frozenset()
+    return negotiated.families - peer.disabled_families
+
+
+def next_hops(route: Route | None) -> list[bytes] | None:
+    """What the kernel is given for a prefix: the best path's and its multipath peers' next hops,
+    None when there is no usable path or the best one is our own (nothing to forward to)."""
+    if route is None or route.best is None:
+        return None
+    hops = list(dict.fromkeys(path.next_hop for path in route.multipath if path.next_hop))
+    return hops or None
+
+
+def _send(peer: Peer, items: Outgoing) -> None:
+    """Write in order: runs of UPDATE bytes as one session call, ROUTE-REFRESH messages between."""
+    connection = peer.established
+    if connection is None:
+        return
+    chunk: list[bytes] = []
+    for item in items:
+        if isinstance(item, bytes):
+            chunk.append(item)
+            continue
+        if chunk:
+            connection.send_update_bytes(b"".join(chunk))
+            chunk = []
+        connection.send(item)
+    if chunk:
+        connection.send_update_bytes(b"".join(chunk))

@@ -1,0 +1,104 @@
+"""The decisions a ``Peer`` takes, as pure functions: which NOTIFICATION, which connection loses a
+collision, how long to wait before connecting again, what a prefix count calls for."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..bgp.fsm import State
+from ..bgp.negotiated import Negotiated
+from ..bgp.notification import Notification
+from ..bgp.wire import Cease, ErrorCode
+from ..net.family import Family
+from .config import MaxPrefixAction, MaxPrefixes
+
+MAX_CONNECT_DELAY = 60.0
+COLLISION = Notification(ErrorCode.CEASE, Cease.CONNECTION_COLLISION_RESOLUTION)
+# RFC 8538 §5: these Cease subcodes end graceful restart, so they travel inside a Hard Reset when
+# both sides set the N bit (Administrative Reset is the operator's call: ours is a hard one).
+HARD_RESET_SUBCODES = frozenset(
+    {
+        Cease.MAXIMUM_PREFIXES_REACHED,
+        Cease.ADMINISTRATIVE_SHUTDOWN,
+        Cease.PEER_DECONFIGURED,
+        Cease.ADMINISTRATIVE_RESET,
+    }
+)
+STATE_NAMES = {
+    State.IDLE: "Idle",
+    State.CONNECT: "Connect",
+    State.ACTIVE: "Active",
+    State.OPEN_SENT: "OpenSent",
+    State.OPEN_CONFIRM: "OpenConfirm",
+    State.ESTABLISHED: "Established",
+}
+
+
+def cease(subcode: Cease, negotiated: Negotiated | None, data: bytes = b"") -> Notification:
+    """A Cease, wrapped in Cease/Hard Reset (RFC 8538 §3: the data is the wrapped code, subcode and
+    data) when both sides set the N bit and the subcode calls for a hard reset."""
+    local = negotiated.local_graceful_restart if negotiated else None
+    remote = negotiated.peer_graceful_restart if negotiated else None
+    if subcode in HARD_RESET_SUBCODES and local and remote and local.notification and remote.notification:
+        return Notification(ErrorCode.CEASE, Cease.HARD_RESET, bytes((ErrorCode.CEASE, subcode)) + data)
+    return Notification(ErrorCode.CEASE, subcode, data)
+
+
+def is_collision(notification: Notification) -> bool:
+    return (
+        notification.code == ErrorCode.CEASE and notification.subcode == Cease.CONNECTION_COLLISION_RESOLUTION
+    )
+
+
+def new_connection_loses(
+    new_active: bool, other_active: bool, ours: tuple[int, int], theirs: tuple[int, int]
+) -> bool:
+    """RFC 4271 §6.8: of two connections with one peer, the one initiated by the speaker with the
+    higher BGP identifier survives (``ours``/``theirs``: identifier, then AS — equal identifiers are
+    possible on eBGP, RFC 6286 §2.2). Two connections the same way round: the older one is stale."""
+    if new_active == other_active:
+        return False
+    keep_active = ours > theirs
+    return new_active != keep_active
+
+
+def connect_delay(connect_retry: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff from ``connect_retry``, capped at 60 s, with jitter downwards so that two
+    neighbours that failed together do not retry in lockstep."""
+    base = min(connect_retry * 2.0 ** min(attempt, 16), MAX_CONNECT_DELAY)
+    uniform = rng.uniform if rng is not None else random.uniform
+    return base * uniform(0.75, 1.0)
+
+
+class PrefixVerdict(Enum):
+    FINE = "fine"
+    NEAR = "near"  # past the warning threshold, first time this session
+    EXCEEDED = "exceeded"  # over the limit: ``MaxPrefixes.action`` applies
+
+
+@dataclass
+class PrefixLimit:
+    """Max-prefix bookkeeping for one session: warnings are logged once per family."""
+
+    limits: MaxPrefixes
+    warned: set[Family] = field(default_factory=set)
+    exceeded: set[Family] = field(default_factory=set)
+
+    def check(self, family: Family, count: int) -> PrefixVerdict:
+        limit = self.limits.limit
+        if count > limit:
+            if self.limits.action is MaxPrefixAction.WARN and family in self.exceeded:
+                return PrefixVerdict.FINE  # told once already
+            self.exceeded.add(family)
+            return PrefixVerdict.EXCEEDED
+        if count * 100 >= limit * self.limits.warning_threshold and family not in self.warned:
+            self.warned.add(family)
+            return PrefixVerdict.NEAR
+        return PrefixVerdict.FINE
+
+
+def max_prefixes_data(family: Family, limit: int) -> bytes:
+    """RFC 4486 §4: the Cease/Maximum Number of Prefixes Reached data: AFI, SAFI, upper bound."""
+    return family.afi.to_bytes(2, "big") + bytes((family.safi,)) + limit.to_bytes(4, "big")

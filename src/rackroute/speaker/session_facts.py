@@ -1,0 +1,83 @@
+"""What a neighbour's session is built from: the OPEN we send it, and the ``PeerInfo`` the RIB acts on
+once the session is up. Pure functions of settings and negotiation."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from ..bgp.capabilities import (
+    AddPathDirection,
+    GracefulRestart,
+    GracefulRestartFamily,
+    LongLivedGracefulRestart,
+    LongLivedGracefulRestartFamily,
+)
+from ..bgp.messages import Open
+from ..bgp.negotiated import Negotiated
+from ..bgp.negotiation import build_open
+from ..rib.peer import PeerInfo
+from .settings import PeerSettings, SpeakerSettings
+
+HOSTNAME = socket.gethostname().split(".")[0]
+
+
+def local_open(speaker: SpeakerSettings, settings: PeerSettings, *, restarting: bool) -> Open:
+    """Our OPEN. After a restart of ours (``restarting``) the Graceful Restart capability carries the
+    R bit and, per family, the F bit: the kernel kept our routes (RFC 4724 §3)."""
+    gr = speaker.graceful_restart
+    graceful = long_lived = None
+    if settings.graceful_restart:
+        graceful = GracefulRestart(
+            gr.restart_time,
+            restarting=restarting,
+            notification=gr.notification,
+            families=tuple(GracefulRestartFamily(family, restarting) for family in settings.families),
+        )
+        if gr.long_lived_stale_time:
+            long_lived = LongLivedGracefulRestart(
+                tuple(
+                    LongLivedGracefulRestartFamily(family, restarting, gr.long_lived_stale_time)
+                    for family in settings.families
+                )
+            )
+    add_path = []
+    if settings.add_path_receive:
+        add_path = [(family, AddPathDirection.RECEIVE) for family in settings.families]
+    return build_open(
+        speaker.local_as,
+        speaker.router_id,
+        settings.hold_time,
+        settings.families,
+        graceful_restart=graceful,
+        add_path=add_path,
+        long_lived_graceful_restart=long_lived,
+        hostname=HOSTNAME,
+    )
+
+
+def peer_info(
+    settings: PeerSettings, key: bytes, local_as: int, local_address: str, negotiated: Negotiated
+) -> PeerInfo:
+    """The neighbour as the RIB sees it. Our next-hop addresses come from the session's local
+    address; over IPv4, IPv6 routes get our IPv4-mapped address (RFC 4291 §2.5.5.2), and over IPv6
+    IPv4 routes get none (so are not sent: RFC 8950 extended next hop is not offered yet)."""
+    local = ipaddress.ip_address(local_address)
+    if local.version == 4:
+        local_ipv4, local_ipv6 = local.packed, ipaddress.IPv6Address(f"::ffff:{local}").packed
+    else:
+        local_ipv4, local_ipv6 = b"", local.packed
+    return PeerInfo(
+        address=key,
+        peer_as=negotiated.peer_as,
+        local_as=local_as,
+        router_id=negotiated.peer_router_id,
+        route_reflector_client=settings.route_reflector_client,
+        next_hop_mode=settings.next_hop_mode,
+        local_ipv4=local_ipv4,
+        local_ipv6=local_ipv6,
+        allow_own_as=settings.allow_own_as,
+        add_path_receive=negotiated.add_path_receive,
+        long_lived_graceful_restart=negotiated.long_lived_graceful_restart,
+        name=settings.description or str(ipaddress.ip_address(key)),
+    )

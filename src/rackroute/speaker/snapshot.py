@@ -1,0 +1,220 @@
+"""Snapshots of the speaker for the control API, the CLI and metrics (``status`` values).
+
+Built on the event loop from the live objects; what leaves here is frozen (STYLE pattern 13).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from ..bgp.communities import format_community, format_large_community
+from ..bgp.negotiated import Negotiated
+from ..bgp.wire import Origin
+from ..net.family import SUPPORTED_FAMILIES, Family
+from ..net.ids import format_router_id
+from ..net.prefix import Prefix, key_to_text
+from ..rib.path import Path, Route
+from ..rib.rib import Rib
+from .status import FamilyCounters, PathStatus, PeerStatus, RouteStatus, SpeakerStatus
+
+if TYPE_CHECKING:
+    from .peer import Peer
+    from .speaker import Speaker
+
+Accepted = Counter[tuple[bytes, Family]]
+
+
+def speaker_status(speaker: Speaker) -> SpeakerStatus:
+    accepted = accepted_counts(speaker.rib)
+    peers = tuple(
+        peer_status(speaker, peer, accepted) for peer in sorted(speaker.peers.values(), key=_address_order)
+    )
+    return SpeakerStatus(
+        router_id=speaker.config.router_id,
+        local_as=speaker.settings.local_as,
+        uptime=time.time() - speaker.started_at,
+        restarting=speaker.restarting,
+        peers=peers,
+        routes={family.name: len(speaker.rib.loc_rib(family)) for family in SUPPORTED_FAMILIES},
+    )
+
+
+def _address_order(peer: Peer) -> tuple[int, bytes]:
+    return (len(peer.key), peer.key)
+
+
+def accepted_counts(rib: Rib) -> Accepted:
+    """Loc-RIB candidates per (neighbour, family); prefixes sharing one Route object count once each."""
+    counts: Accepted = Counter()
+    for family in SUPPORTED_FAMILIES:
+        routes = rib.loc_rib(family).routes
+        shared = Counter(id(route) for route in routes.values())
+        objects = {id(route): route for route in routes.values()}
+        for identity, times in shared.items():
+            for path in objects[identity].candidates:
+                counts[(path.peer.address, family)] += times
+    return counts
+
+
+def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
+    settings = peer.settings
+    connection = peer.established
+    negotiated = peer.negotiated if connection is not None else None
+    known = speaker.in_rib(peer)
+    families = tuple(
+        FamilyCounters(
+            family=family.name,
+            received=len(speaker.rib.adj_rib_in(peer.key, family)) if known else 0,
+            accepted=accepted[(peer.key, family)],
+            advertised=len(speaker.rib.adj_rib_out(peer.key, family)) if known else 0,
+            stale=sum(1 for path in speaker.rib.adj_rib_in(peer.key, family).values() if path.stale)
+            if known
+            else 0,
+            end_of_rib_received=family in peer.end_of_rib_received,
+            end_of_rib_sent=family in peer.end_of_rib_sent,
+        )
+        for family in settings.families
+    )
+    live = peer.connections
+    return PeerStatus(
+        address=peer.address,
+        port=settings.port,
+        remote_as=peer.negotiated.peer_as if peer.negotiated is not None else settings.remote_as,
+        local_as=speaker.settings.local_as,
+        peer_type=settings.peer_type,
+        dynamic=settings.dynamic,
+        listen_range=settings.listen_range,
+        description=settings.description,
+        state=peer.state(),
+        since=peer.since,
+        uptime=peer.loop.time() - peer.established_at if peer.established_at is not None else None,
+        router_id=format_router_id(peer.negotiated.peer_router_id) if peer.negotiated else None,
+        hold_time=negotiated.hold_time if negotiated else None,
+        keepalive_time=negotiated.keepalive_time if negotiated else None,
+        route_reflector_client=settings.route_reflector_client,
+        graceful_restart=_graceful_restart_text(peer, negotiated),
+        capabilities=capability_names(negotiated) if negotiated else (),
+        families=families,
+        last_error=peer.last_error,
+        messages_received=peer.messages_received + sum(c.received.messages for c in live),
+        messages_sent=peer.messages_sent + sum(c.sent.messages for c in live),
+        updates_received=peer.updates_received + sum(c.received.updates for c in live),
+        updates_sent=peer.updates_sent + sum(c.sent.updates for c in live),
+        connection_attempts=peer.connection_attempts,
+    )
+
+
+def _graceful_restart_text(peer: Peer, negotiated: Negotiated | None) -> str:
+    helping = peer.helper.describe()
+    if helping is not None:
+        return helping
+    if not peer.settings.graceful_restart:
+        return "off"
+    if negotiated is None:
+        return "enabled"
+    return "negotiated" if negotiated.graceful_restart else "not negotiated (peer lacks it)"
+
+
+def capability_names(negotiated: Negotiated) -> tuple[str, ...]:
+    names = [f"multiprotocol {family.name}" for family in sorted(negotiated.families)]
+    flags = (
+        (negotiated.route_refresh, "route-refresh"),
+        (negotiated.enhanced_route_refresh, "enhanced-route-refresh"),
+        (negotiated.four_octet_as, "four-octet-as"),
+        (negotiated.extended_message, "extended-message"),
+        (negotiated.graceful_restart, "graceful-restart"),
+        (negotiated.long_lived_graceful_restart, "long-lived-graceful-restart"),
+    )
+    names += [name for present, name in flags if present]
+    names += [f"add-path receive {family.name}" for family in sorted(negotiated.add_path_receive)]
+    names += [f"add-path send {family.name}" for family in sorted(negotiated.add_path_send)]
+    names += [f"extended-next-hop {family.name}" for family, _ in sorted(negotiated.extended_next_hop)]
+    return tuple(names)
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+
+def route_statuses(rib: Rib, prefix: str | None = None) -> list[RouteStatus]:
+    """Every Loc-RIB route, or those for ``prefix``: a prefix (exact match) or an address (the
+    routes covering it, most specific first)."""
+    found: list[tuple[Family, bytes, Route]] = []
+    if prefix is None:
+        for family in SUPPORTED_FAMILIES:
+            routes = rib.loc_rib(family).routes
+            found += [(family, key, routes[key]) for key in sorted(routes, key=_key_order)]
+    elif "/" in prefix:
+        wanted = Prefix.parse(prefix, strict=False)
+        route = rib.route(wanted.family, wanted.key)
+        if route is not None:
+            found.append((wanted.family, wanted.key, route))
+    else:
+        host = Prefix.parse(prefix)
+        for length in range(host.length, -1, -1):
+            network = ipaddress.ip_network((host.address, length), strict=False)
+            key = Prefix(host.family, network.network_address.packed, length).key
+            route = rib.route(host.family, key)
+            if route is not None:
+                found.append((host.family, key, route))
+    return [_route_status(family, key, route) for family, key, route in found]
+
+
+def _key_order(key: bytes) -> tuple[bytes, int]:
+    return (key[1:], key[0])
+
+
+def _route_status(family: Family, key: bytes, route: Route) -> RouteStatus:
+    multipath = {id(path) for path in route.multipath}
+    return RouteStatus(
+        prefix=key_to_text(key, family),
+        family=family.name,
+        reason=route.reason,
+        paths=tuple(
+            _path_status(path, path is route.best, id(path) in multipath) for path in route.candidates
+        ),
+    )
+
+
+def _path_status(path: Path, best: bool, multipath: bool) -> PathStatus:
+    attributes = path.attributes
+    origin = attributes.origin
+    return PathStatus(
+        peer="local" if path.peer.local else str(ipaddress.ip_address(path.peer.address)),
+        next_hop=next_hop_text(path.next_hop),
+        as_path=attributes.as_path_text(),
+        origin=_origin_text(origin),
+        local_pref=attributes.local_pref,
+        med=attributes.med,
+        communities=tuple(format_community(c) for c in attributes.communities),
+        large_communities=tuple(format_large_community(c) for c in attributes.large_communities),
+        originator_id=format_router_id(attributes.originator_id) if attributes.originator_id else None,
+        cluster_list=tuple(format_router_id(c) for c in attributes.cluster_list),
+        best=best,
+        multipath=multipath,
+        stale=path.stale,
+        path_id=path.path_id,
+    )
+
+
+def _origin_text(origin: int | None) -> str:
+    try:
+        return Origin(origin).name.lower() if origin is not None else "incomplete"
+    except ValueError:
+        return str(origin)
+
+
+def next_hop_text(next_hop: bytes) -> str:
+    if not next_hop:
+        return "self"
+    if len(next_hop) == 32:  # RFC 2545: global, then link-local
+        return f"{ipaddress.ip_address(next_hop[:16])} {ipaddress.ip_address(next_hop[16:])}"
+    try:
+        address = ipaddress.ip_address(next_hop)
+    except ValueError:
+        return next_hop.hex()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)

@@ -1,0 +1,348 @@
+"""``Speaker``: the RIB, the neighbours and the listeners of one BGP speaker, owned by the event loop.
+
+Received UPDATEs go into the RIB at once; what they change leaves through the ``Outbox``, once per
+loop iteration, each distinct UPDATE encoded once. Originated routes are level-triggered
+(``set_announcements``: the complete set, diffed). Readers get snapshots (``status``, ``routes``);
+actions are ``reset_neighbor``, ``refresh_neighbor`` and ``reload``.
+
+Graceful restart, our side (RFC 4724 §4.1): started with ``restarting=True`` the speaker sets the
+R and F bits, and holds best-path export and the kernel sweep until every GR neighbour sent its
+End-of-RIB or ``deferral_time`` passed; then each neighbour gets its table and our End-of-RIB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Sequence
+
+from ..bgp.messages import Open, RouteRefresh, Update
+from ..bgp.wire import Cease, RouteRefreshSubtype
+from ..net.family import IPV4_UNICAST, SUPPORTED_FAMILIES, Family
+from ..rib.peer import PeerInfo
+from ..rib.rib import Rib
+from . import reload as reloading
+from . import snapshot
+from .config import Announcement, SpeakerConfig
+from .connection import Connection
+from .listener import Listener, matching_range
+from .outbox import Outbox, RouteSink
+from .peer import Peer
+from .policies import Origination, origination
+from .session_facts import local_open, peer_info
+from .settings import PeerSettings, resolve
+from .status import RouteStatus, SpeakerStatus
+
+log = logging.getLogger("rackroute.speaker")
+
+
+class Speaker:
+    def __init__(
+        self, config: SpeakerConfig, *, restarting: bool = False, route_sink: RouteSink | None = None
+    ) -> None:
+        self.config = config
+        self.settings = resolve(config)
+        self.rib = Rib(self.settings.rib_settings())
+        self.outbox = Outbox(self.rib, route_sink)
+        self.outbox.held = restarting
+        self.restarting = restarting  # deferring export after our own restart
+        self.stopping = False
+        self.peers: dict[str, Peer] = {}
+        self.listener = Listener(self)
+        self.started_at = time.time()
+        self._announcements: list[Announcement] = []
+        self._infos: dict[bytes, PeerInfo] = {}  # neighbours the RIB knows, by key
+        self._deferral: asyncio.TimerHandle | None = None
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.listener.start(self.settings.listen_addresses, self.settings.listen_port, self.md5_keys())
+        self.apply_announcements()
+        for settings in self.settings.neighbors.values():
+            self.add_peer(settings)
+        if self.restarting:
+            deferral = self.settings.graceful_restart.deferral_time
+            self._deferral = loop.call_later(deferral, self._end_deferral, "deferral time expired")
+            self._check_deferral()
+        elif self.outbox.route_sink is not None:
+            self.outbox.route_sink.fib_converged()
+        log.info("speaker started", extra={"router_id": self.config.router_id, "restarting": self.restarting})
+
+    async def stop(self, *, graceful_restart: bool = False) -> None:
+        """Close every session: Cease/Administrative Shutdown, or with ``graceful_restart`` just the
+        TCP connections (no NOTIFICATION), so GR neighbours keep our routes while we restart."""
+        self.stopping = True
+        self.listener.close()
+        self.outbox.close()
+        if self._deferral is not None:
+            self._deferral.cancel()
+        waiting = [c.lost for peer in self.peers.values() for c in peer.connections]
+        for peer in list(self.peers.values()):
+            peer.shutdown(graceful_restart=graceful_restart)
+        if waiting:
+            await asyncio.wait(waiting, timeout=2.0)
+        log.info("speaker stopped", extra={"graceful_restart": graceful_restart})
+
+    def md5_keys(self) -> dict[str, str]:
+        """TCP MD5 keys for the listening sockets: per neighbour, and per listen range prefix."""
+        keys = {a: s.password for a, s in self.settings.neighbors.items() if s.password}
+        for listen_range in self.settings.listen_ranges:
+            if listen_range.template.password:
+                keys[str(listen_range.prefix)] = listen_range.template.password
+        return keys
+
+    # -- public reads and actions ---------------------------------------------------------------
+
+    def status(self) -> SpeakerStatus:
+        return snapshot.speaker_status(self)
+
+    def routes(self, prefix: str | None = None) -> list[RouteStatus]:
+        return snapshot.route_statuses(self.rib, prefix)
+
+    def reset_neighbor(self, address: str) -> None:
+        """Hard reset of the session (and the end of a max-prefix stop); it reconnects."""
+        self._peer(address).reset()
+
+    def refresh_neighbor(self, address: str) -> None:
+        """Soft refresh both ways: ask the neighbour to resend (ROUTE-REFRESH, RFC 2918) and send it
+        our whole table again."""
+        peer = self._peer(address)
+        connection, negotiated = peer.established, peer.negotiated
+        if connection is None or negotiated is None:
+            raise ValueError(f"neighbour {address} is not established")
+        for family in sorted(negotiated.families):
+            if negotiated.route_refresh:
+                connection.send(RouteRefresh(family))
+            self.outbox.resend(peer, family)
+
+    def set_announcements(self, announcements: Sequence[Announcement]) -> None:
+        """The complete set of routes to originate besides the configured ``announce`` (STYLE
+        pattern 12): what is new is announced, what is gone withdrawn, the rest untouched."""
+        announcements = list(announcements)
+        self.apply_announcements(announcements)  # raises ValueError before changing anything
+        self._announcements = announcements
+
+    async def reload(self, config: SpeakerConfig) -> list[str]:
+        """Apply a new configuration without disturbing what did not change; returns what was done.
+        Raises ``ValueError`` (nothing applied) when a change needs a restart."""
+        return await reloading.apply(self, config)
+
+    def in_rib(self, peer: Peer) -> bool:
+        """The RIB holds tables for this neighbour (it has been established at least once)."""
+        return peer.key in self._infos
+
+    @property
+    def last_flush_encodes(self) -> int:
+        return self.outbox.last_flush_encodes
+
+    def _peer(self, address: str) -> Peer:
+        peer = self.peers.get(str(ipaddress.ip_address(address)))
+        if peer is None:
+            raise KeyError(f"no neighbour {address}")
+        return peer
+
+    # -- neighbours -----------------------------------------------------------------------------
+
+    def add_peer(self, settings: PeerSettings) -> Peer:
+        peer = Peer(self, settings, stale_routes_time=self.settings.graceful_restart.stale_routes_time)
+        self.peers[peer.address] = peer
+        peer.start()
+        return peer
+
+    def remove_peer(self, peer: Peer, subcode: Cease = Cease.PEER_DECONFIGURED) -> None:
+        peer.shutdown(subcode)
+        self.peer_expired(peer)
+
+    def update_peer(self, peer: Peer, settings: PeerSettings) -> None:
+        """New settings that keep the session: policies and export rules apply in place (the RIB
+        imports again from its Adj-RIB-In, so inbound needs no ROUTE-REFRESH)."""
+        peer.settings = settings
+        info = self._infos.get(peer.key)
+        if info is not None:
+            info = dataclasses.replace(
+                info,
+                route_reflector_client=settings.route_reflector_client,
+                next_hop_mode=settings.next_hop_mode,
+                name=settings.description or peer.address,
+            )
+            self._set_rib_peer(peer, info)
+            self.outbox.reexport(peer)
+
+    def route_connection(self, sock: socket.socket, address: str) -> str | None:
+        """The listener's question: which neighbour takes this connection (``Peer.accept``)?"""
+        if self.stopping:
+            return "the speaker is stopping"
+        peer = self.peers.get(address)
+        if peer is None:
+            listen_range = matching_range(self.settings.listen_ranges, address)
+            if listen_range is None:
+                return "no neighbour or listen range for this address"
+            name = str(listen_range.prefix)
+            members = sum(1 for p in self.peers.values() if p.settings.listen_range == name)
+            if members >= listen_range.limit:
+                return f"listen range {name} is at its limit of {listen_range.limit} neighbours"
+            peer = self.add_peer(listen_range.template.for_address(address))
+            log.info("dynamic neighbour", extra={"neighbor": address, "listen_range": name})
+        refusal = peer.accept(sock)
+        idle = peer.established is None and not peer.connections and not peer.helper.holding
+        if refusal is not None and peer.settings.dynamic and idle and not peer.stopped:
+            self.peer_expired(peer)
+        return refusal
+
+    # -- PeerOwner ------------------------------------------------------------------------------
+
+    def local_open(self, peer: Peer) -> Open:
+        return local_open(self.settings, peer.settings, restarting=self.restarting)
+
+    def peer_established(self, peer: Peer, connection: Connection) -> None:
+        negotiated = connection.session.negotiated
+        assert negotiated is not None
+        info = peer_info(
+            peer.settings, peer.key, self.settings.local_as, connection.local_address, negotiated
+        )
+        self._set_rib_peer(peer, info)
+        self.outbox.peer_up(peer)
+        self._check_deferral()
+
+    def peer_down(self, peer: Peer) -> None:
+        self.outbox.peer_down(peer)
+        if peer.key in self._infos:
+            self.rib.reset_adj_rib_out(peer.key)
+
+    def routes_received(self, peer: Peer, update: Update) -> None:
+        negotiated = peer.negotiated
+        assert negotiated is not None
+        families = negotiated.families - peer.disabled_families
+        key, rib, attributes, note = peer.key, self.rib, update.attributes, self.outbox.note
+        if IPV4_UNICAST in families:
+            if update.withdrawn:
+                note(IPV4_UNICAST, rib.withdraw(key, IPV4_UNICAST, update.withdrawn))
+            if update.nlri and attributes is not None and attributes.next_hop:
+                note(
+                    IPV4_UNICAST, rib.update(key, IPV4_UNICAST, update.nlri, attributes, attributes.next_hop)
+                )
+        unreach, reach = update.mp_unreach, update.mp_reach
+        if unreach is not None and unreach.family in families and unreach.withdrawn:
+            note(unreach.family, rib.withdraw(key, unreach.family, unreach.withdrawn))
+        if reach is not None and reach.family in families and reach.nlri and attributes is not None:
+            note(reach.family, rib.update(key, reach.family, reach.nlri, attributes, reach.next_hop))
+
+    def end_of_rib_received(self, peer: Peer, family: Family) -> None:
+        self._check_deferral()
+
+    def refresh_requested(self, peer: Peer, family: Family, subtype: int) -> None:
+        if subtype == RouteRefreshSubtype.NORMAL:
+            self.outbox.resend(peer, family)
+        elif subtype == RouteRefreshSubtype.BEGIN:  # RFC 7313 §4: stale until the EoRR
+            self.mark_stale(peer, family, False)
+        else:
+            self.sweep_stale(peer, family)
+
+    def mark_stale(self, peer: Peer, family: Family, long_lived: bool) -> None:
+        if peer.key in self._infos:
+            self.outbox.note(family, self.rib.mark_stale(peer.key, family, long_lived=long_lived))
+
+    def sweep_stale(self, peer: Peer, family: Family) -> None:
+        if peer.key in self._infos:
+            self.outbox.note(family, self.rib.sweep_stale(peer.key, family))
+
+    def drop_routes(self, peer: Peer, family: Family | None) -> None:
+        if peer.key in self._infos:
+            self.outbox.note_changes(self.rib.drop_routes(peer.key, family))
+
+    def prefix_count(self, peer: Peer, family: Family) -> int:
+        return len(self.rib.adj_rib_in(peer.key, family)) if peer.key in self._infos else 0
+
+    def peer_expired(self, peer: Peer) -> None:
+        """A neighbour leaves for good (removed, or a dynamic one gone): forget it and its routes."""
+        if self.peers.get(peer.address) is peer:
+            del self.peers[peer.address]
+        peer.running = False
+        peer.helper.forget()
+        self.peer_down(peer)
+        if self._infos.pop(peer.key, None) is not None:
+            self.outbox.note_changes(self.rib.remove_peer(peer.key))
+        if peer.settings.dynamic:
+            log.info("dynamic neighbour removed", extra={"neighbor": peer.address})
+
+    # -- originated routes ----------------------------------------------------------------------
+
+    def apply_announcements(self, announcements: Sequence[Announcement] | None = None) -> bool:
+        """Originate exactly the configured announcements plus ``announcements`` (default: the last
+        set); True when anything changed. A bad announcement raises ``ValueError`` first."""
+        extra = self._announcements if announcements is None else announcements
+        wanted: dict[Family, dict[bytes, Origination]] = {family: {} for family in SUPPORTED_FAMILIES}
+        for announcement in [*self.config.announce, *extra]:
+            route = origination(announcement)
+            wanted.setdefault(route.family, {})[route.key] = route
+        changed = False
+        local = self.rib.local_peer.address
+        for family, routes in wanted.items():
+            current = self.rib.adj_rib_in(local, family)
+            gone = [key for key in current if key not in routes]
+            self.outbox.note(family, self.rib.withdraw_originated(family, gone))
+            groups: dict[tuple[object, bytes], list[bytes]] = {}
+            for key, route in routes.items():
+                path = current.get(key)
+                if path is None or path.attributes != route.attributes or path.next_hop != route.next_hop:
+                    groups.setdefault((route.attributes, route.next_hop), []).append(key)
+            for keys in groups.values():
+                route = routes[keys[0]]
+                self.outbox.note(family, self.rib.originate(family, keys, route.attributes, route.next_hop))
+            changed = changed or bool(gone or groups)
+        return changed
+
+    # -- our own restart ------------------------------------------------------------------------
+
+    def _check_deferral(self) -> None:
+        """RFC 4724 §4.1: end the deferral once every GR neighbour (but those restarting themselves)
+        sent End-of-RIB for all its families. Listen ranges bring neighbours we cannot count, so with
+        a GR listen range the deferral time always runs out."""
+        if not self.restarting or any(r.template.graceful_restart for r in self.settings.listen_ranges):
+            return
+        for peer in self.peers.values():
+            if not peer.settings.graceful_restart:
+                continue
+            negotiated = peer.negotiated if peer.established is not None else None
+            if negotiated is None:
+                return
+            capability = negotiated.peer_graceful_restart
+            if capability is None or capability.restarting:
+                continue
+            if not (negotiated.families - peer.disabled_families) <= peer.end_of_rib_received:
+                return
+        self._end_deferral("End-of-RIB received from every neighbour")
+
+    def _end_deferral(self, reason: str) -> None:
+        if not self.restarting:
+            return
+        self.restarting = False
+        if self._deferral is not None:
+            self._deferral.cancel()
+            self._deferral = None
+        log.info("graceful restart: deferral over, initial best-path run", extra={"reason": reason})
+        self.outbox.release(p for p in self.peers.values() if p.established is not None)
+
+    def _set_rib_peer(self, peer: Peer, info: PeerInfo) -> None:
+        self._infos[peer.key] = info
+        settings = peer.settings
+        changes = self.rib.set_peer(
+            info, import_policy=settings.import_policy, export_policy=settings.export_policy
+        )
+        self.outbox.note_changes(changes)
+
+
+async def run_speaker(
+    config: SpeakerConfig, *, restarting: bool = False, route_sink: RouteSink | None = None
+) -> Speaker:
+    """Start a speaker on the running loop: listeners bound, neighbours connecting. ``restarting``
+    after a restart of ours that kept the kernel routes (graceful restart, RFC 4724 §4.1)."""
+    speaker = Speaker(config, restarting=restarting, route_sink=route_sink)
+    await speaker.start()
+    return speaker
