@@ -38,6 +38,12 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify", choices=VERIFY_CHOICES, default="auto", help="check the received routes after the clock"
     )
+    parser.add_argument(
+        "--connect-window",
+        type=int,
+        default=0,
+        help="at most this many sessions connecting at once (default: all at once)",
+    )
     parser.add_argument("--output", type=Path, help="write the JSON report here instead of stdout")
 
 
@@ -57,12 +63,14 @@ def parser() -> argparse.ArgumentParser:
     fanout = commands.add_parser("rr-fanout", help="M iBGP clients of a route reflector, each a monitor")
     common_options(fanout)
     fanout.add_argument("--clients", type=int, default=100)
+    fanout.add_argument("--echo", action="store_true", help="the DUT reflects routes to their originator too")
     churn = commands.add_parser("churn", help="rr-fanout, then 10%% of the clients leave and come back")
     common_options(churn)
     churn.add_argument("--clients", type=int, default=100)
     churn.add_argument("--drop-fraction", type=float, default=0.1)
     churn.add_argument("--graceful-restart", action="store_true", help="clients advertise GR and restart")
     churn.add_argument("--down-time", type=float, default=1.0, help="seconds the dropped clients stay away")
+    churn.add_argument("--echo", action="store_true", help="the DUT reflects routes to their originator too")
     calibrate = commands.add_parser("calibrate", help="the standard runs against bench/relay.py")
     calibrate.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     calibrate.add_argument("--rounds", type=int, default=1, help="runs per workload; the report keeps all")
@@ -71,15 +79,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def scenario_of(options: argparse.Namespace) -> Scenario:
-    limits = Limits(options.hold_time, options.establish_timeout, options.timeout, options.verify)
+    limits = Limits(
+        options.hold_time, options.establish_timeout, options.timeout, options.verify, options.connect_window
+    )
     if options.command == "ingest":
         lengths = tuple(int(length) for length in options.prefix_lengths.split(","))
         ingest = IngestSettings(options.prefixes, lengths, options.prefix_base, options.next_hop)
         return lambda target: run_ingest(target, ingest, limits)
     if options.command == "rr-fanout":
-        fanout = FanoutSettings(options.clients)
+        fanout = FanoutSettings(options.clients, echo=options.echo)
         return lambda target: run_fanout(target, fanout, limits)
-    churn = ChurnSettings(options.clients, options.drop_fraction, options.graceful_restart, options.down_time)
+    churn = ChurnSettings(
+        options.clients, options.drop_fraction, options.graceful_restart, options.down_time, echo=options.echo
+    )
     return lambda target: run_churn(target, churn, limits)
 
 

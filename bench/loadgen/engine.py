@@ -12,6 +12,7 @@ Every wait is bounded by a deadline; sockets are closed by ``shutdown``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import heapq
@@ -63,6 +64,7 @@ class Speaker:
         "goal",
         "handshake",
         "hold_time",
+        "in_window",
         "index",
         "keepalive_due",
         "last_received",
@@ -98,6 +100,7 @@ class Speaker:
         self.on_established: Callable[[Speaker], None] | None = None
         self.error = ""
         self.attempts = 0
+        self.in_window = False  # counted in the engine's connect window (see ``Engine.connect``)
         self.retry_until = 0.0
         self.keepalive_due = 0.0
         self.last_received = 0.0
@@ -111,9 +114,12 @@ class Speaker:
 class Engine:
     """Connects speakers to the DUT at ``host:port`` and runs them until a condition holds."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, connect_window: int = 0) -> None:
         self.host = host
         self.port = port
+        self.connect_window = connect_window  # 0: no limit
+        self.connecting = 0  # speakers in the window: connecting or handshaking
+        self.waiting: collections.deque[tuple[Speaker, float]] = collections.deque()
         self.epoll = select.epoll()
         self.by_fd: dict[int, Speaker] = {}
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -126,11 +132,33 @@ class Engine:
     # --- what scenarios call
 
     def connect(self, speaker: Speaker, retry_for: float) -> None:
-        """Start connecting; refused attempts are retried for ``retry_for`` seconds."""
+        """Start connecting; refused attempts are retried for ``retry_for`` seconds. With a connect
+        window, a speaker waits its turn (``t_connect`` is still now: the wait is part of the time
+        it takes to be Established)."""
         now = time.monotonic()
         speaker.t_connect = now
         speaker.retry_until = now + retry_for
+        if self.connect_window and self.connecting >= self.connect_window:
+            self.waiting.append((speaker, retry_for))
+            return
+        self._enter_window(speaker, retry_for)
+
+    def _enter_window(self, speaker: Speaker, retry_for: float) -> None:
+        if self.connect_window:
+            speaker.in_window = True
+            self.connecting += 1
+            speaker.retry_until = time.monotonic() + retry_for
         self._attempt(speaker)
+
+    def _leave_window(self, speaker: Speaker) -> None:
+        if not speaker.in_window:
+            return
+        speaker.in_window = False
+        self.connecting -= 1
+        while self.waiting and self.connecting < self.connect_window:
+            waiting, retry_for = self.waiting.popleft()
+            if waiting.state == State.IDLE:
+                self._enter_window(waiting, retry_for)
 
     def send(self, speaker: Speaker, data: bytes) -> None:
         if speaker.out:
@@ -165,6 +193,7 @@ class Engine:
 
     def close(self, speaker: Speaker, last_words: bytes = b"") -> None:
         """End a session on purpose, with ``last_words`` (a NOTIFICATION) or just the TCP close."""
+        self._leave_window(speaker)
         sock = speaker.sock
         if speaker.goal is not None:
             speaker.goal = None
@@ -310,6 +339,7 @@ class Engine:
         speaker.t_established = now
         speaker.keepalive_due = now + speaker.hold_time / 3
         self.established += 1
+        self._leave_window(speaker)
         if speaker.on_established is not None:
             speaker.on_established(speaker)
 

@@ -53,6 +53,9 @@ MAX_CLIENTS = 10_000  # one socket each here, one at the DUT; 2,000 is the large
 class FanoutSettings:
     clients: int = 100
     plan: FanoutPlan = field(default_factory=FanoutPlan)
+    # The DUT reflects a client's routes back to that client too: RFC 4456 §6 allows it (the client
+    # drops them by ORIGINATOR_ID, §8) and FRR's update groups do it. Then they are expected.
+    echo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class ChurnSettings:
     graceful_restart: bool = False
     down_time: float = 1.0  # seconds the leaving clients stay away (the GR window observed)
     plan: FanoutPlan = field(default_factory=FanoutPlan)
+    echo: bool = False  # as in ``FanoutSettings``
 
 
 class FanoutRun:
@@ -77,6 +81,7 @@ class FanoutRun:
         self.target = target
         self.limits = limits
         self.gr = gr
+        self.echo = int(settings.echo)  # 1 when a client also receives its own routes
         self.clients: list[Client] = settings.plan.clients(settings.clients)
         self.session = session_for(target.asn, target.asn)
         generations = (FIRST, SECOND) if churn else (FIRST,)
@@ -131,7 +136,7 @@ class FanoutRun:
         run.report["fanout"] = phase
         if not established:
             return False
-        expected = self.per_client * (count - 1)
+        expected = self.per_client * (count - 1 + self.echo)
         for speaker in speakers:
             engine.set_goal(speaker, lambda tally: tally.announced >= expected)
         t_first_announce = time.monotonic()
@@ -174,7 +179,7 @@ class FanoutRun:
         return {
             key: SECOND if client.index in fresh else FIRST
             for client in self.clients
-            if client.index != index and client.index not in without
+            if (client.index != index or self.echo) and client.index not in without
             for key in client.keys
         }
 
@@ -259,7 +264,7 @@ class FanoutRun:
         fresh = self.per_client * len(returning)
         for speaker in staying:
             engine.set_goal(speaker, lambda tally: tally.by_class[FRESH] >= fresh)
-        table = (self.per_client * len(staying), self.per_client * (len(returning) - 1))
+        table = (self.per_client * len(staying), self.per_client * (len(returning) - 1 + self.echo))
         t_announce: dict[int, float] = {}
 
         def announce(speaker: Speaker) -> None:

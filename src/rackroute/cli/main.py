@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .decode import decode_command
+from .lab_commands import lab_app
 from .operator import neighbor_command, reload_command, routes_command, status_command
 from .speaker_commands import speaker_app
 
@@ -15,6 +16,7 @@ app.command("status")(status_command)
 app.command("routes")(routes_command)
 app.command("neighbor")(neighbor_command)
 app.command("reload")(reload_command)
+app.add_typer(lab_app, name="lab")
 
 
 @app.callback()
@@ -25,3 +27,7 @@ def rackroute() -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

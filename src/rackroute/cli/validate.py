@@ -79,9 +79,17 @@ def config_summary(config: SpeakerConfig) -> dict[str, Any]:
         "announcements": [a.prefix for a in config.announce],
         "policies": sorted(config.policies),
         "graceful_restart": config.graceful_restart.enabled,
-        "fib": "none: kernel route programming is not implemented yet (control-plane only)",
+        "fib": _fib_summary(config),
         "control_api": config.control_api.listen,
     }
+
+
+def _fib_summary(config: SpeakerConfig) -> str:
+    fib = config.fib
+    if not fib.enabled:
+        return "off (control-plane only)"
+    blocks = f", local blocks {', '.join(fib.local_blocks)}" if fib.local_blocks else ""
+    return f"kernel table {fib.table}, protocol {fib.protocol}{blocks} (needs root)"
 
 
 def _peer_line(entry: dict[str, Any], key: str) -> str:

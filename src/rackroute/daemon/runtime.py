@@ -10,6 +10,8 @@ loop (uvloop when installed), binds the control API, starts the speaker, then wa
   restart test of our neighbours (RFC 4724 helper mode) wants.
 - ``--restarting`` (or RACKROUTE_RESTARTING=1) starts as a restarting speaker: the R bit in the
   graceful restart capability, and best-path/FIB deferral until End-of-RIB (RFC 4724 §4.1).
+- ``fib``: best routes go into the kernel of the namespace the daemon runs in (``fib_hook``), unless
+  ``fib.enabled`` is false or the process lacks CAP_NET_ADMIN.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..api.control import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerH
 from ..api.endpoint import Endpoint, parse_listen_address
 from ..speaker.config import ConfigError, SpeakerConfig, load_config
 from ..speaker.runtime import run_speaker, use_uvloop
-from .fib_hook import kernel_route_sink
+from .fib_hook import KernelRoutedSpeaker, open_kernel_routes
 from .logs import configure_logging
 
 log = logging.getLogger("rackroute.daemon")
@@ -69,8 +71,16 @@ def load_checked_config(path: Path) -> tuple[SpeakerConfig, Endpoint]:
 
 
 async def start_rackroute_speaker(config: SpeakerConfig, restarting: bool) -> RunningSpeaker:
-    route_sink = kernel_route_sink(config.fib)  # None until rackroute.fib exists: see fib_hook
-    return await run_speaker(config, restarting=restarting, route_sink=route_sink)
+    """The speaker with the kernel route programmer as its route sink (none without root or with
+    ``fib.enabled: false``); the programmer runs as a task of the same loop (see ``fib_hook``)."""
+    fib = open_kernel_routes(config.fib, restarting=restarting)
+    try:
+        speaker = await run_speaker(config, restarting=restarting, route_sink=fib)
+    except BaseException:
+        if fib is not None:
+            fib.close()
+        raise
+    return KernelRoutedSpeaker(speaker, fib, config.fib)
 
 
 class Daemon:

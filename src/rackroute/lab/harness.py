@@ -36,6 +36,19 @@ from .processes import ProcessRecord, is_alive, record_of, start_time_of, stop_p
 DEFAULT_PREFIX = "rrt-"
 STATE_FILE_NAME = "lab.json"
 STATE_VERSION = 1
+# ``Lab(gate_on_record=True)``: a started command first waits until its own PID is in the state file
+# and only then execs the program (``ip netns exec`` and ``sh`` exec in place: the PID stays). An
+# owner killed between the fork and the state file write leaves a shell that gives up after a few
+# seconds (and names the state file in its command line), never a daemon no cleanup knows of.
+RECORD_GATE = (
+    'n=0; until grep -qF "\\"pid\\": $$," "$1"; do n=$((n+1)); '
+    '[ "$n" -gt 400 ] && exit 70; sleep 0.005; done; shift; exec "$@"'
+)
+
+
+def gated(state_file: Path, argv: Sequence[str]) -> list[str]:
+    """``argv`` behind the record gate of ``state_file`` (see ``RECORD_GATE``)."""
+    return ["sh", "-c", RECORD_GATE, "sh", str(state_file), *argv]
 
 
 @dataclass(slots=True)
@@ -153,8 +166,11 @@ class Lab:
         state_dir: Path | None = None,
         keep_state_dir: bool = True,
         log: Callable[[str], None] | None = None,
+        run_id: str | None = None,
+        gate_on_record: bool = False,
     ) -> None:
-        self.run_id = secrets.token_hex(3)
+        # A fixed ``run_id`` names a lab that other commands find again (``rackroute lab``).
+        self.run_id = run_id or secrets.token_hex(3)
         self.prefix = f"{prefix}{self.run_id}-"
         if state_dir is None:
             state_dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{name}-"))
@@ -164,6 +180,7 @@ class Lab:
         self.state_dir.chmod(0o755)
         self.state_file = self.state_dir / STATE_FILE_NAME
         self.keep_state_dir = keep_state_dir
+        self.gate_on_record = gate_on_record
         self.log = log or (lambda text: None)
         self.namespaces: dict[str, Namespace] = {}
         self._processes: dict[int, tuple[ProcessRecord, subprocess.Popen[bytes]]] = {}
@@ -271,6 +288,8 @@ class Lab:
         if self.closed:
             raise RuntimeError("the lab is closed")
         log_path = log_path or self.state_dir / f"{label.replace('/', '-')}.log"
+        if self.gate_on_record:
+            argv = gated(self.state_file, argv)
         process = netns.popen(namespace.name, argv, log_path=log_path, env=env, cwd=cwd)
         record = record_of(label, namespace.name, process)
         self._processes[process.pid] = (record, process)

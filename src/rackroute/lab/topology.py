@@ -63,6 +63,7 @@ class Service(Model):
     ip: str
     endpoints: list[str] = Field(min_length=1)  # node names (<rack>-n<i>) hosting an endpoint pod
     external_traffic_policy: Literal["Local", "Cluster"] = "Cluster"
+    port: int = Field(8080, ge=1, le=65535)  # UDP port the lab's responders answer on
 
     @field_validator("ip")
     @classmethod
@@ -74,6 +75,14 @@ class Client(Model):
     subnet: str = "203.0.113.0/30"  # the link between the core and the external client
 
 
+class Timers(Model):
+    """BGP timers of every speaker in the lab: short, so that a lab converges and recovers fast."""
+
+    hold_time: int = Field(9, ge=3, le=65535)
+    connect_retry: float = Field(1.0, gt=0)
+    restart_time: int = Field(10, ge=1, le=4095)  # graceful restart time each speaker advertises
+
+
 class Topology(Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,5}$")  # namespace names: rrt-<name>-<member>
     link_pool: str = "172.31.0.0/16"  # /31 links between ToRs and core switches
@@ -81,6 +90,7 @@ class Topology(Model):
     racks: list[Rack] = Field(min_length=1)
     services: list[Service] = []
     client: Client = Client()
+    timers: Timers = Timers()
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -101,6 +111,14 @@ class Topology(Model):
             unknown = sorted(set(service.endpoints) - nodes)
             if unknown:
                 raise ValueError(f"service {service.name}: unknown endpoint nodes {unknown}")
+        ips = [s.ip for s in self.services]
+        if len(set(ips)) != len(ips):
+            raise ValueError("every service needs its own LoadBalancer IP")
+        for rack in self.racks:
+            if rack.pods_per_node >= 2 ** (32 - rack.block_size) - 1:
+                raise ValueError(
+                    f"rack {rack.name}: {rack.pods_per_node} pods do not fit a /{rack.block_size}"
+                )
         return self
 
 

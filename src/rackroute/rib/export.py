@@ -41,6 +41,12 @@ def export_refusal(path: Path, to_peer: PeerInfo) -> str | None:
     """Why ``to_peer`` must not be sent ``path``, or None when it may be (before policy)."""
     if path.peer.address == to_peer.address:
         return LEARNED_FROM_PEER
+    return group_refusal(path, to_peer)
+
+
+def group_refusal(path: Path, to_peer: PeerInfo) -> str | None:
+    """``export_refusal`` but for the source rule: the same for every neighbour with ``to_peer``'s
+    export profile (``groups`` applies "not back to where it came from" per member)."""
     communities = path.attributes.communities
     if communities:
         if NO_ADVERTISE in communities:

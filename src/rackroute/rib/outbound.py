@@ -38,6 +38,9 @@ class Exporter:
         self.settings = settings
         self.interner = interner
         self.policy_cache = policy_cache
+        # Our ADD-PATH path ids: one per (neighbour it came from, its path id), stable for the life
+        # of the RIB, so a path keeps its id towards every neighbour across updates (RFC 7911 §3).
+        self._send_ids: dict[tuple[bytes, int], bytes] = {}
 
     def export(
         self,
@@ -47,8 +50,10 @@ class Exporter:
         prefixes: Iterable[bytes],
         memo: ExportMemo | None,
     ) -> Export:
-        sent = neighbour.adj_rib_out.table(family)
         memo = {} if memo is None else memo
+        if family in neighbour.peer.add_path_send:
+            return self._export_paths(neighbour, family, routes, prefixes, memo)
+        sent = neighbour.adj_rib_out.table(family)
         policy = neighbour.export_policy
         per_prefix = policy is not None and policy.depends_on_prefix
         by_best: dict[int, Advertisement | None] = {}  # ids are stable: routes do not change here
@@ -79,6 +84,49 @@ class Exporter:
             else:
                 group.append(prefix)
         return Export(family, announce, withdraw)
+
+    def _export_paths(
+        self,
+        neighbour: Neighbour,
+        family: Family,
+        routes: Mapping[bytes, Route],
+        prefixes: Iterable[bytes],
+        memo: ExportMemo,
+    ) -> Export:
+        """ADD-PATH send (RFC 7911): the multipath set, best first, up to ``add_path_send_max`` paths,
+        each exported on its own (a path from the neighbour itself is skipped, the others still go);
+        keys carry our path id, and a path that left the set is withdrawn under its id."""
+        sent = neighbour.adj_rib_out.table(family)
+        sent_paths = neighbour.adj_rib_out.paths(family)
+        limit = neighbour.peer.add_path_send_max
+        announce: dict[Advertisement, list[bytes]] = {}
+        withdraw: list[bytes] = []
+        for prefix in prefixes:
+            route = routes.get(prefix)
+            wanted: dict[bytes, Advertisement] = {}
+            for path in route.multipath if route is not None else ():
+                advertisement = self._advertise(prefix, family, path, neighbour, memo)
+                if advertisement is not None:
+                    wanted[self._send_id(path) + prefix] = advertisement
+                    if len(wanted) == limit:
+                        break
+            for key in sent_paths.pop(prefix, ()):
+                if key not in wanted and sent.pop(key, None) is not None:
+                    withdraw.append(key)
+            for key, advertisement in wanted.items():
+                if sent.get(key) is not advertisement:
+                    sent[key] = advertisement
+                    announce.setdefault(advertisement, []).append(key)
+            if wanted:
+                sent_paths[prefix] = tuple(wanted)
+        return Export(family, announce, withdraw)
+
+    def _send_id(self, path: Path) -> bytes:
+        source = (path.peer.address, path.path_id)
+        found = self._send_ids.get(source)
+        if found is None:
+            found = self._send_ids[source] = (len(self._send_ids) + 1).to_bytes(4, "big")
+        return found
 
     def _advertise(
         self, prefix: bytes, family: Family, path: Path, neighbour: Neighbour, memo: ExportMemo

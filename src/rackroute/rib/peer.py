@@ -54,6 +54,10 @@ class PeerInfo:
     allow_own_as: int = 0  # how many times our AS may appear in a received AS_PATH
     weight: int = 0  # local preference of this neighbour's paths over all attributes (not sent)
     add_path_receive: frozenset[Family] = field(default_factory=frozenset)  # keys carry path ids
+    # RFC 7911 send: for these families the neighbour gets up to ``add_path_send_max`` paths of the
+    # multipath set per prefix, each under our own path id (a route reflector keeps ECMP visible).
+    add_path_send: frozenset[Family] = field(default_factory=frozenset)
+    add_path_send_max: int = 1
     long_lived_graceful_restart: bool = False  # the neighbour advertised LLGR (RFC 9494)
     name: str = ""  # for humans
 

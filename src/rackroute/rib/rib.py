@@ -12,10 +12,14 @@ receive rules (``receive``) -> import policy -> intern -> one Loc-RIB ``Path`` f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import is_not
 
 from ..bgp.attributes import PathAttributes
 from ..bgp.communities import WellKnownCommunity
 from ..net.family import Family
+from .group_exports import GroupExports
+from .groups import GroupExport
 from .intern import Interner
 from .outbound import Export, Exporter, ExportMemo
 from .path import Advertisement, Path, Route
@@ -37,6 +41,7 @@ class Rib:
         self.interner = Interner()
         self.policy_cache = PolicyCache(self.interner)
         self._exporter = Exporter(settings, self.interner, self.policy_cache)
+        self._groups = GroupExports(settings, self.interner, self.policy_cache)
         self._next_hop_usable = next_hop_usable
         self._loc_ribs: dict[Family, LocRib] = {}
         self._neighbours: dict[bytes, Neighbour] = {}
@@ -56,9 +61,12 @@ class Rib:
         if neighbour is None:
             neighbour = self._neighbours[peer.address] = Neighbour(peer, import_policy, export_policy)
         neighbour.peer, neighbour.import_policy, neighbour.export_policy = peer, import_policy, export_policy
-        neighbour.profile = self._profiles.setdefault(
+        profile = self._profiles.setdefault(
             (*peer.export_profile(), id(export_policy)), len(self._profiles) + 1
         )
+        if profile != neighbour.profile:
+            self._groups.detach(neighbour)  # what it was sent stays known, in its own table
+        neighbour.profile = profile
         changes: Changes = {}
         for family in list(neighbour.adj_rib_in.tables):
             changed = self._reimport(neighbour, family, lambda path: Path(peer, *_rest(path)))
@@ -76,6 +84,7 @@ class Rib:
         if address == self.local_peer.address:
             raise ValueError("the local pseudo neighbour cannot be removed")
         changes = self.drop_routes(address)
+        self._groups.detach(self._neighbours[address], keep=False)
         del self._neighbours[address]
         return changes
 
@@ -108,7 +117,8 @@ class Rib:
     def withdraw(self, address: bytes, family: Family, keys: Iterable[bytes]) -> set[bytes]:
         neighbour = self._neighbour(address)
         table = neighbour.adj_rib_in.table(family)
-        present = [key for key in keys if table.pop(key, None) is not None]
+        keys = keys if isinstance(keys, list) else list(keys)
+        present = list(compress(keys, map(is_not, map(table.pop, keys, repeat(None)), repeat(None))))
         loc_rib = self.loc_rib(family)
         if family not in neighbour.peer.add_path_receive:
             return set(loc_rib.remove(present, address))
@@ -199,7 +209,10 @@ class Rib:
         return self._neighbour(address).adj_rib_in.table(family)
 
     def adj_rib_out(self, address: bytes, family: Family) -> Mapping[bytes, Advertisement]:
-        return self._neighbour(address).adj_rib_out.table(family)
+        neighbour = self._neighbour(address)
+        if self._groups.attached(neighbour, family):
+            return self._groups.view(neighbour, family)
+        return neighbour.adj_rib_out.table(family)
 
     def reselect(self, family: Family, prefixes: Iterable[bytes] | None = None) -> set[bytes]:
         """Decide again after next-hop reachability changed."""
@@ -219,31 +232,57 @@ class Rib:
         Adj-RIB-Out is updated as if the result was sent. Pass one ``memo`` to several calls of a
         tick (``export_batch`` does) so paths are rewritten once per neighbour profile."""
         routes = self.loc_rib(family).routes
-        return self._exporter.export(self._neighbour(address), family, routes, prefixes, memo)
+        neighbour = self._neighbour(address)
+        self._groups.detach(neighbour, family)  # exported on its own from now on
+        return self._exporter.export(neighbour, family, routes, prefixes, memo)
 
     def export_batch(
         self, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
     ) -> dict[bytes, Export]:
-        """``exports_for`` every neighbour in ``addresses`` with one shared memo."""
+        """``exports_for`` every neighbour in ``addresses`` (computed by ``export_groups``)."""
+        groups, exports = self.export_groups(family, prefixes, addresses)
+        for group in groups:
+            exports.update((member, group.for_member(member)) for member in group.members)
+        return exports
+
+    def export_groups(
+        self, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
+    ) -> tuple[list[GroupExport], dict[bytes, Export]]:
+        """The exports of ``prefixes`` to the neighbours in ``addresses``: once per export group for
+        neighbours sharing their group's table (``groups``), one ``Export`` per other neighbour
+        (with one shared memo). The hot path of every tick."""
         prefixes = list(prefixes)
+        neighbours = [self._neighbour(address) for address in addresses]
+        attached = [n for n in neighbours if self._groups.attached(n, family)]
+        routes = self.loc_rib(family).routes
+        groups = self._groups.advance(family, prefixes, routes, attached)
         memo: ExportMemo = {}
-        return {address: self.exports_for(address, family, prefixes, memo) for address in addresses}
+        exports = {
+            n.peer.address: self._exporter.export(n, family, routes, prefixes, memo)
+            for n in neighbours
+            if not self._groups.attached(n, family)
+        }
+        return groups, exports
 
     def full_export(self, address: bytes, family: Family, memo: ExportMemo | None = None) -> Export:
         """Everything the neighbour should have (session established, route refresh): every Loc-RIB
         prefix plus withdrawals of whatever was sent and should not have been."""
-        sent = self._neighbour(address).adj_rib_out.table(family)
+        neighbour = self._neighbour(address)
+        if self._groups.shareable(neighbour, family):
+            return self._groups.attach(neighbour, family, self.loc_rib(family).routes)
+        self._groups.detach(neighbour, family)
+        sent: Iterable[bytes] = neighbour.adj_rib_out.table(family)
+        if family in neighbour.peer.add_path_send:
+            sent = neighbour.adj_rib_out.paths(family)  # keyed by prefix, not by path id + prefix
         prefixes = list(self.loc_rib(family).routes)
         prefixes.extend(prefix for prefix in sent if prefix not in self.loc_rib(family).routes)
         return self.exports_for(address, family, prefixes, memo)
 
     def reset_adj_rib_out(self, address: bytes, family: Family | None = None) -> None:
         """The session went down: nothing is known to have been sent any more."""
-        tables = self._neighbour(address).adj_rib_out.tables
-        if family is None:
-            tables.clear()
-        else:
-            tables.pop(family, None)
+        neighbour = self._neighbour(address)
+        self._groups.detach(neighbour, family, keep=False)
+        neighbour.adj_rib_out.clear(family)
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@ Tables are plain dicts whose values are shared objects (one ``Path`` per UPDATE,
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import compress, pairwise, repeat
+from operator import is_, is_not
 
 from ..net.family import Family
 from .decision import NO_USABLE_PATH, ONLY_PATH, DecisionOptions, decide
@@ -49,12 +52,28 @@ class AdjRibOut:
 
     def __init__(self) -> None:
         self.tables: dict[Family, dict[bytes, Advertisement]] = {}
+        # ADD-PATH send (RFC 7911): the table's keys carry our path id; this is prefix -> those keys.
+        self.path_keys: dict[Family, dict[bytes, tuple[bytes, ...]]] = {}
 
     def table(self, family: Family) -> dict[bytes, Advertisement]:
         table = self.tables.get(family)
         if table is None:
             table = self.tables[family] = {}
         return table
+
+    def paths(self, family: Family) -> dict[bytes, tuple[bytes, ...]]:
+        index = self.path_keys.get(family)
+        if index is None:
+            index = self.path_keys[family] = {}
+        return index
+
+    def clear(self, family: Family | None = None) -> None:
+        if family is None:
+            self.tables.clear()
+            self.path_keys.clear()
+        else:
+            self.tables.pop(family, None)
+            self.path_keys.pop(family, None)
 
 
 class Neighbour:
@@ -98,10 +117,17 @@ class LocRib:
         prefixes whose best path or multipath set changed. The hot path of every UPDATE."""
         routes = self.routes
         sole = self._sole(path)
+        prefixes = prefixes if isinstance(prefixes, list) else list(prefixes)
+        olds = list(map(routes.get, prefixes))
+        if olds and all(map(is_, olds, repeat(olds[0]))):  # one old Route for all: the usual UPDATE
+            old = olds[0]
+            new = sole if old is None else self._with(old, path, sole)
+            if new is not old:
+                routes.update(zip(prefixes, repeat(new)))
+            return list(prefixes) if old is None or not _same_choice(old, new) else []
         memo: dict[int, tuple[Route, Route, bool]] = {}
         changed: list[bytes] = []
-        for prefix in prefixes:
-            old = routes.get(prefix)
+        for prefix, old in zip(prefixes, olds, strict=True):
             if old is None:
                 routes[prefix] = sole
                 changed.append(prefix)
@@ -123,24 +149,31 @@ class LocRib:
         return self._select((*others, path))
 
     def remove(self, prefixes: Iterable[bytes], address: bytes, path_id: int = 0) -> list[bytes]:
-        """Drop the path of neighbour ``address`` (under ``path_id``); returns changed prefixes."""
+        """Drop the path of neighbour ``address`` (under ``path_id``); returns changed prefixes.
+        Decides once per run of prefixes sharing their Route (an UPDATE's), stores in bulk."""
         routes = self.routes
-        memo: dict[int, tuple[Route, Route | None, bool]] = {}
+        prefixes = prefixes if isinstance(prefixes, list) else list(prefixes)
+        olds = list(map(routes.get, prefixes))
+        if not olds:
+            return []
+        starts = compress(range(1, len(olds)), map(is_not, olds[1:], olds))
+        memo: dict[int, tuple[Route | None, bool]] = {}
         changed: list[bytes] = []
-        for prefix in prefixes:
-            old = routes.get(prefix)
+        for start, end in pairwise([0, *starts, len(olds)]):
+            old = olds[start]
             if old is None:
                 continue
             hit = memo.get(id(old))
             if hit is None:
-                hit = memo[id(old)] = (old, *self._without(old, address, path_id))
-            new = hit[1]
+                hit = memo[id(old)] = self._without(old, address, path_id)
+            new, changed_choice = hit
+            keys = prefixes[start:end]
             if new is None:
-                del routes[prefix]
+                deque(map(routes.pop, keys, repeat(None)), maxlen=0)
             elif new is not old:
-                routes[prefix] = new
-            if hit[2]:
-                changed.append(prefix)
+                routes.update(zip(keys, repeat(new)))
+            if changed_choice:
+                changed += keys
         return changed
 
     def _without(self, old: Route, address: bytes, path_id: int) -> tuple[Route | None, bool]:

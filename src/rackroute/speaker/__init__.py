@@ -8,7 +8,8 @@ Modules: ``speaker`` (``Speaker``: RIB, neighbours, listeners, public reads and 
 ``peer_rules`` (its pure decisions) and ``graceful_restart`` (the GR helper), ``connection`` (the thin
 asyncio adapter around one sans-IO ``Session``), ``listener`` (accept, MD5 keys, listen ranges),
 ``dial`` (outgoing sockets), ``outbox`` (per-iteration batching to the kernel and neighbours) with
-``outbound`` (each UPDATE encoded once), ``settings`` / ``policies`` / ``session_facts`` (configuration
+``outbound`` (each UPDATE encoded once), ``convergence`` (after our restart: when export resumes and
+when the kernel may sweep), ``settings`` / ``policies`` / ``session_facts`` (configuration
 resolved into what the runtime and the RIB act on), ``snapshot`` (status values), ``reload``,
 ``runtime`` (entry points, uvloop), ``config`` / ``sockets`` / ``status`` (schema, socket options,
 snapshot types).

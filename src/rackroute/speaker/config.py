@@ -226,6 +226,14 @@ class FibConfig(Model):
     enabled: bool = True
     table: int = Field(254, ge=1, le=0xFFFFFFFF)
     protocol: int = Field(201, ge=5, le=255)  # route protocol number tagging our kernel routes
+    # The node's own pod blocks: each gets a blackhole route, so traffic to an unused pod address
+    # ends here instead of bouncing back up the default route.
+    local_blocks: list[str] = []
+
+    @field_validator("local_blocks")
+    @classmethod
+    def _blocks(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(block, strict=True)) for block in value]
 
 
 class ControlApiConfig(Model):

@@ -10,6 +10,7 @@ is taken here (STYLE pattern 3).
 from __future__ import annotations
 
 import asyncio
+import collections
 from typing import Protocol
 
 from ..bgp.events import Event
@@ -34,6 +35,11 @@ class MessageCounter:
         self._skip = 0  # octets of the current message still to come
         self._header = b""  # a header split across reads
 
+    def add(self, messages: int, updates: int) -> None:
+        """Count messages whose number is known without walking them (UPDATEs we encoded)."""
+        self.messages += messages
+        self.updates += updates
+
     def feed(self, data: bytes) -> None:
         offset, end = self._skip, len(data)
         if self._header:
@@ -53,6 +59,13 @@ class MessageCounter:
         self._skip = offset - end
 
 
+# Write-side flow control: data goes to the transport while its buffer is below this, in pieces of at
+# most ``WRITE_PIECE``; the rest waits here as the very objects the outbox handed over (often one
+# ``bytes`` shared by every neighbour), so a thousand slow readers do not each hold a copy.
+WRITE_HIGH_WATER = 256 * 1024
+WRITE_PIECE = 256 * 1024
+
+
 class Connection(asyncio.Protocol):
     def __init__(self, session: Session, handler: ConnectionHandler) -> None:
         self.session = session
@@ -66,6 +79,10 @@ class Connection(asyncio.Protocol):
         self.sent = MessageCounter()
         self.lost: asyncio.Future[None] = self.loop.create_future()
         self._flush_handle: asyncio.Handle | None = None
+        # What is to be written, in order, not yet handed to the transport (see ``_flush``).
+        self._out: collections.deque[bytes | memoryview] = collections.deque()
+        self._known_updates: int | None = None
+        self._writing_paused = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
 
@@ -74,6 +91,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
         self.local_address = _unmapped(local[0]) if local else ""
         if remote:
@@ -84,6 +102,13 @@ class Connection(asyncio.Protocol):
         self.received.feed(data)
         self._deliver(self.session.receive_data(data, self.loop.time()))
 
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self.schedule_flush()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost.done():
             return  # ``abort`` already reported it
@@ -92,14 +117,29 @@ class Connection(asyncio.Protocol):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        self._out.clear()
         self._deliver(self.session.connection_lost(self.loop.time()))
         if not self.lost.done():
             self.lost.set_result(None)
 
     # -- what the peer and the speaker ask for ------------------------------------------------
 
-    def send_update_bytes(self, data: bytes) -> None:
-        self.session.send_update_bytes(data, self.loop.time())
+    def expect_updates(self, messages: int) -> None:
+        """The next ``send_update_bytes`` holds this many UPDATEs: they are counted, not walked."""
+        self._known_updates = messages
+
+    def send_update_bytes(self, data: bytes | memoryview) -> None:
+        """Queue pre-encoded UPDATEs. The bytes are kept as they are (the same object may go to many
+        connections), not copied into the session's buffer; what the session queued before them
+        goes first."""
+        self.session.send_update_bytes(b"", self.loop.time())  # Established? restarts KeepaliveTimer
+        self._take_session_data()
+        self._out.append(data)
+        known, self._known_updates = self._known_updates, None
+        if known is None:
+            self.sent.feed(bytes(data))
+        else:
+            self.sent.add(known, known)
         self.schedule_flush()
 
     def send(self, message: Update | RouteRefresh) -> None:
@@ -136,14 +176,31 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
-        data = self.session.data_to_send()
-        if data:
-            self.sent.feed(data)
-            transport.write(data)
-        if self.session.closed is not None:
+        self._take_session_data()
+        closing = self.session.closed is not None  # then everything goes, the NOTIFICATION last
+        out = self._out
+        while out and (closing or not self._writing_paused) and not transport.is_closing():
+            # Small items (a KEEPALIVE, one neighbour's UPDATEs) go together, big ones in pieces.
+            batch, size = [], 0
+            while out and size < WRITE_PIECE:
+                item = out.popleft()
+                if size + len(item) > WRITE_PIECE and not closing:
+                    view = memoryview(item)
+                    item, rest = view[: WRITE_PIECE - size], view[WRITE_PIECE - size :]
+                    out.appendleft(rest)
+                batch.append(item)
+                size += len(item)
+            transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+        if closing:
             transport.close()  # after the NOTIFICATION queued above is written
         else:
             self._arm_timer()
+
+    def _take_session_data(self) -> None:
+        data = self.session.data_to_send()
+        if data:
+            self.sent.feed(data)
+            self._out.append(data)
 
     def _arm_timer(self) -> None:
         deadline = self.session.next_deadline()

@@ -45,9 +45,13 @@ def encoding_profile(negotiated: Negotiated, family: Family) -> EncodingProfile:
 class UpdateEncoder:
     """Encodes a flush's exports; ``encoded`` counts the encoder calls actually made."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, attributes: dict[tuple[Advertisement, Family, EncodingProfile], bytes] | None = None
+    ) -> None:
         self._announcements: dict[tuple[Advertisement, EncodingProfile, tuple[bytes, ...]], list[bytes]] = {}
-        self._attributes: dict[tuple[Advertisement, Family, EncodingProfile], bytes] = {}
+        # Encoded attributes per advertisement: may be shared across flushes (``Outbox`` keeps one,
+        # bounded): a neighbour joining gets the whole table, mostly attribute sets seen before.
+        self._attributes = {} if attributes is None else attributes
         self._withdrawals: dict[tuple[Family, EncodingProfile, tuple[bytes, ...]], list[bytes]] = {}
         self._end_of_rib: dict[tuple[Family, EncodingProfile], bytes] = {}
         self.encoded = 0
@@ -76,9 +80,7 @@ class UpdateEncoder:
         cache_key = (family, profile, tuple(keys))
         messages = self._withdrawals.get(cache_key)
         if messages is None:
-            messages = self._withdrawals[cache_key] = encode_withdrawals(
-                family, _keys(keys, profile), negotiated
-            )
+            messages = self._withdrawals[cache_key] = encode_withdrawals(family, keys, negotiated)
         return messages
 
     def _announce(
@@ -105,7 +107,7 @@ class UpdateEncoder:
                 family,
                 advertisement.attributes,
                 advertisement.next_hop,
-                _keys(keys, profile),
+                keys,
                 negotiated,
                 encoded_attributes,
             )
@@ -116,10 +118,3 @@ class UpdateEncoder:
             messages = []
         self._announcements[cache_key] = messages
         return messages
-
-
-def _keys(keys: Sequence[bytes], profile: EncodingProfile) -> Sequence[bytes]:
-    # We send one path per prefix; should ADD-PATH send ever be negotiated, it goes as path id 1.
-    if profile.add_path_send:
-        return [b"\x00\x00\x00\x01" + key for key in keys]
-    return keys

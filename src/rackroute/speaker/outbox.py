@@ -20,12 +20,16 @@ from ..bgp.messages import RouteRefresh
 from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
 from ..rib.outbound import ExportMemo
-from ..rib.path import Route
+from ..rib.path import Advertisement, Route
 from ..rib.rib import Changes, Rib
-from .outbound import UpdateEncoder
+from .connection import Connection
+from .group_send import Encoded, encode_group
+from .outbound import EncodingProfile, UpdateEncoder
 from .peer import Peer
 
-Outgoing = list[bytes | RouteRefresh]
+Outgoing = list[Encoded | RouteRefresh]
+EncodedAttributes = dict[tuple[Advertisement, Family, EncodingProfile], bytes]
+ENCODED_ATTRIBUTES_KEPT = 50_000
 log = logging.getLogger("rackroute.speaker")
 
 
@@ -48,18 +52,21 @@ class Outbox:
         self.held = False  # graceful restart deferral: nothing leaves until ``release``
         self.closed = False
         self.last_flush_encodes = 0  # UPDATE groups encoded by the last flush (tests, metrics)
-        self._pending: dict[Family, set[bytes]] = {}
+        # Changed prefixes per family, in the order they changed: prefixes of one UPDATE stay
+        # together, which the export groups process as one run (``rib.groups``).
+        self._pending: dict[Family, dict[bytes, None]] = {}
         self._initial: set[Peer] = set()  # established, waiting for their initial table
         self._synced: set[Peer] = set()  # established, initial table sent
         self._refresh: list[tuple[Peer, Family]] = []  # route refresh requests to answer
         self._reexport: set[Peer] = set()  # export policy changed: send the difference
         self._handle: asyncio.Handle | None = None
+        self._encoded_attributes: EncodedAttributes = {}  # kept across flushes, see ``flush``
 
     # -- inputs -------------------------------------------------------------------------------
 
     def note(self, family: Family, changed: Iterable[bytes]) -> None:
         if changed:
-            self._pending.setdefault(family, set()).update(changed)
+            self._pending.setdefault(family, {}).update(dict.fromkeys(changed))
             self._schedule()
 
     def note_changes(self, changes: Changes) -> None:
@@ -126,15 +133,21 @@ class Outbox:
             for family, keys in pending.items():
                 loc_rib = self.rib.loc_rib(family)
                 self._fib_update(family, {key: next_hops(loc_rib.get(key)) for key in keys})
-        encoder = UpdateEncoder()
+        if len(self._encoded_attributes) > ENCODED_ATTRIBUTES_KEPT:
+            self._encoded_attributes.clear()  # a bound, and a release of advertisements nobody uses
+        encoder = UpdateEncoder(self._encoded_attributes)
         outgoing: dict[Peer, Outgoing] = {}
         for family, keys in pending.items():
-            peers = [p for p in self._synced if family in _families(p)]
-            exports = self.rib.export_batch(family, keys, [p.key for p in peers])
-            for peer in peers:
-                export = exports[peer.key]
+            peers = {p.key: p for p in self._synced if family in _families(p) and p.negotiated is not None}
+            groups, exports = self.rib.export_groups(family, keys, peers)
+            negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
+            for group in groups:
+                for key, encoded in encode_group(encoder, group, negotiated).items():
+                    outgoing.setdefault(peers[key], []).extend(encoded)
+            for key, export in exports.items():
+                peer = peers[key]
                 if export and peer.negotiated is not None:
-                    outgoing.setdefault(peer, []).extend(encoder.export(export, peer.negotiated))
+                    outgoing.setdefault(peer, []).append(_encoded(encoder.export(export, peer.negotiated)))
         self._refreshes(encoder, outgoing)
         self._tables(encoder, outgoing)
         for peer, items in outgoing.items():
@@ -161,7 +174,7 @@ class Outbox:
             if enhanced:  # RFC 7313 §4: the peer drops what the refresh does not repeat
                 items.append(RouteRefresh(family, RouteRefreshSubtype.BEGIN))
             export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
-            items.extend(encoder.export(export, negotiated))
+            items.append(_encoded(encoder.export(export, negotiated)))
             if enhanced:
                 items.append(RouteRefresh(family, RouteRefreshSubtype.END))
         self._refresh.clear()
@@ -175,9 +188,9 @@ class Outbox:
             items = outgoing.setdefault(peer, [])
             for family in sorted(_families(peer)):
                 export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
-                items.extend(encoder.export(export, negotiated))
+                items.append(_encoded(encoder.export(export, negotiated)))
                 if peer in self._initial:  # RFC 4724 §2: after the initial table, GR or not
-                    items.append(encoder.end_of_rib(family, negotiated))
+                    items.append(Encoded(encoder.end_of_rib(family, negotiated), 1))
                     peer.end_of_rib_sent.add(family)
             self._synced.add(peer)
         self._initial.clear()
@@ -200,19 +213,35 @@ def next_hops(route: Route | None) -> list[bytes] | None:
     return hops or None
 
 
+def _encoded(messages: list[bytes]) -> Encoded:
+    return Encoded(b"".join(messages), len(messages))
+
+
 def _send(peer: Peer, items: Outgoing) -> None:
-    """Write in order: runs of UPDATE bytes as one session call, ROUTE-REFRESH messages between."""
+    """Write in order: runs of UPDATE bytes as one connection call (one write per neighbour and
+    tick), ROUTE-REFRESH messages between."""
     connection = peer.established
     if connection is None:
         return
-    chunk: list[bytes] = []
+    chunk: list[bytes | memoryview] = []
+    count = 0
     for item in items:
-        if isinstance(item, bytes):
-            chunk.append(item)
+        if isinstance(item, Encoded):
+            if item.messages:
+                chunk.append(item.data)
+                count += item.messages
             continue
         if chunk:
-            connection.send_update_bytes(b"".join(chunk))
-            chunk = []
+            _write(connection, chunk, count)
+            chunk, count = [], 0
         connection.send(item)
     if chunk:
-        connection.send_update_bytes(b"".join(chunk))
+        _write(connection, chunk, count)
+
+
+def _write(connection: Connection, chunk: list[bytes | memoryview], count: int) -> None:
+    """Hand the pieces over as they are (shared bytes, views into them): the connection writes
+    them in order, copying nothing it does not have to."""
+    for index, data in enumerate(chunk):
+        connection.expect_updates(count if index == 0 else 0)
+        connection.send_update_bytes(data)

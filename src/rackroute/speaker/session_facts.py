@@ -41,9 +41,12 @@ def local_open(speaker: SpeakerSettings, settings: PeerSettings, *, restarting: 
                     for family in settings.families
                 )
             )
-    add_path = []
+    direction = AddPathDirection(0)
     if settings.add_path_receive:
-        add_path = [(family, AddPathDirection.RECEIVE) for family in settings.families]
+        direction |= AddPathDirection.RECEIVE
+    if settings.add_path_send:
+        direction |= AddPathDirection.SEND
+    add_path = [(family, direction) for family in settings.families] if direction else []
     return build_open(
         speaker.local_as,
         speaker.router_id,
@@ -78,6 +81,8 @@ def peer_info(
         local_ipv6=local_ipv6,
         allow_own_as=settings.allow_own_as,
         add_path_receive=negotiated.add_path_receive,
+        add_path_send=negotiated.add_path_send if settings.add_path_send else frozenset(),
+        add_path_send_max=max(1, settings.add_path_send),
         long_lived_graceful_restart=negotiated.long_lived_graceful_restart,
         name=settings.description or str(ipaddress.ip_address(key)),
     )

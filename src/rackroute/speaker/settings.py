@@ -69,6 +69,7 @@ class PeerSettings:
     allow_own_as: int
     graceful_restart: bool
     listen_range: str | None = None  # the range a dynamic neighbour came from
+    add_path_send: int = 0  # paths per prefix sent with ADD-PATH (RFC 7911); 0: we do not send
 
     @property
     def dynamic(self) -> bool:
@@ -91,6 +92,7 @@ class PeerSettings:
             self.hold_time,
             self.families,
             self.add_path_receive,
+            self.add_path_send,
             self.password,
             self.ttl_security,
             self.ttl,
@@ -227,6 +229,7 @@ def _resolve(
         next_hop_mode=NEXT_HOP_MODES[next_hop],
         families=families,
         add_path_receive=bool(add_path and add_path.receive),
+        add_path_send=add_path.send_max if add_path and add_path.send else 0,
         import_policy=import_policy,
         export_policy=export_policy,
         max_prefixes=_first(layers, "max_prefixes"),

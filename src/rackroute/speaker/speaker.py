@@ -29,6 +29,7 @@ from . import reload as reloading
 from . import snapshot
 from .config import Announcement, SpeakerConfig
 from .connection import Connection
+from .convergence import SweepGate, end_of_rib_outstanding
 from .listener import Listener, matching_range
 from .outbox import Outbox, RouteSink
 from .peer import Peer
@@ -47,7 +48,9 @@ class Speaker:
         self.config = config
         self.settings = resolve(config)
         self.rib = Rib(self.settings.rib_settings())
-        self.outbox = Outbox(self.rib, route_sink)
+        # The kernel sweep may wait longer than export after our restart (see ``convergence``).
+        self.sweep_gate = None if route_sink is None else SweepGate(route_sink, held=restarting)
+        self.outbox = Outbox(self.rib, self.sweep_gate)
         self.outbox.held = restarting
         self.restarting = restarting  # deferring export after our own restart
         self.stopping = False
@@ -68,10 +71,10 @@ class Speaker:
             self.add_peer(settings)
         if self.restarting:
             deferral = self.settings.graceful_restart.deferral_time
-            self._deferral = loop.call_later(deferral, self._end_deferral, "deferral time expired")
+            self._deferral = loop.call_later(deferral, self._deferral_expired)
             self._check_deferral()
-        elif self.outbox.route_sink is not None:
-            self.outbox.route_sink.fib_converged()
+        elif self.sweep_gate is not None:
+            self.sweep_gate.fib_converged()
         log.info("speaker started", extra={"router_id": self.config.router_id, "restarting": self.restarting})
 
     async def stop(self, *, graceful_restart: bool = False) -> None:
@@ -80,8 +83,7 @@ class Speaker:
         self.stopping = True
         self.listener.close()
         self.outbox.close()
-        if self._deferral is not None:
-            self._deferral.cancel()
+        self._cancel_deferral_timer()
         waiting = [c.lost for peer in self.peers.values() for c in peer.connections]
         for peer in list(self.peers.values()):
             peer.shutdown(graceful_restart=graceful_restart)
@@ -302,32 +304,42 @@ class Speaker:
 
     def _check_deferral(self) -> None:
         """RFC 4724 §4.1: end the deferral once every GR neighbour (but those restarting themselves)
-        sent End-of-RIB for all its families. Listen ranges bring neighbours we cannot count, so with
-        a GR listen range the deferral time always runs out."""
-        if not self.restarting or any(r.template.graceful_restart for r in self.settings.listen_ranges):
+        sent End-of-RIB for all its families; let the kernel sweep once the restarting ones did too
+        (``convergence``). Listen ranges bring neighbours we cannot count, so with a GR listen range
+        the deferral time always runs out."""
+        if any(r.template.graceful_restart for r in self.settings.listen_ranges):
             return
-        for peer in self.peers.values():
-            if not peer.settings.graceful_restart:
-                continue
-            negotiated = peer.negotiated if peer.established is not None else None
-            if negotiated is None:
-                return
-            capability = negotiated.peer_graceful_restart
-            if capability is None or capability.restarting:
-                continue
-            if not (negotiated.families - peer.disabled_families) <= peer.end_of_rib_received:
-                return
-        self._end_deferral("End-of-RIB received from every neighbour")
+        peers = self.peers.values()
+        if self.restarting and not end_of_rib_outstanding(peers, restarting_ones=False):
+            self._end_deferral("End-of-RIB received from every neighbour")
+        held = self.sweep_gate is not None and self.sweep_gate.held
+        if held and not self.restarting and not end_of_rib_outstanding(peers, restarting_ones=True):
+            self._open_sweep("End-of-RIB received from every neighbour, restarting ones included")
+
+    def _deferral_expired(self) -> None:
+        self._deferral = None
+        self._end_deferral("deferral time expired")
+        self._open_sweep("deferral time expired")
 
     def _end_deferral(self, reason: str) -> None:
         if not self.restarting:
             return
         self.restarting = False
+        log.info("graceful restart: deferral over, initial best-path run", extra={"reason": reason})
+        self.outbox.release(p for p in self.peers.values() if p.established is not None)
+        if self.sweep_gate is None or not self.sweep_gate.held:
+            self._cancel_deferral_timer()
+
+    def _open_sweep(self, reason: str) -> None:
+        if self.sweep_gate is None or not self.sweep_gate.open_soon():
+            return
+        log.info("graceful restart: kernel routes may be swept", extra={"reason": reason})
+        self._cancel_deferral_timer()
+
+    def _cancel_deferral_timer(self) -> None:
         if self._deferral is not None:
             self._deferral.cancel()
             self._deferral = None
-        log.info("graceful restart: deferral over, initial best-path run", extra={"reason": reason})
-        self.outbox.release(p for p in self.peers.values() if p.established is not None)
 
     def _set_rib_peer(self, peer: Peer, info: PeerInfo) -> None:
         self._infos[peer.key] = info

@@ -57,7 +57,7 @@ def test_validate_prints_ok_and_a_summary(tmp_path: Path) -> None:
     assert "up to 32" in listen_range and "RR client" in listen_range
     assert any(line.strip() == "10.244.1.0/26" for line in lines)
     assert "nowhere (connects out only)" in out
-    assert "kernel route programming is not implemented yet" in out
+    assert "kernel table 254, protocol 201" in out
 
 
 def test_validate_never_prints_a_password(tmp_path: Path) -> None:

@@ -157,3 +157,57 @@ async def test_restarting_speaker_defers_the_kernel_sweep_until_the_deferral_tim
         assert not speaker.status().restarting
     finally:
         await stop(speaker)
+
+
+class ConvergenceRecordingSink(RecordingSink):
+    """Also remembers which routes the kernel held when it was told it may sweep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes_at_convergence: set[bytes] | None = None
+
+    def fib_converged(self) -> None:
+        super().fib_converged()
+        self.routes_at_convergence = {key for _, key in self.routes}
+
+
+@async_test
+async def test_kernel_sweep_waits_for_end_of_rib_of_a_neighbour_that_sets_the_restart_bit() -> None:
+    """RFC 4724 §4.1: export does not wait for a neighbour with the R bit (no deadlock), but the
+    kernel sweep does, or the routes it is about to send are missing from the kernel meanwhile (FRR
+    8.4 sets the R bit in every OPEN and sends its routes only after our End-of-RIB)."""
+    port = free_port()
+    ours, theirs = "127.0.0.51", "127.0.0.52"
+    peer = config(
+        "10.0.0.52",
+        65300,
+        [theirs],
+        port,
+        # A second neighbour that never answers holds this restarting speaker's own export (its
+        # routes and End-of-RIB) for the deferral time.
+        neighbors=[neighbor(ours, 65300, port), neighbor("127.0.0.53", 65300, port)],
+        graceful_restart={"deferral_time": 0.5},
+        announce=announce("10.52.0.0/24"),
+    )
+    restarted = config(
+        "10.0.0.51",
+        65300,
+        [],
+        port,
+        neighbors=[neighbor(theirs, 65300, port, local_address=ours)],
+        graceful_restart={"deferral_time": 5},
+    )
+    sink = ConvergenceRecordingSink()
+    (other,) = await start(peer, restarting=True)
+    speaker = await run_speaker(restarted, restarting=True, route_sink=sink)
+    try:
+        # The neighbour sets the R bit: export resumes at once...
+        await eventually(lambda: peer_status(speaker, theirs).state == "Established", what="session")
+        await eventually(lambda: not speaker.status().restarting, timeout=0.3, what="export not held")
+        assert sink.converged_at is None, "the kernel must not sweep before the neighbour's End-of-RIB"
+        # ...the kernel sweep waits for its routes and End-of-RIB.
+        await eventually(lambda: sink.converged_at is not None, timeout=3.0, what="sweep allowed")
+        assert sink.routes_at_convergence is not None and route(speaker, "10.52.0.0/24") is not None
+        assert len(sink.routes_at_convergence) == 1, "the neighbour's route was in the kernel first"
+    finally:
+        await stop(speaker, other)

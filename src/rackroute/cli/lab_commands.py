@@ -1,0 +1,268 @@
+"""``rackroute lab``: the emulated data center — a whole fabric in network namespaces on one machine.
+
+    rackroute lab up FILE [--switches rackroute|frr]   build it, start every speaker, wait for routes
+    rackroute lab check                                 verify it (sessions, next hops, ECMP, traffic)
+    rackroute lab gr-test [--node NODE]                 graceful restart of a node's speaker under traffic
+    rackroute lab status [MEMBER]                       every member, or one member's neighbours
+    rackroute lab routes MEMBER                         a member's BGP table and kernel table
+    rackroute lab down                                  remove exactly what `up` created
+
+Every command but ``up`` finds the lab by ``--name``, or takes the only one that is up. All need
+root (network namespaces). Exit status: 0 when everything held, 1 when a check failed, 2 when the
+command could not run (no root, no such lab, a lab of that name is already up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .operator import output_console
+
+lab_app = typer.Typer(
+    no_args_is_help=True, help="The emulated data center: a whole fabric in network namespaces."
+)
+
+EXIT_FAILED = 1
+EXIT_UNUSABLE = 2
+
+NameOption = Annotated[
+    str | None, typer.Option("--name", help="lab name (the topology's `name`); default: the only lab up")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+class Switches(StrEnum):
+    RACKROUTE = "rackroute"
+    FRR = "frr"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"rackroute lab: {message}", err=True)
+    return typer.Exit(EXIT_UNUSABLE)
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise _fail("needs root (network namespaces, routes): run it with sudo")
+
+
+def _find(name: str | None) -> Any:
+    from ..lab.state import LabError, find_lab
+
+    _require_root()
+    try:
+        return find_lab(name)
+    except LabError as error:
+        raise _fail(str(error)) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _progress(console: Console, json_output: bool) -> Any:
+    return None if json_output else (lambda text: console.print(f"  {text}", style="dim", highlight=False))
+
+
+@lab_app.command("up")
+def up_command(
+    file: Annotated[Path, typer.Argument(help="topology file (docs/lab/two-racks.yaml)")],
+    switches: Annotated[
+        Switches, typer.Option("--switches", help="what runs on core switches and ToRs")
+    ] = Switches.RACKROUTE,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait until every route is installed")
+    ] = True,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for convergence")] = 90.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Build the topology's namespaces, links and addresses, start every speaker, wait for routes."""
+    from ..lab.build import lab_up
+    from ..lab.state import LabError
+    from ..lab.topology import TopologyError
+    from .lab_render import print_explore, print_up
+
+    _require_root()
+    console = output_console()
+    try:
+        report = lab_up(file, switches.value, wait=wait, timeout=timeout, log=_progress(console, json_output))
+    except (LabError, TopologyError) as error:
+        raise _fail(str(error)) from None
+    if json_output:
+        _print_json(
+            {
+                **report.info.to_json(),
+                "converged": report.converged,
+                "problems": [*report.times.last.sessions_down, *report.times.last.routes_missing],
+            }
+        )
+    else:
+        print_up(console, report)
+        print_explore(console, report.info)
+    if wait and not report.converged:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@lab_app.command("check")
+def check_command(name: NameOption = None, json_output: JsonOption = False) -> None:
+    """Verify the fabric: sessions, dynamic neighbours, GR, next hops, ECMP, pings, flow spread."""
+    from ..lab.check import run_checks
+    from .lab_render import print_check
+
+    report = run_checks(_find(name))
+    if json_output:
+        _print_json(report.to_json())
+    else:
+        print_check(output_console(), report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@lab_app.command("gr-test")
+def gr_test_command(
+    node: Annotated[str | None, typer.Option("--node", help="node whose speaker is killed")] = None,
+    name: NameOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """kill -9 a node's speaker under traffic, restart it with --restarting, then let routes expire."""
+    from ..lab.grtest import run_graceful_restart_test
+    from ..lab.state import LabError
+    from .lab_render import print_gr_summary
+
+    info = _find(name)
+    console = output_console()
+    try:
+        report = run_graceful_restart_test(info, node, log=None if json_output else console.print)
+    except LabError as error:
+        raise _fail(str(error)) from None
+    if json_output:
+        _print_json(report.to_json())
+    else:
+        print_gr_summary(console, report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@lab_app.command("down")
+def down_command(name: NameOption = None) -> None:
+    """Stop every process and delete every namespace the lab created (also after a crash)."""
+    from ..lab.build import lab_down
+    from ..lab.state import LabError, lab_names
+
+    _require_root()
+    names = [name] if name else lab_names()
+    if not names:
+        raise _fail("no lab is up")
+    if len(names) > 1:
+        raise _fail(f"several labs are up ({', '.join(names)}): name one with --name")
+    try:
+        report = lab_down(names[0])
+    except LabError as error:
+        raise _fail(str(error)) from None
+    typer.echo(
+        f"lab {names[0]} removed: {len(report.stopped)} processes stopped, "
+        f"{len(report.deleted_namespaces)} namespaces deleted"
+    )
+    for problem in report.problems:
+        typer.echo(f"  problem: {problem}", err=True)
+    if report.problems:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@lab_app.command("status")
+def status_command(
+    member: Annotated[str | None, typer.Argument(help="one member, e.g. rack1-tor")] = None,
+    name: NameOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Every member (sessions, routes, memory), or one member's BGP neighbours."""
+    from ..lab import observe
+    from ..lab.configs import api_socket
+    from ..lab.overview import overview
+    from .lab_render import print_overview
+    from .render import print_status
+
+    info = _find(name)
+    console = output_console()
+    if member is None:
+        rows = overview(info)
+        _print_json(rows) if json_output else print_overview(console, info, rows)
+        return
+    daemon = _daemon_of(info, member)
+    if daemon == "rackroute":
+        status = observe.api_get(api_socket(info.state_dir, member), "/v1/status")
+        _print_json(status) if json_output else print_status(console, status)
+    elif daemon == "frr":
+        if json_output:
+            _print_json(observe.vtysh_json(info, member, "show bgp neighbors"))
+        else:
+            typer.echo(observe.vtysh(info, member, "show bgp summary"))
+    else:
+        routes = [_route_json(r) for r in _kernel(info, member)]
+        _print_json(routes) if json_output else typer.echo(f"{member} runs no BGP speaker; see `lab routes`")
+
+
+@lab_app.command("routes")
+def routes_command(
+    member: Annotated[str, typer.Argument(help="one member, e.g. rack1-n1")],
+    name: NameOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """A member's BGP table (best path and ECMP marks) and its kernel routing table."""
+    from ..lab import observe
+    from ..lab.configs import api_socket
+    from ..lab.netns import run_host
+    from .render import routes_footer, routes_table
+
+    info = _find(name)
+    daemon = _daemon_of(info, member)
+    kernel = [_route_json(r) for r in _kernel(info, member)]
+    if daemon == "rackroute":
+        bgp: Any = observe.api_get(api_socket(info.state_dir, member), "/v1/routes?family=ipv4-unicast")
+    elif daemon == "frr":
+        bgp = observe.vtysh_json(info, member, "show bgp ipv4 unicast") if json_output else None
+    else:
+        bgp = None
+    if json_output:
+        _print_json({"member": member, "bgp": bgp, "kernel": kernel})
+        return
+    console = output_console()
+    if daemon == "rackroute":
+        console.print(f"[bold]BGP (rackroute) on {member}[/]", highlight=False)
+        console.print(routes_table(bgp) if bgp else "The Loc-RIB is empty.")
+        console.print(routes_footer(bgp), highlight=False) if bgp else None
+    elif daemon == "frr":
+        console.print(f"[bold]BGP (FRR) on {member}[/]", highlight=False)
+        typer.echo(observe.vtysh(info, member, "show bgp ipv4 unicast"))
+    console.print(f"[bold]Kernel routing table of {member}[/] ({info.namespace(member)})", highlight=False)
+    typer.echo(run_host(["ip", "-n", info.namespace(member), "-4", "route", "show"]).rstrip())
+
+
+def _daemon_of(info: Any, member: str) -> str | None:
+    if member not in info.plan.members:
+        raise _fail(f"no member {member!r} in lab {info.name}; members: {', '.join(info.plan.members)}")
+    daemon: str | None = info.daemon_of(member)
+    return daemon
+
+
+def _kernel(info: Any, member: str) -> list[Any]:
+    from ..lab import observe
+
+    return list(observe.kernel_routes(info, member).values())
+
+
+def _route_json(route: Any) -> dict[str, Any]:
+    return {
+        "prefix": route.prefix,
+        "type": route.kind,
+        "next_hops": list(route.next_hops),
+        "devices": list(route.devices),
+        "protocol": route.protocol,
+    }

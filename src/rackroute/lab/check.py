@@ -1,0 +1,331 @@
+"""``lab check``: does the emulated data center behave as the design says? Each check compares what a
+member reports (BGP sessions, kernel tables, pings, answers) with what the plan predicts:
+
+- sessions: every expected session Established; a ToR's (and a route reflector's) in-rack sessions
+  are dynamic neighbours from its listen range; graceful restart negotiated on every session
+- next hops in every node's kernel: default via the ToR, same-rack pod blocks via the other node
+  itself, other racks' blocks via the ToR, its own block a blackhole
+- switches: every pod block in every ToR and core kernel table, via the right neighbour
+- LoadBalancer IPs: kernel multipath routes in ToRs and cores over exactly the announcing nodes /
+  racks (under ``Local``, the endpoint nodes only)
+- traffic: pod-to-pod pings within and across racks; the external client reaches every pod and every
+  LoadBalancer IP; UDP flows with different source ports are answered by every expected endpoint
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import observe
+from .netns import in_namespace
+from .observe import KernelRoute, Session
+from .plan import LabPlan, Member
+from .state import LabInfo
+
+FLOWS_PER_SERVICE = 64  # at least
+MAX_FLOWS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    category: str
+    subject: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    lab: str
+    switches: str
+    checks: list[Check] = field(default_factory=list)
+    flows: dict[str, dict[str, int]] = field(default_factory=dict)  # LB IP -> answers per member
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, category: str, subject: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(category, subject, ok, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "switches": self.switches,
+            "ok": self.ok,
+            "duration": round(self.duration, 2),
+            "checks": [asdict(c) for c in self.checks],
+            "flows": self.flows,
+        }
+
+
+def run_checks(info: LabInfo) -> CheckReport:
+    started = time.monotonic()
+    report = CheckReport(info.name, info.switches)
+    plan = info.plan
+    check_sessions(report, plan, observe.all_sessions(info))
+    tables = {m.name: observe.kernel_routes(info, m.name) for m in plan.of_role("core", "tor", "node")}
+    check_node_tables(report, plan, tables)
+    check_switch_tables(report, plan, tables)
+    check_load_balancer_routes(report, plan, tables)
+    check_pings(report, info)
+    check_flows(report, info)
+    report.duration = time.monotonic() - started
+    return report
+
+
+# --- sessions -------------------------------------------------------------------------------------
+
+
+def check_sessions(report: CheckReport, plan: LabPlan, found: dict[str, list[Session] | str]) -> None:
+    for member, sessions in found.items():
+        if isinstance(sessions, str):
+            report.add("sessions", member, False, sessions)
+            continue
+        expected = plan.expected_peers(member)
+        by_peer = {s.peer: s for s in sessions}
+        down = [
+            f"{a} {by_peer[a].state if a in by_peer else 'missing'}" for a in expected if not _up(by_peer, a)
+        ]
+        extra = sorted(set(by_peer) - set(expected))
+        detail = f"{len(expected) - len(down)}/{len(expected)} Established"
+        detail += f"; not: {', '.join(down)}" if down else ""
+        detail += f"; unexpected neighbours {', '.join(extra)}" if extra else ""
+        report.add("sessions", member, not down and not extra, detail)
+        dynamic = [a for a, is_dynamic in expected.items() if is_dynamic]
+        if dynamic:
+            static = [a for a in dynamic if a in by_peer and not by_peer[a].dynamic]
+            report.add(
+                "dynamic neighbours",
+                member,
+                not static and all(a in by_peer for a in dynamic),
+                f"{len(dynamic) - len(static)}/{len(dynamic)} in-rack sessions accepted from the listen range"
+                + (f"; configured instead: {', '.join(static)}" if static else ""),
+            )
+        without = [s.peer for s in sessions if s.established and not s.graceful_restart]
+        report.add(
+            "graceful restart",
+            member,
+            not without,
+            "negotiated on every session" if not without else f"not negotiated with {', '.join(without)}",
+        )
+
+
+def _up(by_peer: dict[str, Session], address: str) -> bool:
+    return address in by_peer and by_peer[address].established
+
+
+# --- kernel tables --------------------------------------------------------------------------------
+
+
+def _via(route: KernelRoute | None) -> str:
+    if route is None:
+        return "no route"
+    if route.kind != "unicast":
+        return route.kind
+    return ", ".join(route.next_hops) or f"dev {', '.join(route.devices)}"
+
+
+def _expect(problems: list[str], routes: dict[str, KernelRoute], prefix: str, hops: set[str] | str) -> None:
+    route = routes.get(prefix)
+    if isinstance(hops, str):  # a route type (blackhole)
+        if route is None or route.kind != hops:
+            problems.append(f"{prefix}: {_via(route)}, expected {hops}")
+        return
+    if route is None or route.kind != "unicast" or set(route.next_hops) != hops:
+        problems.append(f"{prefix}: {_via(route)}, expected via {', '.join(sorted(hops))}")
+
+
+def check_node_tables(report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]) -> None:
+    owners = plan.all_blocks()
+    for node in plan.of_role("node"):
+        routes = tables[node.name]
+        assert node.rack is not None
+        tor = plan.tor_of(node.rack).address
+        problems: list[str] = []
+        _expect(problems, routes, "default", {tor})
+        for block, owner in owners.items():
+            other = plan.members[owner]
+            if owner == node.name:
+                _expect(problems, routes, block, "blackhole")
+            elif other.rack == node.rack:
+                _expect(problems, routes, block, {other.address})
+            else:
+                _expect(problems, routes, block, {tor})
+        report.add(
+            "node next hops",
+            node.name,
+            not problems,
+            "; ".join(problems)
+            or f"default and other racks via ToR {tor}, same rack via the node, own block blackhole",
+        )
+
+
+def _core_hops(plan: LabPlan, rack: str) -> set[str]:
+    return {u.core_address for u in plan.uplinks_of(rack)}
+
+
+def _tor_hops(plan: LabPlan, core: str, racks: set[str]) -> set[str]:
+    return {u.tor_address for u in plan.uplinks if u.core == core and u.rack in racks}
+
+
+def check_switch_tables(
+    report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]
+) -> None:
+    owners = plan.all_blocks()
+    for switch in plan.of_role("tor", "core"):
+        routes = tables[switch.name]
+        problems: list[str] = []
+        for block, owner in owners.items():
+            node = plan.members[owner]
+            assert node.rack is not None
+            if switch.role == "core":
+                _expect(problems, routes, block, _tor_hops(plan, switch.name, {node.rack}))
+            elif node.rack == switch.rack:
+                _expect(problems, routes, block, {node.address})
+            else:
+                assert switch.rack is not None
+                _expect(problems, routes, block, _core_hops(plan, switch.rack))
+        report.add(
+            "switch tables",
+            switch.name,
+            not problems,
+            "; ".join(problems) or f"all {len(owners)} pod blocks, each via the right neighbour",
+        )
+
+
+def check_load_balancer_routes(
+    report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]
+) -> None:
+    for service in plan.topology.services:
+        announcers = [plan.members[n] for n in plan.announcers[service.ip]]
+        racks = {n.rack for n in announcers if n.rack is not None}
+        prefix = f"{service.ip}/32"
+        problems: list[str] = []
+        for switch in plan.of_role("tor", "core"):
+            expected = _load_balancer_hops(plan, switch, announcers, racks)
+            route = tables[switch.name].get(prefix)
+            if route is None or set(route.next_hops) != expected:
+                problems.append(f"{switch.name}: {_via(route)}, expected {', '.join(sorted(expected))}")
+        policy = service.external_traffic_policy
+        who = f"{len(announcers)} endpoint nodes" if policy == "Local" else f"all {len(announcers)} nodes"
+        report.add(
+            "load balancer ECMP",
+            f"{service.name} {service.ip} ({policy})",
+            not problems,
+            "; ".join(problems)
+            or f"announced by {who} ({', '.join(n.name for n in announcers)}); "
+            "ToRs and cores hold one multipath route over exactly them",
+        )
+
+
+def _load_balancer_hops(plan: LabPlan, switch: Member, announcers: list[Member], racks: set[str]) -> set[str]:
+    if switch.role == "core":
+        return _tor_hops(plan, switch.name, racks)
+    local = {n.address for n in announcers if n.rack == switch.rack}
+    assert switch.rack is not None
+    return local or _core_hops(plan, switch.rack)
+
+
+# --- traffic --------------------------------------------------------------------------------------
+
+
+def pod_probes(plan: LabPlan) -> list[tuple[str, str, str]]:
+    """Each pod pings the next pod of its rack (another node) and the first pod of every other rack."""
+    pods = plan.of_role("pod")
+    probes = []
+    for pod in pods:
+        same = [p for p in pods if p.rack == pod.rack and _node_of(p) != _node_of(pod)]
+        if same:
+            target = same[0]
+            probes.append((pod.name, target.name, target.address))
+        for rack in plan.topology.racks:
+            others = [p for p in pods if p.rack == rack.name]
+            if rack.name != pod.rack and others:
+                probes.append((pod.name, others[0].name, others[0].address))
+    return probes
+
+
+def _node_of(pod: Member) -> str:
+    return pod.name.rsplit("-", 1)[0]
+
+
+def check_pings(report: CheckReport, info: LabInfo) -> None:
+    plan = info.plan
+    probes = pod_probes(plan)
+    probes += [("client", pod.name, pod.address) for pod in plan.of_role("pod")]
+    probes += [("client", f"{s.name} {s.ip}", s.ip) for s in plan.topology.services]
+    for result in observe.ping_all(info, probes):
+        source, target = plan.members.get(result.source), plan.members.get(result.target)
+        if result.source == "client":
+            category = "client reaches LB IP" if target is None else "client reaches pods"
+        elif source is not None and target is not None and source.rack == target.rack:
+            category = "pod to pod, same rack"
+        else:
+            category = "pod to pod, across racks"
+        report.add(
+            category,
+            f"{result.source} -> {result.target}",
+            result.ok,
+            f"{result.received}/{result.sent} answered ({result.address})",
+        )
+
+
+def flow_count(plan: LabPlan, ip: str, *, miss_probability: float = 1e-6) -> int:
+    """Flows enough that a correct fabric leaves an answerer silent with less than ``miss_probability``:
+    the core splits flows evenly over the racks announcing ``ip`` and each ToR over its announcing
+    nodes, so the least likely answerer gets 1 / (racks x its rack's announcers) of them."""
+    nodes = [plan.members[n] for n in plan.announcers[ip]]
+    per_rack = Counter(n.rack for n in nodes)
+    if not per_rack:
+        return FLOWS_PER_SERVICE
+    least = 1 / (len(per_rack) * max(per_rack.values()))
+    if least >= 1:
+        return FLOWS_PER_SERVICE
+    needed = math.log(miss_probability / len(nodes)) / math.log(1 - least)
+    return max(FLOWS_PER_SERVICE, min(MAX_FLOWS, math.ceil(needed)))
+
+
+def probe_flows(info: LabInfo, ip: str, port: int, flows: int = FLOWS_PER_SERVICE) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "rackroute.lab.responder", "probe", "--address", ip, "--port", str(port)]
+    argv += ["--flows", str(flows)]
+    result = subprocess.run(
+        in_namespace(info.namespace("client"), argv), capture_output=True, text=True, timeout=30, check=False
+    )
+    if result.returncode != 0:
+        return {"answers": {}, "unanswered": flows, "error": result.stderr.strip()[-300:]}
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def check_flows(report: CheckReport, info: LabInfo) -> None:
+    plan = info.plan
+    for service in plan.topology.services:
+        expected = set(plan.answerers(service.ip))
+        flows = flow_count(plan, service.ip)
+        result = probe_flows(info, service.ip, service.port, flows)
+        answers: dict[str, int] = result.get("answers", {})
+        report.flows[service.ip] = answers
+        silent = sorted(expected - set(answers))
+        strangers = sorted(set(answers) - expected)
+        unanswered = int(result.get("unanswered", 0))
+        spread = ", ".join(f"{name} {count}" for name, count in sorted(answers.items()))
+        detail = f"{flows} flows: {spread or 'no answer'}"
+        detail += f"; never answered: {', '.join(silent)}" if silent else ""
+        detail += f"; unexpected: {', '.join(strangers)}" if strangers else ""
+        detail += f"; {unanswered} flows unanswered" if unanswered else ""
+        detail += f"; {result['error']}" if "error" in result else ""
+        report.add(
+            "flows spread over endpoints",
+            f"{service.name} {service.ip}:{service.port}",
+            not silent and not strangers and not unanswered,
+            detail,
+        )

@@ -1,0 +1,299 @@
+"""The emulated data center as data: every member (namespace), link, address, static route and
+LoadBalancer responder a topology file implies. Pure: ``lab_plan(topology)`` does no I/O, so the
+address plan is unit-tested without root, and ``check`` recomputes what it expects from the same plan.
+
+Members and their short names (namespace ``rrt-<lab>-<member>``):
+
+- ``core1``..: core switches; eBGP to every ToR over a /31 from ``link_pool`` (core even, ToR odd);
+  the first one also holds the link to the external ``client`` and announces its subnet.
+- ``<rack>-tor``: the ToR; a bridge ``nodes`` carries the rack's node subnet (ToR ``.1``).
+- ``<rack>-rr``: the in-rack route reflector (``.5``), for racks with ``discovery: route-reflector``.
+- ``<rack>-n<i>``: nodes (``.10+i``): a default route via the ToR, the announced pod block, one veth
+  per pod with a /32 route (as a CNI plugin does) and the gateway address ``169.254.1.1`` on it.
+- ``<rack>-n<i>-p<j>``: pods, addresses from the node's block; default route via ``169.254.1.1``.
+
+LoadBalancer IPs: the nodes of ``announcing_nodes`` announce a service's /32. An endpoint node hands
+the traffic to its first pod, which holds the IP on its loopback (the node itself when it runs no
+pod). Under ``Cluster`` a node without an endpoint answers itself, standing in for kube-proxy's
+forwarding to an endpoint elsewhere. Every namespace holding an LB IP runs a responder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .topology import RACK_RR_HOST, TOR_HOST, Rack, Topology, announcing_nodes, host, node_name, pod_blocks
+
+Role = Literal["core", "tor", "rr", "node", "pod", "client"]
+POD_GATEWAY = "169.254.1.1"  # on every pod veth of a node, as Calico does
+BRIDGE = "nodes"
+CLIENT_HOST = 2
+CORE_CLIENT_HOST = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    destination: str  # "default" or a prefix
+    via: str | None = None
+    device: str | None = None
+    onlink: bool = False  # the gateway is on the link without a subnet around it (pods)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A veth pair; with ``bridge`` the peer end is a port of that bridge in the peer's namespace."""
+
+    member: str
+    interface: str
+    addresses: tuple[str, ...]
+    peer: str
+    peer_interface: str
+    peer_addresses: tuple[str, ...] = ()
+    bridge: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    role: Role
+    address: str  # router ID / main address (a pod's address)
+    rack: str | None = None
+    asn: int | None = None
+    router: bool = False  # IP forwarding on
+    bridge_addresses: tuple[str, ...] = ()  # the ToR's addresses on the rack bridge
+    loopback: tuple[str, ...] = ()  # LoadBalancer IPs answered here
+    routes: tuple[Route, ...] = ()
+    ports: tuple[int, ...] = ()  # UDP ports of its responder
+
+    @property
+    def speaker(self) -> bool:
+        return self.role in ("core", "tor", "rr", "node")
+
+    @property
+    def switch(self) -> bool:
+        return self.role in ("core", "tor")
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """One ToR-core link: the ToR's and the core's addresses on it."""
+
+    rack: str
+    core: str
+    tor_address: str
+    core_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class LabPlan:
+    topology: Topology
+    members: dict[str, Member]  # creation order: switches, route reflectors, nodes, pods, client
+    links: tuple[Link, ...]
+    uplinks: tuple[Uplink, ...]
+    blocks: dict[str, tuple[str, ...]]  # node -> pod blocks
+    announcers: dict[str, tuple[str, ...]]  # LoadBalancer IP -> nodes announcing it
+    pods: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its pods
+
+    @property
+    def name(self) -> str:
+        return self.topology.name
+
+    def rack(self, name: str) -> Rack:
+        return next(r for r in self.topology.racks if r.name == name)
+
+    def of_role(self, *roles: Role) -> list[Member]:
+        return [m for m in self.members.values() if m.role in roles]
+
+    def nodes_of(self, rack: str) -> list[Member]:
+        return [m for m in self.members.values() if m.role == "node" and m.rack == rack]
+
+    def tor_of(self, rack: str) -> Member:
+        return self.members[f"{rack}-tor"]
+
+    def rr_of(self, rack: str) -> Member | None:
+        return self.members.get(f"{rack}-rr")
+
+    def session_target(self, node: str) -> Member:
+        """Who a node's single BGP session goes to: the ToR, or the rack's route reflector."""
+        rack = self.members[node].rack
+        assert rack is not None
+        return self.rr_of(rack) or self.tor_of(rack)
+
+    def uplinks_of(self, rack: str) -> list[Uplink]:
+        return [u for u in self.uplinks if u.rack == rack]
+
+    def all_blocks(self) -> dict[str, str]:
+        """pod block -> node announcing it."""
+        return {block: node for node, blocks in self.blocks.items() for block in blocks}
+
+    def expected_peers(self, member: str) -> dict[str, bool]:
+        """The BGP neighbours ``member`` should have: address -> whether it is dynamic (accepted
+        from a listen range) on ``member``'s side."""
+        own = self.members[member]
+        if own.role == "core":
+            return {u.tor_address: False for u in self.uplinks if u.core == member}
+        if own.role == "node":
+            return {self.session_target(member).address: False}
+        assert own.rack is not None
+        nodes = {n.address: True for n in self.nodes_of(own.rack)}
+        if own.role == "rr":
+            return {self.tor_of(own.rack).address: False, **nodes}
+        if own.role == "tor":
+            rr = self.rr_of(own.rack)
+            rack_peers = {rr.address: True} if rr is not None else nodes
+            return {**{u.core_address: False for u in self.uplinks_of(own.rack)}, **rack_peers}
+        return {}
+
+    def answerers(self, ip: str) -> tuple[str, ...]:
+        """Members that answer for a LoadBalancer IP (its loopback holders)."""
+        return tuple(m.name for m in self.members.values() if f"{ip}/32" in m.loopback)
+
+
+def lab_plan(topology: Topology) -> LabPlan:
+    blocks = pod_blocks(topology)
+    announcers = {s.ip: tuple(announcing_nodes(topology, s)) for s in topology.services}
+    members: dict[str, Member] = {}
+    links: list[Link] = []
+    uplinks = _uplinks(topology)
+    for core in topology.core:
+        members[core.name] = Member(
+            core.name, "core", _core_router_id(uplinks, core.name), asn=core.asn, router=True
+        )
+    for rack in topology.racks:
+        tor = f"{rack.name}-tor"
+        prefix = ipaddress.ip_network(rack.node_subnet).prefixlen
+        members[tor] = Member(
+            tor,
+            "tor",
+            host(rack.node_subnet, TOR_HOST),
+            rack=rack.name,
+            asn=rack.asn,
+            router=True,
+            bridge_addresses=(f"{host(rack.node_subnet, TOR_HOST)}/{prefix}",),
+        )
+        links += [
+            Link(
+                tor,
+                f"c-{u.core}",
+                (f"{u.tor_address}/31",),
+                u.core,
+                f"r-{rack.name}",
+                (f"{u.core_address}/31",),
+            )
+            for u in uplinks
+            if u.rack == rack.name
+        ]
+    for rack in topology.racks:
+        if rack.discovery == "route-reflector":
+            rr = f"{rack.name}-rr"
+            address = host(rack.node_subnet, RACK_RR_HOST)
+            members[rr] = Member(rr, "rr", address, rack=rack.name, asn=rack.asn)
+            links.append(_bridge_link(rr, address, rack, f"{rack.name}-tor", "rr"))
+    pods: dict[str, tuple[str, ...]] = {}
+    for rack in topology.racks:
+        for index in range(1, rack.nodes + 1):
+            node_members, node_links = _node(topology, rack, index, blocks, announcers)
+            pods[node_name(rack.name, index)] = tuple(m.name for m in node_members[1:])
+            members.update((m.name, m) for m in node_members)
+            links += node_links
+    client_subnet = ipaddress.ip_network(topology.client.subnet)
+    first_core = topology.core[0].name
+    client_address = host(topology.client.subnet, CLIENT_HOST)
+    core_client = host(topology.client.subnet, CORE_CLIENT_HOST)
+    members["client"] = Member("client", "client", client_address, routes=(Route("default", core_client),))
+    links.append(
+        Link(
+            "client",
+            "eth0",
+            (f"{client_address}/{client_subnet.prefixlen}",),
+            first_core,
+            "client",
+            (f"{core_client}/{client_subnet.prefixlen}",),
+        )
+    )
+    return LabPlan(topology, members, tuple(links), uplinks, blocks, announcers, pods)
+
+
+def _uplinks(topology: Topology) -> tuple[Uplink, ...]:
+    subnets = ipaddress.IPv4Network(topology.link_pool).subnets(new_prefix=31)
+    found = []
+    for rack in topology.racks:
+        for core in topology.core:
+            subnet = next(subnets)
+            found.append(Uplink(rack.name, core.name, str(subnet[1]), str(subnet[0])))
+    return tuple(found)
+
+
+def _core_router_id(uplinks: tuple[Uplink, ...], core: str) -> str:
+    return next(u.core_address for u in uplinks if u.core == core)
+
+
+def _bridge_link(member: str, address: str, rack: Rack, tor: str, port: str) -> Link:
+    prefix = ipaddress.ip_network(rack.node_subnet).prefixlen
+    return Link(member, "eth0", (f"{address}/{prefix}",), tor, port, bridge=BRIDGE)
+
+
+def _node(
+    topology: Topology,
+    rack: Rack,
+    index: int,
+    blocks: dict[str, tuple[str, ...]],
+    announcers: dict[str, tuple[str, ...]],
+) -> tuple[list[Member], list[Link]]:
+    """A node, its pods and their links; the node first."""
+    name = node_name(rack.name, index)
+    address = host(rack.node_subnet, 10 + index)
+    tor_address = host(rack.node_subnet, TOR_HOST)
+    block = ipaddress.ip_network(blocks[name][0])
+    pods: list[Member] = []
+    links = [_bridge_link(name, address, rack, f"{rack.name}-tor", f"n{index}")]
+    routes = [Route("default", tor_address)]
+    for pod_index in range(1, rack.pods_per_node + 1):
+        pod = f"{name}-p{pod_index}"
+        pod_address = str(block[pod_index])
+        interface = f"p{pod_index}"
+        pods.append(
+            Member(
+                pod,
+                "pod",
+                pod_address,
+                rack=rack.name,
+                routes=(Route("default", POD_GATEWAY, "eth0", onlink=True),),
+            )
+        )
+        links.append(Link(pod, "eth0", (f"{pod_address}/32",), name, interface, (f"{POD_GATEWAY}/32",)))
+        routes.append(Route(f"{pod_address}/32", device=interface))
+    node_loopback: list[str] = []
+    node_ports: list[int] = []
+    for service in topology.services:
+        if name not in announcers[service.ip]:
+            continue
+        if name in service.endpoints and pods:
+            routes.append(Route(f"{service.ip}/32", device="p1"))
+            first = pods[0]
+            pods[0] = Member(
+                first.name,
+                "pod",
+                first.address,
+                rack=first.rack,
+                routes=first.routes,
+                loopback=(*first.loopback, f"{service.ip}/32"),
+                ports=tuple(sorted({*first.ports, service.port})),
+            )
+        else:  # the node's own endpoint, or (Cluster) standing in for kube-proxy
+            node_loopback.append(f"{service.ip}/32")
+            node_ports.append(service.port)
+    node = Member(
+        name,
+        "node",
+        address,
+        rack=rack.name,
+        asn=rack.asn,
+        router=True,
+        loopback=tuple(node_loopback),
+        routes=tuple(routes),
+        ports=tuple(sorted(set(node_ports))),
+    )
+    return [node, *pods], links

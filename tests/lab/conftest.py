@@ -1,0 +1,98 @@
+"""Fixtures for the emulated data center tests: whole fabrics in network namespaces, as root.
+
+Without root or a needed program these tests FAIL and say what to install: a lab suite that skips
+proves nothing. Each test builds its own lab under a name no demo uses, and removes it afterwards
+whatever happened; the daemons' logs of a failed test are copied and their path printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rackroute.lab.build import lab_down
+from rackroute.lab.state import LabError, lab_directory, leftovers
+
+INSTALL_HINT = "apt-get install frr iproute2 iputils-ping util-linux (scripts/install-debian-deps)"
+REQUIRED_PROGRAMS = ("ip", "ss", "ping", "unshare", "vtysh", "sysctl")
+FRR_PROGRAMS = (Path("/usr/lib/frr/bgpd"), Path("/usr/lib/frr/zebra"))
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "lab"
+KEPT_LOGS = ("*.log", "*.out", "*.yaml", "*.conf", "*.json")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.root)
+
+
+def missing_requirements() -> list[str]:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("run as root (network namespaces, routes): e.g. `sudo -E .venv/bin/pytest tests/lab`")
+    missing = [name for name in REQUIRED_PROGRAMS if shutil.which(name) is None]
+    missing += [str(path) for path in FRR_PROGRAMS if not path.exists()]
+    if missing:
+        problems.append(f"missing programs {', '.join(missing)}: {INSTALL_HINT}")
+    try:
+        pwd.getpwnam("frr")
+    except KeyError:
+        problems.append(f"no user `frr` (created by the frr package): {INSTALL_HINT}")
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_requirements() -> None:
+    problems = missing_requirements()
+    if problems:
+        pytest.fail("lab tests cannot run:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def keep_logs(name: str, destination: Path) -> None:
+    source = lab_directory(name)
+    for pattern in KEPT_LOGS:
+        for path in source.rglob(pattern):
+            target = destination / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    print(f"logs of lab {name} kept in {destination}")
+
+
+@pytest.fixture
+def topology_file(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str, str], Path]]:
+    """``make(example, name)``: the example topology renamed (its namespaces rrt-<name>-*); the lab of
+    that name is removed after the test, and nothing of it may be left."""
+    names: list[str] = []
+
+    def make(example: str, name: str) -> Path:
+        text = (EXAMPLES / example).read_text()
+        original = next(line for line in text.splitlines() if line.startswith("name:"))
+        path = tmp_path / example
+        path.write_text(text.replace(original, f"name: {name}", 1))
+        names.append(name)
+        if leftovers(name):
+            lab_down(name)  # a previous run of this test that was itself killed
+        return path
+
+    yield make
+    report = getattr(request.node, "report_call", None)
+    for name in names:
+        if report is None or report.failed:
+            keep_logs(name, tmp_path / "logs")
+        with contextlib.suppress(LabError):  # never built: the test failed before `lab up`
+            lab_down(name)
+        assert not leftovers(name), f"lab {name} left behind: {leftovers(name)}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

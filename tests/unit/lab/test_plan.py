@@ -1,0 +1,154 @@
+"""The lab's address plan, speaker configurations and check logic, as pure data (no root needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rackroute.lab.check import (
+    CheckReport,
+    check_load_balancer_routes,
+    check_node_tables,
+    flow_count,
+    pod_probes,
+)
+from rackroute.lab.configs import frr_config, speaker_config
+from rackroute.lab.observe import KernelRoute
+from rackroute.lab.plan import LabPlan, lab_plan
+from rackroute.lab.topology import load_topology
+from rackroute.speaker.config import parse_config
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "lab"
+
+
+@pytest.fixture(scope="module")
+def plan() -> LabPlan:
+    return lab_plan(load_topology(DOCS / "two-racks.yaml"))
+
+
+def test_members_get_the_design_addresses(plan: LabPlan) -> None:
+    members = plan.members
+    assert members["rack1-tor"].bridge_addresses == ("10.1.0.1/24",)
+    assert members["rack2-rr"].address == "10.2.0.5"
+    assert [members[n].address for n in ("rack1-n1", "rack1-n2")] == ["10.1.0.11", "10.1.0.12"]
+    assert members["rack1-n2-p1"].address == "10.244.0.65"  # first address of rack1-n2's block
+    assert [(u.tor_address, u.core_address) for u in plan.uplinks] == [
+        ("172.31.0.1", "172.31.0.0"),
+        ("172.31.0.3", "172.31.0.2"),
+    ]
+    assert "rack1-rr" not in members  # rack1 discovers through the ToR's listen range
+
+
+def test_each_node_has_one_session_to_its_tor_or_its_route_reflector(plan: LabPlan) -> None:
+    assert plan.expected_peers("rack1-n1") == {"10.1.0.1": False}
+    assert plan.expected_peers("rack2-n1") == {"10.2.0.5": False}
+    assert plan.expected_peers("rack2-rr") == {"10.2.0.1": False, "10.2.0.11": True, "10.2.0.12": True}
+    assert plan.expected_peers("rack2-tor") == {"172.31.0.2": False, "10.2.0.5": True}
+    assert plan.expected_peers("core1") == {"172.31.0.1": False, "172.31.0.3": False}
+
+
+def test_local_service_is_answered_by_endpoint_pods_cluster_also_by_other_nodes(plan: LabPlan) -> None:
+    assert plan.announcers["198.51.100.10"] == ("rack1-n1", "rack2-n2")
+    assert plan.answerers("198.51.100.10") == ("rack1-n1-p1", "rack2-n2-p1")
+    assert plan.answerers("198.51.100.11") == ("rack1-n1", "rack1-n2-p1", "rack2-n1", "rack2-n2")
+    routes = {r.destination: r for r in plan.members["rack1-n2"].routes}
+    assert routes["198.51.100.11/32"].device == "p1"  # the endpoint node hands it to its pod
+
+
+@pytest.mark.parametrize("member", ["core1", "rack1-tor", "rack2-rr", "rack1-n1", "rack2-n2"])
+def test_every_rackroute_config_is_valid(plan: LabPlan, member: str, tmp_path: Path) -> None:
+    parse_config(speaker_config(plan, plan.members[member], tmp_path), member)
+
+
+def test_design_rules_in_the_speaker_configs(plan: LabPlan, tmp_path: Path) -> None:
+    tor = parse_config(speaker_config(plan, plan.members["rack1-tor"], tmp_path))
+    assert (
+        tor.listen_ranges[0].next_hop == "self-ebgp-learned" and tor.listen_ranges[0].route_reflector_client
+    )
+    rr = parse_config(speaker_config(plan, plan.members["rack2-rr"], tmp_path))
+    assert rr.neighbors[0].add_path is not None and rr.neighbors[0].add_path.send
+    node = parse_config(speaker_config(plan, plan.members["rack1-n1"], tmp_path))
+    assert [n.address for n in node.neighbors] == ["10.1.0.1"]
+    assert node.fib.local_blocks == ["10.244.0.0/26"]
+    assert [a.prefix for a in node.announce] == ["10.244.0.0/26", "198.51.100.10/32", "198.51.100.11/32"]
+
+
+def test_frr_tor_rewrites_next_hop_without_force_and_relaxes_multipath(plan: LabPlan) -> None:
+    text = frr_config(plan, plan.members["rack1-tor"])
+    assert "bgp listen range 10.1.0.0/24 peer-group NODES" in text
+    assert "neighbor NODES next-hop-self\n" in text + "\n" and "force" not in text
+    assert "bgp bestpath as-path multipath-relax" in frr_config(plan, plan.members["core1"])
+
+
+def route(prefix: str, *hops: str, kind: str = "unicast") -> KernelRoute:
+    return KernelRoute(prefix, kind, hops, ("eth0",), "201")
+
+
+def good_node_table() -> dict[str, KernelRoute]:
+    return {
+        "default": route("default", "10.1.0.1"),
+        "10.244.0.0/26": route("10.244.0.0/26", kind="blackhole"),
+        "10.244.0.64/26": route("10.244.0.64/26", "10.1.0.12"),
+        "10.244.1.0/26": route("10.244.1.0/26", "10.1.0.1"),
+        "10.244.1.64/26": route("10.244.1.64/26", "10.1.0.1"),
+    }
+
+
+def test_node_table_check_passes_the_design_and_catches_a_hairpin(plan: LabPlan) -> None:
+    tables = {n.name: good_node_table() for n in plan.of_role("node")}
+    report = CheckReport("demo", "rackroute")
+    check_node_tables(report, plan, tables)
+    assert next(c for c in report.checks if c.subject == "rack1-n1").ok
+    tables["rack1-n1"]["10.244.0.64/26"] = route("10.244.0.64/26", "10.1.0.1")  # via the ToR
+    report = CheckReport("demo", "rackroute")
+    check_node_tables(report, plan, tables)
+    failed = next(c for c in report.checks if c.subject == "rack1-n1")
+    assert not failed.ok and "10.244.0.64/26: 10.1.0.1, expected via 10.1.0.12" in failed.detail
+
+
+def test_load_balancer_check_wants_every_announcing_node_in_the_tor(plan: LabPlan) -> None:
+    tables = {
+        "core1": {"198.51.100.11/32": route("198.51.100.11/32", "172.31.0.1", "172.31.0.3")},
+        "rack1-tor": {"198.51.100.11/32": route("198.51.100.11/32", "10.1.0.11", "10.1.0.12")},
+        "rack2-tor": {"198.51.100.11/32": route("198.51.100.11/32", "10.2.0.11")},  # one path lost
+    }
+    services = plan.topology.services
+    plan_api = LabPlan(
+        plan.topology.model_copy(update={"services": [services[1]]}),
+        plan.members,
+        plan.links,
+        plan.uplinks,
+        plan.blocks,
+        {services[1].ip: plan.announcers[services[1].ip]},
+        plan.pods,
+    )
+    report = CheckReport("demo", "rackroute")
+    check_load_balancer_routes(report, plan_api, tables)
+    assert [c.ok for c in report.checks] == [False]
+    assert "rack2-tor: 10.2.0.11, expected 10.2.0.11, 10.2.0.12" in report.checks[0].detail
+
+
+def test_pods_ping_a_pod_on_another_node_of_their_rack_and_in_every_other_rack(plan: LabPlan) -> None:
+    probes = pod_probes(plan)
+    assert ("rack1-n1-p1", "rack1-n2-p1", "10.244.0.65") in probes
+    assert ("rack1-n1-p1", "rack2-n1-p1", "10.244.1.1") in probes
+    assert len(probes) == 8
+
+
+def test_three_rack_example_has_two_cores_and_ecmp_uplinks() -> None:
+    plan = lab_plan(load_topology(DOCS / "three-racks.yaml"))
+    assert len(plan.of_role("node")) == 12 and len(plan.of_role("core")) == 2
+    assert len(plan.uplinks_of("rack1")) == 2
+    assert plan.expected_peers("rack3-tor") == {
+        "172.31.0.8": False,
+        "172.31.0.10": False,
+        **{f"10.3.0.{10 + i}": True for i in range(1, 5)},
+    }
+
+
+def test_more_flows_for_services_spread_thinner() -> None:
+    plan = lab_plan(load_topology(DOCS / "three-racks.yaml"))
+    # api: all 12 nodes in 3 racks, each answering 1/12 of the flows: 188 flows miss one with p < 1e-6.
+    assert flow_count(plan, "198.51.100.11") == 188
+    assert flow_count(plan, "198.51.100.12") == 64  # two endpoints: the minimum is plenty
