@@ -22,6 +22,7 @@ from .configs import api_socket
 from .daemons import RibEntry
 from .frr import parse_frr_routes
 from .netns import CommandError, in_namespace, run_host
+from .speaker_runner import speaker_path_entry
 from .state import LabInfo
 
 API_TIMEOUT = 5.0
@@ -169,22 +170,8 @@ def bgp_routes(info: LabInfo, member: str, prefix: str | None = None) -> dict[st
     query = urlencode({"family": "ipv4-unicast", **({"prefix": prefix} if prefix else {})})
     rib: dict[str, list[RibEntry]] = {}
     for route in api_get(api_socket(info.state_dir, member), f"/v1/routes?{query}"):
-        rib[route["prefix"]] = [_rackroute_path(route["prefix"], path) for path in route.get("paths", [])]
+        rib[route["prefix"]] = [speaker_path_entry(route["prefix"], path) for path in route.get("paths", [])]
     return rib
-
-
-def _rackroute_path(prefix: str, path: dict[str, Any]) -> RibEntry:
-    peer = path.get("peer")
-    next_hop = path.get("next_hop")
-    return RibEntry(
-        prefix=prefix,
-        next_hops=(str(next_hop),) if next_hop else (),
-        as_path=tuple(int(asn) for asn in re.findall(r"\d+", str(path.get("as_path", "")))),
-        best=bool(path.get("best", False)),
-        stale=bool(path.get("stale", False)),
-        peer=None if peer in (None, "local") else str(peer),
-        local_pref=path.get("local_pref"),
-    )
 
 
 # --- kernel ---------------------------------------------------------------------------------------

@@ -108,11 +108,14 @@ class RackrouteSpeaker(Daemon):
         """``rackroute routes --family ipv4-unicast --json`` (``RouteStatus`` fields) as ``RibEntry``s."""
         rib: Rib = {}
         for route in self.cli_json("routes", "--family", f"{family}-unicast"):
-            rib[route["prefix"]] = [_speaker_path(route["prefix"], path) for path in route.get("paths", [])]
+            rib[route["prefix"]] = [
+                speaker_path_entry(route["prefix"], path) for path in route.get("paths", [])
+            ]
         return rib
 
 
-def _speaker_path(prefix: str, path: dict[str, Any]) -> RibEntry:
+def speaker_path_entry(prefix: str, path: dict[str, Any]) -> RibEntry:
+    """One ``PathStatus`` (``rackroute routes --json``) as a ``RibEntry``."""
     peer = path.get("peer")
     next_hop = path.get("next_hop")
     return RibEntry(
