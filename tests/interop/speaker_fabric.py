@@ -109,6 +109,7 @@ def node_speaker_config(
     restart_time: int = 10,
     remote_as: int | str = "internal",
     fib: bool = False,
+    **top_level: Any,
 ) -> str:
     """A Kubernetes node of the rack: one session per address in ``servers`` (its ToR or route
     reflector), connecting out only, announcing ``announce``."""
@@ -121,6 +122,7 @@ def node_speaker_config(
         listen=False,
         restart_time=restart_time,
         fib=fib,
+        **top_level,
     )
 
 
@@ -186,17 +188,6 @@ def wait_for_paths(
         timeout=timeout,
         interval=0.3,
         what=what or f"{daemon.name} to have {prefix}",
-        context=daemon.log_tail,
-    )
-
-
-def wait_for_no_route(daemon: Daemon, family: AddressFamily, prefix: str, *, timeout: float = 20) -> None:
-    wait_until(
-        lambda: daemon.rib(family),
-        lambda rib: prefix not in rib,
-        timeout=timeout,
-        interval=0.3,
-        what=f"{daemon.name} to drop {prefix}",
         context=daemon.log_tail,
     )
 

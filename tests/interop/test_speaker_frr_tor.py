@@ -30,6 +30,7 @@ from speaker_fabric import (
     pod_block,
     sleep_until,
     speaker_peers,
+    speaker_routes,
     tor_address,
     wait_for_paths,
     wait_for_speaker_paths,
@@ -115,6 +116,9 @@ def test_nodes_become_dynamic_md5_neighbours_of_the_frr_tor(frr_rack: FrrRack) -
         assert neighbors[address].remote_as == RackLab.TOR_AS
         frr_view = frr_neighbor(frr_rack.tor, address)
         assert frr_view is not None
+        assert frr_view["peerGroup"] == "NODES" and frr_view.get("authenticationEnabled") == 1, frr_view
+        family_key = "ipv4Unicast" if ":" not in address else "ipv6Unicast"
+        assert frr_view["addressFamilyInfo"][family_key]["routeReflectorClient"] is True
     for node in frr_rack.nodes[:2]:
         peers = wait_until(
             lambda: speaker_peers(node),  # noqa: B023 - called before the loop moves on
@@ -188,6 +192,24 @@ def test_spine_learns_the_node_routes_through_the_tor(frr_rack: FrrRack, family:
         (path,) = wait_for_paths(frr_rack.spine, family, pod_block(index, family))
         assert path.next_hop == uplink
         assert path.as_path == (RackLab.TOR_AS,)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_own_routes_reflected_back_by_frr_are_ignored(frr_rack: FrrRack, family: AddressFamily) -> None:
+    """FRR reflects a client's routes to every client, the originator included; the originator
+    recognises its router ID in ORIGINATOR_ID and ignores them (RFC 4456 §8)."""
+    node1 = frr_rack.nodes[0]
+    wait_for_speaker_paths(node1, family, pod_block(2, family))
+    peers = wait_until(
+        lambda: speaker_peers(node1),
+        lambda peers: peers[tor_address(family)]["families"][0]["received"] == 4,
+        timeout=10,
+        what="node1 to receive the spine's route, node2's two and its own pod block back",
+    )
+    (counters,) = peers[tor_address(family)]["families"]
+    assert counters["accepted"] < counters["received"], counters
+    paths = speaker_routes(node1, family)[pod_block(1, family)]
+    assert [path["peer"] for path in paths] == ["local"], paths
 
 
 def test_a_node_with_the_wrong_md5_password_never_establishes(frr_rack: FrrRack) -> None:

@@ -12,13 +12,16 @@
 - FRR's bgpd restarts (kill -9, zebra-less, ``preserve-fw-state`` so it sets the F bit): rackroute, as
   helper, keeps FRR's routes stale and refreshes them after FRR's End-of-RIB.
 
-Each test gets a fresh lab: every scenario ends some daemon's life.
+The three tests share one lab; each starts by bringing node1 up with the restart time it needs
+(``GracefulRack.ensure_node``), whatever the test before it left.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -37,7 +40,7 @@ from speaker_fabric import (
     wait_for_speaker_paths,
 )
 
-from rackroute.lab.daemons import AddressFamily
+from rackroute.lab.daemons import AddressFamily, RibEntry
 from rackroute.lab.frr import FrrRouter
 from rackroute.lab.frr_config import frr_tor_config
 from rackroute.lab.harness import Lab
@@ -55,8 +58,45 @@ class GracefulRack:
     rack: RackLab
     tor: FrrRouter
     node: RackrouteSpeaker
-    node_restart_time: int
-    history: list[str] = field(default_factory=list)
+
+    def ensure_node(self, restart_time: int) -> None:
+        """node1 running with this restart time, its routes exchanged and in its kernel: each test
+        starts from there, whatever the one before it left."""
+        config = node_config(restart_time)
+        if not (self.node.running and self.node.config_text == config):
+            if self.node.processes:
+                self.node.stop()
+            self.node.start(config)
+        self.tor.wait_established([node_address(1, family) for family in FAMILIES], timeout=30)
+        for family in FAMILIES:
+            wait_for_paths(self.tor, family, pod_block(1, family), fresh)
+            wait_for_speaker_paths(self.node, family, SPINE_PREFIXES[family], fresh_speaker_paths)
+            wait_until(
+                lambda: kernel_routes(self.node.namespace, family),  # noqa: B023 - called before the loop moves on
+                lambda routes: SPINE_PREFIXES[family] in routes,  # noqa: B023
+                timeout=5,
+                what=f"rackroute to install the ToR's {family} route in the kernel",
+            )
+
+
+def fresh(paths: list[RibEntry]) -> bool:
+    return bool(paths) and not any(path.stale for path in paths)
+
+
+def fresh_speaker_paths(paths: list[dict[str, Any]]) -> bool:
+    return bool(paths) and not any(path["stale"] for path in paths)
+
+
+def node_config(restart_time: int) -> str:
+    """node1 programs its kernel (the routes graceful restart must keep) and reconnects fast."""
+    return node_speaker_config(
+        1,
+        [tor_address(family) for family in FAMILIES],
+        announce=[pod_block(1, family) for family in FAMILIES],
+        restart_time=restart_time,
+        fib=True,
+        connect_retry=0.5,
+    )
 
 
 def tor_config() -> str:
@@ -73,31 +113,18 @@ def tor_config() -> str:
     return config.replace(restart_line, restart_line + " bgp graceful-restart preserve-fw-state\n")
 
 
-def start_rack(lab: Lab, node_restart_time: int) -> GracefulRack:
-    rack = build_rack(lab, node_count=1)
-    tor = FrrRouter(lab, rack.tor, "tor", zebra=False)
-    tor.start(tor_config())
-    node = RackrouteSpeaker(lab, rack.nodes[0], "node1")
-    announce = [pod_block(1, family) for family in FAMILIES]
-    servers = [tor_address(family) for family in FAMILIES]
-    config = node_speaker_config(1, servers, announce=announce, restart_time=node_restart_time, fib=True)
-    node.start(config)
-    sessions = [node_address(1, family) for family in FAMILIES]
-    tor.wait_established(sessions, timeout=30)
-    for family in FAMILIES:
-        wait_for_paths(tor, family, pod_block(1, family))
-        wait_for_speaker_paths(node, family, SPINE_PREFIXES[family])
-    return GracefulRack(rack, tor, node, node_restart_time)
-
-
-@pytest.fixture
-def rack_restart_10(lab: Lab) -> GracefulRack:
-    return start_rack(lab, node_restart_time=10)
-
-
-@pytest.fixture
-def rack_restart_5(lab: Lab) -> GracefulRack:
-    return start_rack(lab, node_restart_time=5)
+@pytest.fixture(scope="module")
+def graceful_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[GracefulRack]:
+    failures_before = request.session.testsfailed
+    with Lab("speaker-graceful-restart") as lab:
+        rack = build_rack(lab, node_count=1)
+        tor = FrrRouter(lab, rack.tor, "tor", zebra=False)
+        tor.start(tor_config())
+        yield GracefulRack(rack, tor, RackrouteSpeaker(lab, rack.nodes[0], "node1"))
+    if request.session.testsfailed == failures_before:
+        shutil.rmtree(lab.state_dir, ignore_errors=True)
+    else:
+        print(f"lab state and daemon logs kept in {lab.state_dir}")
 
 
 def frr_graceful_restart(tor: FrrRouter, family: AddressFamily) -> dict[str, Any]:
@@ -149,21 +176,66 @@ def watch(observations: list[Any], observe: Any) -> Any:
     return observed
 
 
+def speaker_spine_paths(node: RackrouteSpeaker) -> dict[AddressFamily, list[dict[str, Any]]]:
+    return {family: speaker_routes(node, family).get(SPINE_PREFIXES[family], []) for family in FAMILIES}
+
+
+def test_rackroute_keeps_frrs_routes_stale_while_bgpd_restarts(graceful_rack: GracefulRack) -> None:
+    graceful_rack.ensure_node(restart_time=10)
+    tor, node = graceful_rack.tor, graceful_rack.node
+    monitor = RouteMonitor(graceful_rack.rack.lab, node.namespace)
+    tor.kill9("bgpd")
+    seen: list[dict[AddressFamily, list[dict[str, Any]]]] = []
+    paths = wait_until(
+        watch(seen, lambda: speaker_spine_paths(node)),
+        lambda paths: all(p and all(path["stale"] for path in p) for p in paths.values()),
+        timeout=8,
+        what="rackroute to keep the ToR's routes, marked stale",
+        context=node.log_tail,
+    )
+    for family in FAMILIES:
+        (path,) = paths[family]
+        assert path["next_hop"].split()[0] == tor_address(family)
+    peers = speaker_peers(node)
+    for family in FAMILIES:
+        peer = peers[tor_address(family)]
+        assert peer["state"] != "Established"
+        assert peer["graceful_restart"].startswith("helper: peer restarting"), peer
+        # Everything received is kept stale: the spine route, and node1's own route, which FRR
+        # reflects back and rackroute ignores (ORIGINATOR_ID, RFC 4456 §8).
+        counters = peer["families"][0]
+        assert counters["stale"] == counters["received"] == 2 and counters["accepted"] == 1, peer
+    tor.restart_bgpd()
+    refreshed = wait_until(
+        watch(seen, lambda: speaker_spine_paths(node)),
+        lambda paths: all(fresh_speaker_paths(p) for p in paths.values()),
+        timeout=15,
+        what="rackroute to refresh the ToR's routes after its End-of-RIB",
+        context=node.log_tail,
+    )
+    assert all(all(view.values()) for view in seen), "the ToR's routes never went away"
+    peers = speaker_peers(node)
+    for family in FAMILIES:
+        (path,) = refreshed[family]
+        assert path["best"] and path["next_hop"].split()[0] == tor_address(family)
+        peer = peers[tor_address(family)]
+        assert peer["state"] == "Established"
+        assert peer["families"][0]["end_of_rib_received"] and peer["families"][0]["stale"] == 0, peer
+        assert peer["graceful_restart"] == "negotiated", peer
+    # The stale routes stayed in use: forwarding to the ToR never stopped.
+    monitor.assert_never_deleted(list(SPINE_PREFIXES.values()))
+
+
 def test_frr_keeps_a_killed_rackroute_nodes_routes_stale_until_its_end_of_rib(
-    rack_restart_10: GracefulRack,
+    graceful_rack: GracefulRack,
 ) -> None:
-    tor, node = rack_restart_10.tor, rack_restart_10.node
-    namespace = node.namespace
+    restart_time = 10
+    graceful_rack.ensure_node(restart_time)
+    tor, node = graceful_rack.tor, graceful_rack.node
     for family in FAMILIES:
         before = frr_graceful_restart(tor, family)
         assert before["rBit"] is False, "a fresh start does not claim to be restarting"
-        wait_until(
-            lambda: kernel_routes(namespace, family),  # noqa: B023 - called before the loop moves on
-            lambda routes: SPINE_PREFIXES[family] in routes,  # noqa: B023
-            timeout=5,
-            what=f"rackroute to install the ToR's {family} route in the kernel",
-        )
-    monitor = RouteMonitor(rack_restart_10.rack.lab, namespace)
+    monitor = RouteMonitor(graceful_rack.rack.lab, node.namespace)
     node.kill9()
     killed_at = time.monotonic()
     seen: list[dict[AddressFamily, list[dict[str, Any]]]] = []
@@ -192,7 +264,7 @@ def test_frr_keeps_a_killed_rackroute_nodes_routes_stale_until_its_end_of_rib(
         what="FRR to refresh node1's routes after its End-of-RIB",
         context=node.log_tail,
     )
-    assert time.monotonic() - killed_at < rack_restart_10.node_restart_time + 5
+    assert time.monotonic() - killed_at < restart_time + 5
     assert all(all(paths.values()) for paths in seen), "FRR never lost node1's routes meanwhile"
     for family in FAMILIES:
         info = frr_graceful_restart(tor, family)
@@ -209,13 +281,15 @@ def test_frr_keeps_a_killed_rackroute_nodes_routes_stale_until_its_end_of_rib(
     time.sleep(0.5)  # a sweep would be at most a scan away
     monitor.assert_never_deleted(list(SPINE_PREFIXES.values()))
     for family in FAMILIES:
-        assert SPINE_PREFIXES[family] in kernel_routes(namespace, family)
+        assert SPINE_PREFIXES[family] in kernel_routes(node.namespace, family)
 
 
 def test_frr_drops_the_routes_and_the_dynamic_neighbour_when_rackroute_does_not_come_back(
-    rack_restart_5: GracefulRack,
+    graceful_rack: GracefulRack,
 ) -> None:
-    tor, node = rack_restart_5.tor, rack_restart_5.node
+    restart_time = 5
+    graceful_rack.ensure_node(restart_time)
+    tor, node = graceful_rack.tor, graceful_rack.node
     node.kill9()
     killed_at = time.monotonic()
     wait_until(
@@ -227,12 +301,12 @@ def test_frr_drops_the_routes_and_the_dynamic_neighbour_when_rackroute_does_not_
     wait_until(
         lambda: frr_node_paths(tor),
         lambda paths: not any(paths.values()),
-        timeout=rack_restart_5.node_restart_time + 8,
+        timeout=restart_time + 8,
         what="FRR to remove node1's routes after the restart time",
         context=tor.log_tail,
     )
     elapsed = time.monotonic() - killed_at
-    assert elapsed >= rack_restart_5.node_restart_time - 1, f"routes removed after {elapsed:.1f} s"
+    assert elapsed >= restart_time - 1, f"routes removed after {elapsed:.1f} s"
     wait_until(
         lambda: {n.name for n in tor.neighbors()},
         lambda names: not names & {node_address(1, family) for family in FAMILIES},
@@ -240,59 +314,3 @@ def test_frr_drops_the_routes_and_the_dynamic_neighbour_when_rackroute_does_not_
         what="the dynamic neighbours to disappear from FRR",
         context=tor.log_tail,
     )
-
-
-def speaker_spine_paths(node: RackrouteSpeaker) -> dict[AddressFamily, list[dict[str, Any]]]:
-    return {family: speaker_routes(node, family).get(SPINE_PREFIXES[family], []) for family in FAMILIES}
-
-
-def test_rackroute_keeps_frrs_routes_stale_while_bgpd_restarts(rack_restart_10: GracefulRack) -> None:
-    tor, node = rack_restart_10.tor, rack_restart_10.node
-    for family in FAMILIES:
-        wait_until(
-            lambda: kernel_routes(node.namespace, family),  # noqa: B023 - called before the loop moves on
-            lambda routes: SPINE_PREFIXES[family] in routes,  # noqa: B023
-            timeout=5,
-            what=f"rackroute to install the ToR's {family} route in the kernel",
-        )
-    monitor = RouteMonitor(rack_restart_10.rack.lab, node.namespace)
-    tor.kill9("bgpd")
-    seen: list[dict[AddressFamily, list[dict[str, Any]]]] = []
-    paths = wait_until(
-        watch(seen, lambda: speaker_spine_paths(node)),
-        lambda paths: all(p and all(path["stale"] for path in p) for p in paths.values()),
-        timeout=8,
-        what="rackroute to keep the ToR's routes, marked stale",
-        context=node.log_tail,
-    )
-    for family in FAMILIES:
-        (path,) = paths[family]
-        assert path["next_hop"].split()[0] == tor_address(family)
-    peers = speaker_peers(node)
-    for family in FAMILIES:
-        peer = peers[tor_address(family)]
-        assert peer["state"] != "Established"
-        assert peer["graceful_restart"].startswith("helper: peer restarting"), peer
-        # Everything received is kept stale: the spine route, and node1's own route, which FRR
-        # reflects back and rackroute ignores (ORIGINATOR_ID, RFC 4456 §8).
-        counters = peer["families"][0]
-        assert counters["stale"] == counters["received"] == 2 and counters["accepted"] == 1, peer
-    tor.restart_bgpd()
-    fresh = wait_until(
-        watch(seen, lambda: speaker_spine_paths(node)),
-        lambda paths: all(p and not any(path["stale"] for path in p) for p in paths.values()),
-        timeout=15,
-        what="rackroute to refresh the ToR's routes after its End-of-RIB",
-        context=node.log_tail,
-    )
-    assert all(all(view.values()) for view in seen), "the ToR's routes never went away"
-    peers = speaker_peers(node)
-    for family in FAMILIES:
-        (path,) = fresh[family]
-        assert path["best"] and path["next_hop"].split()[0] == tor_address(family)
-        peer = peers[tor_address(family)]
-        assert peer["state"] == "Established"
-        assert peer["families"][0]["end_of_rib_received"] and peer["families"][0]["stale"] == 0, peer
-        assert peer["graceful_restart"] == "negotiated", peer
-    # The stale routes stayed in use: forwarding to the ToR never stopped.
-    monitor.assert_never_deleted(list(SPINE_PREFIXES.values()))

@@ -6,10 +6,9 @@
 The nodes connect from the rack's listen ranges (one session per family, BIRD ``direct;``, TCP MD5
 with the range's password) and become dynamic neighbours and route-reflector clients; node3's
 password is wrong and it never gets in. The spine session is protected by GTSM (RFC 5082) on both
-ends. ``next_hop: self-ebgp-learned`` is the
-design's next-hop rule: routes reflected between nodes keep the originating node's next hop, routes
-from the spine get the ToR's rack address. A LoadBalancer IP announced by both nodes is one ECMP
-route in rackroute.
+ends. ``next_hop: self-ebgp-learned`` is the design's next-hop rule: routes reflected between nodes
+keep the originating node's next hop, routes from the spine get the ToR's rack address. A
+LoadBalancer IP announced by both nodes is one ECMP route in rackroute.
 """
 
 from __future__ import annotations
