@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--output", type=Path, help="results JSON (default results/matrix-<set>.json)")
     top.add_argument("--no-markdown", action="store_true", help="do not regenerate RESULTS.md")
+    top.add_argument("--render", action="store_true", help="only regenerate RESULTS.md from the results")
+    top.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the runs of these cases and DUTs in the existing results file",
+    )
     return top
 
 
@@ -53,8 +59,40 @@ def render_results_md() -> None:
     RESULTS_MD.write_text("\n".join(parts).rstrip() + "\n")
 
 
+def refigured(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures of every run taken again from its report, with the cases as defined now."""
+    cases = {case.name: case for case in (*matrix_cases.QUICK, *matrix_cases.FULL)}
+    for run in results["runs"]:
+        case = cases.get(run["case"])
+        if case is not None and run.get("report"):
+            run["figures"] = {label: figure(run["report"]) for label, figure in case.figures.items()}
+    results["cases"] = [
+        {
+            "name": entry["name"],
+            "headline": cases[entry["name"]].headline if entry["name"] in cases else entry["headline"],
+        }
+        for entry in results["cases"]
+    ]
+    results["summary"] = summarise(results["runs"])
+    return results
+
+
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the runs of every (case, DUT) that ``new`` ran replaced by ``new``'s."""
+    redone = {(run["case"], run["dut"]) for run in new["runs"]}
+    runs = [run for run in old["runs"] if (run["case"], run["dut"]) not in redone] + new["runs"]
+    meta = dict(old["meta"])
+    meta.setdefault("merged", []).append(new["meta"])
+    return {"meta": meta, "cases": old["cases"], "summary": summarise(runs), "runs": runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
+    if options.render:
+        for path in RESULTS.glob("matrix-*.json"):
+            path.write_text(json.dumps(refigured(json.loads(path.read_text())), indent=1) + "\n")
+        render_results_md()
+        return 0
     set_name = "quick" if options.quick else "full"
     chosen = [word for word in options.cases.split(",") if word]
     cases = [case for case in SETS[set_name] if not chosen or any(word in case.name for word in chosen)]
@@ -83,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
     }
     output = options.output or RESULTS / f"matrix-{set_name}.json"
+    if options.merge and output.exists():
+        results = merged(json.loads(output.read_text()), results)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1) + "\n")
     if not options.no_markdown and options.output is None:

@@ -159,12 +159,21 @@ class Dut:
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now, on 127.0.0.1."""
+    """A TCP port below the kernel's ephemeral range that nothing holds on any address: BIRD listens
+    on 0.0.0.0, which fails while any connection uses the port on any address (an ephemeral port
+    picked for another address would collide)."""
+    import random
     import socket
 
-    with socket.socket() as sock:
-        sock.bind((configs.LISTEN, 0))
-        return int(sock.getsockname()[1])
+    for _ in range(100):
+        port = random.randint(20_000, 32_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def python() -> str:

@@ -112,6 +112,13 @@ def markdown(title: str, results: dict[str, Any]) -> list[str]:
         f" after {meta['load_after']}. Medians, (min-max) over the rounds that completed.",
         "",
     ]
+    for rerun in meta.get("merged", []):
+        lines += [
+            f"Re-run {rerun['started']} ({', '.join(rerun['duts'])}, {rerun['rounds']} round(s)), load average"
+            f" before {rerun['load_before']}, after {rerun['load_after']}: its runs replace those of the"
+            " same case and DUT.",
+            "",
+        ]
     summary = results["summary"]
     for case in results["cases"]:
         if case["name"] in summary:

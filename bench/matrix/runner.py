@@ -98,15 +98,24 @@ def run_one(case: Case, kind: DutKind, round_number: int, workspace: Path) -> di
     }
 
 
+SURPLUS = re.compile(r"counted (\d+) prefixes more than the (\d+) expected")
+TOLERATED_SURPLUS = 0.001  # unverified runs: at most this fraction counted twice
+
+
 def _only_duplicates(report: dict[str, Any]) -> bool:
+    """Every error is a surplus count, and either the routes held were verified exact, or the surplus
+    is tiny (BIRD re-sends a few routes; the count was then reached at most that many early)."""
     errors = report.get("errors") or []
+    if not errors or not all("more than the" in error for error in errors):
+        return False
     verification = report.get("verification") or {}
-    return (
-        bool(errors)
-        and all("more than the" in error for error in errors)
-        and bool(verification.get("enabled"))
-        and bool(verification.get("ok"))
-    )
+    if verification.get("enabled"):
+        return bool(verification.get("ok"))
+    for error in errors:
+        found = SURPLUS.search(error)
+        if found is None or int(found[1]) > TOLERATED_SURPLUS * int(found[2]):
+            return False
+    return True
 
 
 def _trimmed(report: dict[str, Any]) -> dict[str, Any]:

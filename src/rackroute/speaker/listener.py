@@ -22,7 +22,9 @@ from .settings import RangeSettings
 from .sockets import set_md5_key
 
 log = logging.getLogger("rackroute.speaker.listener")
-BACKLOG = 128
+BACKLOG = (
+    4096  # 1000+ dynamic neighbours connecting at once must not lose SYNs (the kernel caps it at somaxconn)
+)
 
 
 class ConnectionRouter(Protocol):

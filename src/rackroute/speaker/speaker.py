@@ -13,6 +13,7 @@ End-of-RIB or ``deferral_time`` passed; then each neighbour gets its table and o
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import ipaddress
 import logging
@@ -55,6 +56,9 @@ class Speaker:
         self.restarting = restarting  # deferring export after our own restart
         self.stopping = False
         self.peers: dict[str, Peer] = {}
+        # Dynamic neighbours per listen range, kept as counts: an accept must not walk every peer.
+        self._range_of: dict[str, str] = {}
+        self._range_members: collections.Counter[str] = collections.Counter()
         self.listener = Listener(self)
         self.started_at = time.time()
         self._announcements: list[Announcement] = []
@@ -154,6 +158,9 @@ class Speaker:
     def add_peer(self, settings: PeerSettings) -> Peer:
         peer = Peer(self, settings, stale_routes_time=self.settings.graceful_restart.stale_routes_time)
         self.peers[peer.address] = peer
+        if settings.listen_range is not None:
+            self._range_of[peer.address] = settings.listen_range
+            self._range_members[settings.listen_range] += 1
         peer.start()
         return peer
 
@@ -186,8 +193,7 @@ class Speaker:
             if listen_range is None:
                 return "no neighbour or listen range for this address"
             name = str(listen_range.prefix)
-            members = sum(1 for p in self.peers.values() if p.settings.listen_range == name)
-            if members >= listen_range.limit:
+            if self._range_members[name] >= listen_range.limit:
                 return f"listen range {name} is at its limit of {listen_range.limit} neighbours"
             peer = self.add_peer(listen_range.template.for_address(address))
             log.info("dynamic neighbour", extra={"neighbor": address, "listen_range": name})
@@ -265,6 +271,9 @@ class Speaker:
         """A neighbour leaves for good (removed, or a dynamic one gone): forget it and its routes."""
         if self.peers.get(peer.address) is peer:
             del self.peers[peer.address]
+            listen_range = self._range_of.pop(peer.address, None)
+            if listen_range is not None:
+                self._range_members[listen_range] -= 1
         peer.running = False
         peer.helper.forget()
         self.peer_down(peer)
