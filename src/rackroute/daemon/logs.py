@@ -29,18 +29,36 @@ _BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/@+<>\-\[\]]+")
 REDACTED = "<redacted>"
 
 
+_second_text: tuple[int, str] = (-1, "")  # the last formatted second: a burst of events shares it
+_secret_names: dict[str, bool] = {}  # field name -> names a secret (field names are few)
+
+
+def _time_text(created: float, msecs: float) -> str:
+    global _second_text
+    second = int(created)
+    if _second_text[0] != second:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{int(msecs):03d}Z"
+
+
+def _is_secret(name: str) -> bool:
+    secret = _secret_names.get(name)
+    if secret is None:
+        secret = _secret_names[name] = _SECRET_FIELD.search(name) is not None
+    return secret
+
+
 def event_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The fields of one log event, in output order: time, level, logger, msg, then the extras."""
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
     fields: dict[str, Any] = {
-        "time": f"{seconds}.{int(record.msecs):03d}Z",
+        "time": _time_text(record.created, record.msecs),
         "level": record.levelname.lower(),
         "logger": record.name,
         "msg": record.getMessage(),
     }
     for name, value in vars(record).items():
-        if name not in _STANDARD_ATTRIBUTES and not name.startswith("_"):
-            fields[name] = REDACTED if _SECRET_FIELD.search(name) else value
+        if name not in _STANDARD_ATTRIBUTES and name[0] != "_":
+            fields[name] = REDACTED if _is_secret(name) else value
     if record.exc_info and record.exc_info[1] is not None:
         fields["exception"] = logging.Formatter().formatException(record.exc_info)
     return fields
