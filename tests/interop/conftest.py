@@ -7,8 +7,6 @@ by ``interop_rack.build_rack``.
 
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -17,10 +15,11 @@ import pytest
 
 from rackroute.lab.harness import Lab
 from rackroute.lab.netns import list_namespaces
+from rackroute.lab.prerequisites import missing_prerequisites
 
 INSTALL_HINT = "apt-get install frr bird2 gobgpd iproute2 util-linux"
 REQUIRED_PROGRAMS = ("ip", "ss", "unshare", "bird", "birdc", "gobgpd", "gobgp", "vtysh")
-FRR_PROGRAMS = (Path("/usr/lib/frr/bgpd"), Path("/usr/lib/frr/zebra"))
+ROOT_HINT = "(network namespaces, bind mounts): e.g. `sudo -E make interop`"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,18 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def missing_requirements() -> list[str]:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("run as root (network namespaces, bind mounts): e.g. `sudo -E make interop`")
-    missing = [name for name in REQUIRED_PROGRAMS if shutil.which(name) is None]
-    missing += [str(path) for path in FRR_PROGRAMS if not path.exists()]
-    if missing:
-        problems.append(f"missing programs {', '.join(missing)}: {INSTALL_HINT}")
-    try:
-        pwd.getpwnam("frr")
-    except KeyError:
-        problems.append(f"no user `frr` (created by the frr package): {INSTALL_HINT}")
-    return problems
+    return missing_prerequisites(REQUIRED_PROGRAMS, install_hint=INSTALL_HINT, root_hint=ROOT_HINT)
 
 
 @pytest.fixture(scope="session")

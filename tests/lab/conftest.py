@@ -8,8 +8,6 @@ whatever happened; the daemons' logs of a failed test are copied and their path 
 from __future__ import annotations
 
 import contextlib
-import os
-import pwd
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from rackroute.lab.build import lab_down
+from rackroute.lab.prerequisites import missing_prerequisites
 from rackroute.lab.state import LabError, lab_directory, leftovers
 
 INSTALL_HINT = "apt-get install frr iproute2 iputils-ping util-linux (scripts/install-debian-deps)"
 REQUIRED_PROGRAMS = ("ip", "ss", "ping", "unshare", "vtysh", "sysctl")
-FRR_PROGRAMS = (Path("/usr/lib/frr/bgpd"), Path("/usr/lib/frr/zebra"))
+ROOT_HINT = "(network namespaces, routes): e.g. `sudo -E .venv/bin/pytest tests/lab`"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "lab"
 KEPT_LOGS = ("*.log", "*.out", "*.yaml", "*.conf", "*.json")
 
@@ -34,18 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def missing_requirements() -> list[str]:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("run as root (network namespaces, routes): e.g. `sudo -E .venv/bin/pytest tests/lab`")
-    missing = [name for name in REQUIRED_PROGRAMS if shutil.which(name) is None]
-    missing += [str(path) for path in FRR_PROGRAMS if not path.exists()]
-    if missing:
-        problems.append(f"missing programs {', '.join(missing)}: {INSTALL_HINT}")
-    try:
-        pwd.getpwnam("frr")
-    except KeyError:
-        problems.append(f"no user `frr` (created by the frr package): {INSTALL_HINT}")
-    return problems
+    return missing_prerequisites(REQUIRED_PROGRAMS, install_hint=INSTALL_HINT, root_hint=ROOT_HINT)
 
 
 @pytest.fixture(scope="session", autouse=True)
