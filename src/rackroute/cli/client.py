@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..api.endpoint import Endpoint, UnixEndpoint, parse_endpoint
+from ..api.endpoint import Endpoint, UnixEndpoint, UnixHTTPConnection, parse_endpoint
 
 TIMEOUT = 10.0
 
@@ -31,17 +30,6 @@ class ApiFailure(Exception):
         self.message = message
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
 class ControlClient:
     def __init__(self, address: str, timeout: float = TIMEOUT) -> None:
         self.address = address
@@ -50,7 +38,7 @@ class ControlClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if isinstance(self.endpoint, UnixEndpoint):
-            return _UnixConnection(self.endpoint.path, self.timeout)
+            return UnixHTTPConnection(self.endpoint.path, self.timeout)
         return http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=self.timeout)
 
     def request(self, method: str, path: str) -> Any:

@@ -9,7 +9,6 @@ import http.client
 import ipaddress
 import json
 import re
-import socket
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from ..api.endpoint import UnixHTTPConnection
 from .configs import api_socket
 from .daemons import RibEntry
 from .frr import parse_frr_routes
@@ -54,20 +54,9 @@ class KernelRoute:
     protocol: str
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=API_TIMEOUT)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
-
-
 def api_get(path: Path, resource: str) -> Any:
     """GET a resource of a speaker's control API (``/v1/status``); OSError when it is unreachable."""
-    connection = _UnixConnection(path)
+    connection = UnixHTTPConnection(str(path), API_TIMEOUT)
     try:
         connection.request("GET", resource, headers={"Accept": "application/json"})
         response = connection.getresponse()
