@@ -9,7 +9,7 @@ family wins for ADD-PATH).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..net.family import IPV4_UNICAST, Family
 from ..net.ids import AS_TRANS, MAX_ASN
@@ -92,16 +92,35 @@ def negotiate(
     if peer_as == local_as and peer.bgp_identifier == local.bgp_identifier:
         # RFC 6286 §2.1: identifiers must differ within an AS (eBGP peers may share one).
         raise open_error(OpenError.BAD_BGP_IDENTIFIER, b"", "iBGP peer uses our BGP identifier")
-    families = advertised_families(local) & advertised_families(peer)
-    add_path_receive, add_path_send = negotiate_add_path(local, peer, families)
     hold_time = min(local.hold_time, peer.hold_time)  # RFC 4271 §4.2; 0 means no keepalives
-    route_refresh = has_route_refresh(local) and has_route_refresh(peer)
-    fqdn = first_capability(peer, Fqdn)
     return Negotiated(
         local_as=local_as,
         peer_as=peer_as,
         local_router_id=local.bgp_identifier,
         peer_router_id=peer.bgp_identifier,
+        hold_time=hold_time,
+        keepalive_time=hold_time // 3,  # RFC 4271 §10: one third of the hold time
+        **_agreed(local, peer),
+    )
+
+
+# Neighbours of one listen range send the same capabilities (one tuple object, see
+# ``open_codec.decode_open``) to the same local OPEN: what the capabilities agree on is worked out once.
+AGREEMENTS_KEPT = 256
+_agreements: dict[tuple[int, int], tuple[Open, tuple[object, ...], dict[str, Any]]] = {}
+
+
+def _agreed(local: Open, peer: Open) -> dict[str, Any]:
+    """The ``Negotiated`` fields that follow from the two capability lists alone."""
+    key = (id(local), id(peer.capabilities))
+    hit = _agreements.get(key)
+    if hit is not None and hit[0] is local and hit[1] is peer.capabilities:
+        return hit[2]
+    families = advertised_families(local) & advertised_families(peer)
+    add_path_receive, add_path_send = negotiate_add_path(local, peer, families)
+    route_refresh = has_route_refresh(local) and has_route_refresh(peer)
+    fqdn = first_capability(peer, Fqdn)
+    agreed: dict[str, Any] = dict(
         four_octet_as=both_advertise(local, peer, FourOctetAs),
         families=families,
         add_path_receive=add_path_receive,
@@ -115,14 +134,16 @@ def negotiate(
         route_refresh=route_refresh,
         # RFC 7313 §3: enhanced route refresh builds on route refresh.
         enhanced_route_refresh=route_refresh and both_advertise(local, peer, EnhancedRouteRefresh),
-        hold_time=hold_time,
-        keepalive_time=hold_time // 3,  # RFC 4271 §10: one third of the hold time
         local_graceful_restart=first_capability(local, GracefulRestart),
         peer_graceful_restart=first_capability(peer, GracefulRestart),
         local_long_lived_graceful_restart=first_capability(local, LongLivedGracefulRestart),
         peer_long_lived_graceful_restart=first_capability(peer, LongLivedGracefulRestart),
         peer_hostname=fqdn.hostname if fqdn is not None else "",
     )
+    if len(_agreements) >= AGREEMENTS_KEPT:
+        _agreements.clear()
+    _agreements[key] = (local, peer.capabilities, agreed)  # holding both keeps their ids unique
+    return agreed
 
 
 def both_advertise(local: Open, peer: Open, kind: type[Capability]) -> bool:

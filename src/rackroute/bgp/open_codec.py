@@ -60,6 +60,23 @@ def decode_open(body: bytes) -> Open:
         raise open_error(OpenError.UNACCEPTABLE_HOLD_TIME, b"", f"hold time {hold_time} s")
     if bgp_identifier == 0:  # RFC 6286 §2.1: any non-zero value is valid
         raise open_error(OpenError.BAD_BGP_IDENTIFIER, b"", "BGP identifier 0")
+    parameters = body[FIXED_LENGTH - 1 :]  # the length octet and the parameters
+    capabilities = _decoded_parameters.get(parameters)
+    if capabilities is None:
+        capabilities = _decode_parameters(body)
+        if len(_decoded_parameters) >= PARAMETERS_KEPT:
+            _decoded_parameters.clear()
+        _decoded_parameters[parameters] = capabilities
+    return Open(my_as, hold_time, bgp_identifier, capabilities)
+
+
+# A thousand dynamic neighbours from one template send OPENs that differ only in the fixed fields:
+# their parameters are decoded once (the result is immutable). Only valid parameters are kept.
+PARAMETERS_KEPT = 256
+_decoded_parameters: dict[bytes, tuple[Capability, ...]] = {}
+
+
+def _decode_parameters(body: bytes) -> tuple[Capability, ...]:
     capabilities: list[Capability] = []
     for parameter_type, value in split_parameters(body):
         if parameter_type != OptionalParameterType.CAPABILITIES:
@@ -67,7 +84,7 @@ def decode_open(body: bytes) -> Open:
                 OpenError.UNSUPPORTED_OPTIONAL_PARAMETER, b"", f"optional parameter type {parameter_type}"
             )
         capabilities.extend(decode_capabilities(value))
-    return Open(my_as, hold_time, bgp_identifier, tuple(capabilities))
+    return tuple(capabilities)
 
 
 def split_parameters(body: bytes) -> list[tuple[int, bytes]]:

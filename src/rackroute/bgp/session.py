@@ -309,7 +309,7 @@ class Session:
     # -- actions (fsm.Action), in table order -------------------------------------------------
 
     def _send_open(self, payload: object, now: float, events: list[Event]) -> None:
-        self._outgoing += encode_message(self._local_open, DEFAULT_NEGOTIATED)
+        self._outgoing += encoded_open(self._local_open)
 
     def _start_open_hold_timer(self, payload: object, now: float, events: list[Event]) -> None:
         self._hold_deadline = now + OPEN_HOLD_TIME
@@ -415,3 +415,20 @@ _MESSAGE_STEPS: dict[tuple[State, int], tuple[Input, Decoder, Step]] = {
     for state in State
     if (state, event) in _STEPS
 }
+
+
+# Sessions of neighbours alike (a listen range's) share one ``Open`` object (the runtime memoizes
+# it): its bytes are encoded once. The entry holds the object, so its id is not reused meanwhile.
+OPENS_KEPT = 64
+_encoded_opens: dict[int, tuple[Open, bytes]] = {}
+
+
+def encoded_open(message: Open) -> bytes:
+    hit = _encoded_opens.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    data = encode_message(message, DEFAULT_NEGOTIATED)
+    if len(_encoded_opens) >= OPENS_KEPT:
+        _encoded_opens.clear()
+    _encoded_opens[id(message)] = (message, data)
+    return data

@@ -18,12 +18,14 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from .operator import output_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 lab_app = typer.Typer(
     no_args_is_help=True, help="The emulated data center: a whole fabric in network namespaces."

@@ -1,28 +1,41 @@
-"""``rackroute`` command line entry point."""
+"""``rackroute`` command line entry point.
+
+Every command is registered by name and imported only when it runs (``registry``): ``rackroute
+status`` loads the API client and the tables, not decode's dpkt, the lab or the daemon.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from .decode import decode_command
-from .lab_commands import lab_app
-from .operator import neighbor_command, reload_command, routes_command, status_command
-from .speaker_commands import speaker_app
+from .registry import LazyCommandGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="rackroute: BGP for bare-metal Kubernetes")
-app.command("decode")(decode_command)
-app.add_typer(speaker_app, name="speaker")
-app.command("status")(status_command)
-app.command("routes")(routes_command)
-app.command("neighbor")(neighbor_command)
-app.command("reload")(reload_command)
-app.add_typer(lab_app, name="lab")
+
+class RackrouteCommands(LazyCommandGroup):
+    # name -> "module:attribute" (a command function or a typer sub-app), in `rackroute --help` order.
+    registry = {
+        "decode": "rackroute.cli.decode:decode_command",
+        "status": "rackroute.cli.operator:status_command",
+        "routes": "rackroute.cli.operator:routes_command",
+        "neighbor": "rackroute.cli.operator:neighbor_command",
+        "reload": "rackroute.cli.operator:reload_command",
+        "speaker": "rackroute.cli.speaker_commands:speaker_app",
+        "lab": "rackroute.cli.lab_commands:lab_app",
+    }
+
+
+app = typer.Typer(
+    cls=RackrouteCommands,
+    no_args_is_help=True,
+    add_completion=False,
+    help="rackroute: BGP for bare-metal Kubernetes",
+)
 
 
 @app.callback()
 def rackroute() -> None:
     """rackroute: BGP for bare-metal Kubernetes."""
-    # A callback keeps `rackroute decode ...` a subcommand even while decode is the only command.
+    # A callback makes typer build a group (of the registry's commands) rather than a single command.
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Each takes ``--api`` (default from RACKROUTE_API, else 127.0.0.1:50179; ``unix:/path`` works) and
 ``--json`` (the API's JSON, pretty-printed). A speaker that cannot be reached is a one-line error and
 exit status 2; an error the speaker answers with (unknown neighbour, bad prefix, invalid file on
-reload) is printed and exits 1.
+reload) is printed and exits 1. Tables import rich when they are printed: ``--json`` never loads it.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import json
 import os
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from ..api.endpoint import DEFAULT_CONTROL_API
 from .client import ApiFailure, ApiUnreachable, ControlClient
-from .render import print_status, routes_footer, routes_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_API_ERROR = 1
 PIPED_WIDTH = 250
@@ -61,6 +62,8 @@ def call_api(address: str, call: Callable[[ControlClient], Any]) -> Any:
 
 def output_console() -> Console:
     """The terminal's width; piped into grep or a file, whole lines (rich would cut them at 80)."""
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=PIPED_WIDTH)
@@ -77,6 +80,8 @@ def status_command(api: ApiOption = DEFAULT_CONTROL_API, json_output: JsonOption
     if json_output:
         print_json(status)
         return
+    from .render import print_status
+
     print_status(output_console(), status)
 
 
@@ -93,6 +98,8 @@ def routes_command(
     if json_output:
         print_json(routes)
         return
+    from .render import routes_footer, routes_table
+
     console = output_console()
     if not routes:
         console.print(f"No route for {prefix}." if prefix else "The Loc-RIB is empty.", highlight=False)

@@ -2,9 +2,10 @@
 
 ``open_kernel_routes(fib, restarting=...)`` maps the ``fib:`` section onto ``FibSettings`` and opens a
 ``FibManager`` on the namespace the daemon runs in (``ip netns exec`` puts it there). It returns None
-when ``fib.enabled`` is false or the process lacks CAP_NET_ADMIN (``open_fib`` logs why once): the
+when ``fib.enabled`` is false or the process lacks CAP_NET_ADMIN (either is logged once): the
 speaker then runs control-plane only. The node's own pod blocks (``fib.local_blocks``) get blackhole
-routes from the start.
+routes from the start. ``rackroute.fib.manager`` (and pyroute2 under it, ~24 MB) is imported only
+when ``fib.enabled`` is true: a control-plane-only speaker never loads it.
 
 ``KernelRoutedSpeaker`` is what the daemon runs: the speaker, with the manager as its route sink and
 ``FibManager.run()`` as a task of the same event loop (one owner, STYLE pattern 13). It adds to the
@@ -21,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..fib.manager import FibManager, open_fib
 from ..fib.settings import FibSettings
 from ..net.prefix import Prefix
 from ..speaker.config import FibConfig, SpeakerConfig
 from ..speaker.speaker import Speaker
 from ..speaker.status import RouteStatus, SpeakerStatus
+
+if TYPE_CHECKING:
+    from ..fib.manager import FibManager
 
 log = logging.getLogger("rackroute.daemon")
 
@@ -43,6 +46,14 @@ def local_blocks(fib: FibConfig) -> list[Prefix]:
 
 def open_kernel_routes(fib: FibConfig, *, restarting: bool) -> FibManager | None:
     """The speaker's route sink on this namespace's kernel, or None (disabled, or no CAP_NET_ADMIN)."""
+    if not fib.enabled:
+        log.info(
+            "kernel routes: disabled in the configuration (fib.enabled: false); "
+            "control plane only, no route is installed"
+        )
+        return None
+    from ..fib.manager import open_fib  # pyroute2: only for a speaker that programs the kernel
+
     manager = open_fib(fib_settings(fib), restarting=restarting)
     if not manager.enabled:
         return None

@@ -8,10 +8,18 @@ Modules log with the standard library and put fields in ``extra``::
 
 Any field whose name mentions a password or secret is written as ``<redacted>``: a TCP MD5 key must
 never reach a log file, whoever logs it.
+
+A burst of events (a thousand dynamic neighbours connecting at once) must not cost a write system
+call each: lines go to a block-buffered stream that is flushed once per event-loop iteration (like
+the speaker's BGP writes), at once for warnings and errors, and at exit. Caller file and line, thread
+and process names are not recorded (the lines do not show them; the logging HOWTO's
+"Optimization" switches).
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import re
@@ -27,6 +35,7 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", 
 _SECRET_FIELD = re.compile(r"password|secret|passphrase|token", re.IGNORECASE)
 _BARE_VALUE = re.compile(r"[A-Za-z0-9_.:/@+<>\-\[\]]+")
 REDACTED = "<redacted>"
+_LEVEL_NAMES = {name.upper(): name for name in ("debug", "info", "warning", "error", "critical")}
 
 
 _second_text: tuple[int, str] = (-1, "")  # the last formatted second: a burst of events shares it
@@ -52,31 +61,44 @@ def event_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The fields of one log event, in output order: time, level, logger, msg, then the extras."""
     fields: dict[str, Any] = {
         "time": _time_text(record.created, record.msecs),
-        "level": record.levelname.lower(),
+        "level": _LEVEL_NAMES.get(record.levelname) or record.levelname.lower(),
         "logger": record.name,
         "msg": record.getMessage(),
     }
-    for name, value in vars(record).items():
-        if name not in _STANDARD_ATTRIBUTES and name[0] != "_":
-            fields[name] = REDACTED if _is_secret(name) else value
+    extras = vars(record).keys() - _STANDARD_ATTRIBUTES  # usually none to four: look no further
+    if extras:
+        for name, value in vars(record).items():
+            if name in extras and name[0] != "_":
+                fields[name] = REDACTED if _is_secret(name) else value
     if record.exc_info and record.exc_info[1] is not None:
         fields["exception"] = logging.Formatter().formatException(record.exc_info)
     return fields
 
 
+_RENDERED_KEPT = 4096
+_rendered: dict[str, str] = {}  # string -> as written (bare or quoted): names and messages repeat
+
+
 def _text_value(value: Any) -> str:
+    if type(value) is str:
+        rendered = _rendered.get(value)
+        if rendered is None:
+            # Quoting with JSON's escapes keeps a multi-line message (a ConfigError) on one line.
+            rendered = value if _BARE_VALUE.fullmatch(value) else json.dumps(value)
+            if len(_rendered) >= _RENDERED_KEPT:
+                _rendered.clear()
+            _rendered[value] = rendered
+        return rendered
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "none"
-    text = value if isinstance(value, str) else str(value)
-    # Quoting with JSON's escapes keeps a multi-line message (a ConfigError) on one line.
-    return text if _BARE_VALUE.fullmatch(text) else json.dumps(text)
+    return _text_value(str(value))
 
 
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return " ".join(f"{name}={_text_value(value)}" for name, value in event_fields(record).items())
+        return " ".join([f"{name}={_text_value(value)}" for name, value in event_fields(record).items()])
 
 
 class JsonFormatter(logging.Formatter):
@@ -84,11 +106,66 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event_fields(record), default=str)
 
 
+class IterationFlushedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that flushes once per event-loop iteration instead of once per record
+    (``StreamHandler.emit`` calls ``flush`` after every line); warnings and worse, and records
+    logged outside a running loop, are flushed at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._flush_pending = False
+        self._urgent = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._urgent = record.levelno >= logging.WARNING
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self._flush_pending:
+            return
+        if not self._urgent:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                self._flush_pending = True
+                loop.call_soon(self._flush_now)
+                return
+        super().flush()
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        super().flush()
+
+    def close(self) -> None:
+        self._urgent = True
+        self._flush_pending = False
+        super().close()
+
+
+def buffered_stderr() -> TextIO:
+    """Standard error as a block-buffered text stream (Python makes it line-buffered: a write
+    system call per line); the file descriptor stays open when the wrapper goes. A replaced
+    ``sys.stderr`` without a descriptor (tests capturing it) is used as it is."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return sys.stderr
+    raw = open(descriptor, "wb", buffering=0, closefd=False)  # noqa: SIM115
+    return io.TextIOWrapper(
+        io.BufferedWriter(raw, 1 << 16), encoding="utf-8", errors="backslashreplace", newline="\n"
+    )
+
+
 def configure_logging(log_format: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
-    """Send every logger's events to ``stream`` (stderr) in ``log_format``; replaces other handlers."""
+    """Send every logger's events to ``stream`` (stderr, block-buffered and flushed once per loop
+    iteration) in ``log_format``; replaces other handlers."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r}: expected one of {', '.join(LOG_FORMATS)}")
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller file/line lookup per record
+    handler = IterationFlushedHandler(stream if stream is not None else buffered_stderr())
     handler.setFormatter(JsonFormatter() if log_format == "json" else KeyValueFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -11,7 +11,8 @@ loop (uvloop when installed), binds the control API, starts the speaker, then wa
 - ``--restarting`` (or RACKROUTE_RESTARTING=1) starts as a restarting speaker: the R bit in the
   graceful restart capability, and best-path/FIB deferral until End-of-RIB (RFC 4724 §4.1).
 - ``fib``: best routes go into the kernel of the namespace the daemon runs in (``fib_hook``), unless
-  ``fib.enabled`` is false or the process lacks CAP_NET_ADMIN.
+  ``fib.enabled`` is false or the process lacks CAP_NET_ADMIN. With ``fib.enabled: false`` the kernel
+  route stack (``rackroute.fib.manager``, pyroute2) is never imported.
 """
 
 from __future__ import annotations

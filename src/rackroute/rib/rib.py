@@ -11,9 +11,9 @@ receive rules (``receive``) -> import policy -> intern -> one Loc-RIB ``Path`` f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import compress, repeat
-from operator import is_not
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import compress, islice, repeat
+from operator import attrgetter, is_not
 
 from ..bgp.attributes import PathAttributes
 from ..bgp.communities import WellKnownCommunity
@@ -33,6 +33,10 @@ LLGR_STALE = WellKnownCommunity.LLGR_STALE
 NO_LLGR = WellKnownCommunity.NO_LLGR
 NextHopUsable = Callable[[Family, bytes], bool]
 Changes = dict[Family, set[bytes]]
+Chunks = Iterator[tuple[Family, set[bytes]]]  # (family, changed Loc-RIB prefixes) per chunk
+# Adj-RIB-In keys per chunk of a whole-neighbour withdrawal: every stage after the RIB (pending
+# prefixes, export runs, UPDATE bytes) then holds a few MB, not a million-route copy of each.
+WITHDRAWAL_CHUNK = 65_536
 
 
 class Rib:
@@ -119,6 +123,7 @@ class Rib:
         table = neighbour.adj_rib_in.table(family)
         keys = keys if isinstance(keys, list) else list(keys)
         present = list(compress(keys, map(is_not, map(table.pop, keys, repeat(None)), repeat(None))))
+        neighbour.adj_rib_in.release(family)
         loc_rib = self.loc_rib(family)
         if family not in neighbour.peer.add_path_receive:
             return set(loc_rib.remove(present, address))
@@ -129,14 +134,23 @@ class Rib:
 
     def drop_routes(self, address: bytes, family: Family | None = None) -> Changes:
         """Forget every path of a neighbour (session down without graceful restart)."""
-        neighbour = self._neighbour(address)
-        families = list(neighbour.adj_rib_in.tables) if family is None else [family]
-        changes: Changes = {}
-        for each in families:
-            changed = self.withdraw(address, each, list(neighbour.adj_rib_in.table(each)))
-            if changed:
-                changes[each] = changed
-        return changes
+        return _merged(self.drop_routes_in_chunks(address, family))
+
+    def drop_routes_in_chunks(
+        self, address: bytes, family: Family | None = None, size: int = WITHDRAWAL_CHUNK
+    ) -> Chunks:
+        """``drop_routes``, ``size`` Adj-RIB-In keys at a time: each chunk is withdrawn when the
+        previous one's changes were taken, so a caller that sends every chunk on before asking for
+        the next (``Outbox.note_chunks``) holds one chunk's temporaries, however big the neighbour.
+        Consume it to the end, within one call: nothing else may run between chunks."""
+        tables = self._neighbour(address).adj_rib_in.tables
+        for each in list(tables) if family is None else [family]:
+            # The front of the table is where the last chunk was popped: islice skips the freed
+            # slots in C, which is cheaper than a copy of every key.
+            while table := tables.get(each):
+                changed = self.withdraw(address, each, list(islice(table, size)))
+                if changed:
+                    yield each, changed
 
     # -- origination -----------------------------------------------------------------------------
 
@@ -187,8 +201,16 @@ class Rib:
 
     def sweep_stale(self, address: bytes, family: Family) -> set[bytes]:
         """Remove the paths still stale (End-of-RIB received, or the restart/stale timer expired)."""
-        table = self._neighbour(address).adj_rib_in.table(family)
-        return self.withdraw(address, family, [key for key, path in table.items() if path.stale])
+        return _merged(self.sweep_stale_in_chunks(address, family)).get(family, set())
+
+    def sweep_stale_in_chunks(self, address: bytes, family: Family, size: int = WITHDRAWAL_CHUNK) -> Chunks:
+        """``sweep_stale`` in chunks, as ``drop_routes_in_chunks`` (only the stale keys are copied)."""
+        table = self._neighbour(address).adj_rib_in.tables.get(family, {})
+        stale = list(compress(table, map(attrgetter("stale"), table.values())))
+        for start in range(0, len(stale), size):
+            changed = self.withdraw(address, family, stale[start : start + size])
+            if changed:
+                yield family, changed
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -344,6 +366,13 @@ class Rib:
             prefixes = [key[4:] for key in keys] if family in path.peer.add_path_receive else keys
             changed.update(self._import(neighbour, family, prefixes, replacement))
         return changed
+
+
+def _merged(chunks: Chunks) -> Changes:
+    changes: Changes = {}
+    for family, changed in chunks:
+        changes.setdefault(family, set()).update(changed)
+    return changes
 
 
 def _rest(path: Path) -> tuple[PathAttributes, bytes, int, bool]:

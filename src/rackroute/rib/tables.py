@@ -34,6 +34,12 @@ class AdjRibIn:
             table = self.tables[family] = {}
         return table
 
+    def release(self, family: Family) -> None:
+        """Forget the family's table once it is empty: a dict keeps its size through ``pop``, and a
+        neighbour that sent a million routes would otherwise leave a million-slot table behind."""
+        if not self.tables.get(family, True):
+            del self.tables[family]
+
     def by_path(self, family: Family) -> dict[int, tuple[Path, list[bytes]]]:
         """Keys grouped by the Path object they share (id -> (path, keys)): one group per UPDATE."""
         groups: dict[int, tuple[Path, list[bytes]]] = {}
@@ -174,6 +180,8 @@ class LocRib:
                 routes.update(zip(keys, repeat(new)))
             if changed_choice:
                 changed += keys
+        if not routes:
+            routes.clear()  # frees the slots that popping left allocated (the same dict object stays)
         return changed
 
     def _without(self, old: Route, address: bytes, path_id: int) -> tuple[Route | None, bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Protocol
+from typing import Protocol, cast
 
 from ..bgp.events import Event
 from ..bgp.messages import RouteRefresh, Update
@@ -89,7 +89,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport (uvloop's is not a subclass of ``asyncio.Transport``, only alike).
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")

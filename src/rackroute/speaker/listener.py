@@ -5,17 +5,22 @@ port). TCP MD5 keys are installed on every listening socket for each neighbour a
 (a prefix key) that has a password, before any SYN arrives. Which neighbour a connection belongs to
 is the owner's decision (``ConnectionRouter``); a refused connection is closed and logged with the
 remote address and the reason.
+
+Accepting is the event loop's server machinery (``loop.create_server`` on our own listening socket):
+it accepts every pending connection per readiness event and builds the transport without a task per
+connection (uvloop does all of it in C). The transport's first protocol, ``_Arrival``, asks the
+router in ``connection_made`` — before anything is read — and hands the transport to the
+neighbour's ``Connection`` or closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from .connection import _unmapped
 from .settings import RangeSettings
@@ -28,8 +33,9 @@ BACKLOG = (
 
 
 class ConnectionRouter(Protocol):
-    def route_connection(self, sock: socket.socket, address: str) -> str | None:
-        """Give the accepted socket to its neighbour; return why it is refused (None: taken)."""
+    def route_connection(self, transport: asyncio.Transport, address: str) -> str | None:
+        """Give the accepted connection to its neighbour (``transport.set_protocol``); return why it
+        is refused (None: taken)."""
         ...
 
 
@@ -47,17 +53,19 @@ class Listener:
     def __init__(self, router: ConnectionRouter) -> None:
         self.router = router
         self.sockets: list[socket.socket] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._servers: list[asyncio.Server] = []
         self._keys: dict[str, str] = {}
 
     async def start(self, addresses: Sequence[str], port: int, keys: Mapping[str, str]) -> None:
         """Listen on every address; raises ``OSError`` when one cannot be bound."""
         loop = asyncio.get_running_loop()
+        arrival = _Arrival(self.router)
         try:
             for address in addresses:
                 sock = self._listening_socket(address, port)
                 self.sockets.append(sock)
-                self._tasks.append(loop.create_task(self._accept_loop(sock)))
+                server = await loop.create_server(lambda: arrival, sock=sock, backlog=BACKLOG)
+                self._servers.append(server)
         except OSError:
             self.close()
             raise
@@ -74,11 +82,13 @@ class Listener:
         self._keys = dict(keys)
 
     def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        """Stop listening (connections already handed over stay up)."""
+        for server in self._servers:
+            server.close()  # closes its listening socket
         for sock in self.sockets:
-            sock.close()
-        self._tasks.clear()
+            if not self._servers:  # never served (``start`` failed part way): ours to close
+                sock.close()
+        self._servers.clear()
         self.sockets.clear()
 
     @property
@@ -113,24 +123,24 @@ class Listener:
                 if key is not None:  # removing a key the kernel never had is not worth a warning
                     log.warning("cannot set TCP MD5 key", extra={"neighbor": peer, "error": error.strerror})
 
-    async def _accept_loop(self, listening: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                sock, remote = await loop.sock_accept(listening)
-            except asyncio.CancelledError:
-                raise
-            except OSError as error:
-                log.warning("accept failed", extra={"error": error.strerror})
-                await asyncio.sleep(0.1)  # e.g. out of file descriptors: do not spin
-                continue
-            address = _unmapped(remote[0])
-            try:
-                refusal = self.router.route_connection(sock, address)
-            except Exception:
-                log.exception("error while routing a connection", extra={"neighbor": address})
-                refusal = "internal error"
-            if refusal is not None:
-                log.warning("connection refused: %s", refusal, extra={"neighbor": address, "port": remote[1]})
-                with contextlib.suppress(OSError):
-                    sock.close()
+
+class _Arrival(asyncio.Protocol):
+    """The protocol of every accepted connection for the length of ``connection_made``: the router
+    replaces it with the neighbour's ``Connection`` (then nothing here is called again) or refuses
+    the connection, which is then closed. One object serves every listening socket."""
+
+    def __init__(self, router: ConnectionRouter) -> None:
+        self.router = router
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast(asyncio.Transport, transport)  # uvloop's is alike, not a subclass
+        remote = stream.get_extra_info("peername")
+        address, port = (_unmapped(remote[0]), remote[1]) if remote else ("", 0)
+        try:
+            refusal = self.router.route_connection(stream, address)
+        except Exception:
+            log.exception("error while routing a connection", extra={"neighbor": address})
+            refusal = "internal error"
+        if refusal is not None:
+            log.warning("connection refused: %s", refusal, extra={"neighbor": address, "port": port})
+            stream.close()

@@ -3,7 +3,9 @@
 The RIB hands every neighbour an ``Export`` grouped by ``Advertisement`` (interned: neighbours with
 equal export profiles get the same object and the same key lists). Neighbours whose sessions encode
 alike — same ``EncodingProfile`` — are then sent the very same bytes: the cache below is keyed by
-(advertisement, profile, keys) and lives for one flush.
+(advertisement, profile, keys) and lives for one flush. Keys are looked up by their length and end
+keys and then compared whole, in C: a tuple copy of every key list as a dict key would be a large
+temporary of its own (a million withdrawals, a whole table).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import eq
 
 from ..bgp.codec import encode_message
 from ..bgp.messages import end_of_rib
@@ -48,11 +51,11 @@ class UpdateEncoder:
     def __init__(
         self, attributes: dict[tuple[Advertisement, Family, EncodingProfile], bytes] | None = None
     ) -> None:
-        self._announcements: dict[tuple[Advertisement, EncodingProfile, tuple[bytes, ...]], list[bytes]] = {}
+        self._announcements = _ByKeys()  # (advertisement, profile) and keys
         # Encoded attributes per advertisement: may be shared across flushes (``Outbox`` keeps one,
         # bounded): a neighbour joining gets the whole table, mostly attribute sets seen before.
         self._attributes = {} if attributes is None else attributes
-        self._withdrawals: dict[tuple[Family, EncodingProfile, tuple[bytes, ...]], list[bytes]] = {}
+        self._withdrawals = _ByKeys()  # (family, profile) and keys
         self._end_of_rib: dict[tuple[Family, EncodingProfile], bytes] = {}
         self.encoded = 0
 
@@ -77,10 +80,10 @@ class UpdateEncoder:
     def _withdraw(
         self, family: Family, profile: EncodingProfile, keys: Sequence[bytes], negotiated: Negotiated
     ) -> list[bytes]:
-        cache_key = (family, profile, tuple(keys))
-        messages = self._withdrawals.get(cache_key)
+        messages = self._withdrawals.get((family, profile), keys)
         if messages is None:
-            messages = self._withdrawals[cache_key] = encode_withdrawals(family, keys, negotiated)
+            messages = encode_withdrawals(family, keys, negotiated)
+            self._withdrawals.put((family, profile), keys, messages)
         return messages
 
     def _announce(
@@ -91,8 +94,7 @@ class UpdateEncoder:
         keys: Sequence[bytes],
         negotiated: Negotiated,
     ) -> list[bytes]:
-        cache_key = (advertisement, profile, tuple(keys))
-        messages = self._announcements.get(cache_key)
+        messages = self._announcements.get((advertisement, profile), keys)
         if messages is not None:
             return messages
         attributes_key = (advertisement, family, profile)
@@ -116,5 +118,29 @@ class UpdateEncoder:
             # prefixes are not sent, and everything else still is.
             log.error("cannot encode UPDATE: %s", error, extra={"family": family.name, "prefixes": len(keys)})
             messages = []
-        self._announcements[cache_key] = messages
+        self._announcements.put((advertisement, profile), keys, messages)
         return messages
+
+
+class _ByKeys:
+    """Encoded UPDATE messages by what they carry and their keys. Entries are found by the keys'
+    length and end keys, then the keys are compared whole (the same list object at once, else key
+    by key in C). The key lists are held, unchanged: a flush's exports are not edited once encoded."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], list[tuple[Sequence[bytes], list[bytes]]]] = {}
+
+    def get(self, what: tuple[object, object], keys: Sequence[bytes]) -> list[bytes] | None:
+        for known, messages in self._entries.get(_index(what, keys), ()):
+            if known is keys or all(map(eq, known, keys)):  # equal lengths: part of the index
+                return messages
+        return None
+
+    def put(self, what: tuple[object, object], keys: Sequence[bytes], messages: list[bytes]) -> None:
+        self._entries.setdefault(_index(what, keys), []).append((keys, messages))
+
+
+def _index(what: tuple[object, object], keys: Sequence[bytes]) -> tuple[object, ...]:
+    return (*what, len(keys), keys[0], keys[-1]) if keys else (*what, 0)

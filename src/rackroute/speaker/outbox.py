@@ -6,7 +6,10 @@ hops, asks the RIB for every established neighbour's exports of all changed pref
 (``Rib.export_batch``), and encodes each distinct UPDATE once for every neighbour it goes to
 (``outbound.UpdateEncoder``). Whole tables go out from here too: the initial one after
 Established (then End-of-RIB, RFC 4724 §2), answers to ROUTE-REFRESH (with BoRR/EoRR when enhanced
-route refresh is negotiated, RFC 7313), and re-exports after an export policy change.
+route refresh is negotiated, RFC 7313), and re-exports after an export policy change. A whole
+neighbour's routes going away at once come in chunks (``note_chunks``), each flushed before the RIB
+withdraws the next, so a million-route neighbour's teardown holds a chunk of temporaries, not a
+million-prefix copy at every stage.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
 from ..rib.outbound import ExportMemo
 from ..rib.path import Advertisement, Route
-from ..rib.rib import Changes, Rib
+from ..rib.rib import WITHDRAWAL_CHUNK, Changes, Chunks, Rib
 from .connection import Connection
 from .group_send import Encoded, encode_group
 from .outbound import EncodingProfile, UpdateEncoder
@@ -73,6 +76,16 @@ class Outbox:
         for family, changed in changes.items():
             self.note(family, changed)
 
+    def note_chunks(self, chunks: Chunks) -> None:
+        """Note a big change a chunk at a time (``Rib.drop_routes_in_chunks``): whenever a chunk's
+        worth of prefixes is pending, it leaves at once (``flush_now``), before the RIB makes the
+        next chunk, so no stage holds more than about two chunks. Smaller changes wait for the
+        iteration's flush like any other, batched with the rest."""
+        for family, changed in chunks:
+            self.note(family, changed)
+            if sum(map(len, self._pending.values())) >= WITHDRAWAL_CHUNK:
+                self.flush_now()
+
     def peer_up(self, peer: Peer) -> None:
         self._synced.discard(peer)
         self._initial.add(peer)
@@ -119,6 +132,17 @@ class Outbox:
             self._handle = None
 
     # -- the flush ----------------------------------------------------------------------------
+
+    def flush_now(self) -> None:
+        """Flush at once instead of at the end of the iteration (nothing leaves while ``held``,
+        as with ``flush``; after ``close`` what is pending is dropped)."""
+        if self._handle is not None:
+            self._handle.cancel()
+        if self.closed:
+            self._handle = None
+            self._pending = {}
+            return
+        self.flush()
 
     def _schedule(self) -> None:
         if self._handle is None and not self.closed:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import socket
 import time
 from typing import Protocol
 
@@ -89,7 +88,6 @@ class Peer:
         self.disabled_families: set[Family] = set()  # RFC 7606 AFI/SAFI disable, for this session
         self._attempt = 0
         self._connect_task: asyncio.Task[None] | None = None
-        self._adopting: set[asyncio.Task[None]] = set()
         self._retry: asyncio.TimerHandle | None = None
         self._restart: asyncio.TimerHandle | None = None
         self._drop_on_close = False
@@ -184,28 +182,21 @@ class Peer:
 
     # -- connections in -------------------------------------------------------------------------
 
-    def accept(self, sock: socket.socket) -> str | None:
-        """Take a connection the listener accepted; returns why it is refused, or None."""
+    def accept(self, transport: asyncio.Transport) -> str | None:
+        """Take a connection the listener accepted (its transport, not reading yet: this runs in
+        the transport's ``connection_made``); returns why it is refused, or None."""
         if not self.running:
             return "neighbour is shutting down"
         if self.stopped:
             return f"neighbour is stopped: {self.stopped}"
         try:
-            dial.apply_ttl(sock, self.settings)
+            dial.apply_ttl(transport.get_extra_info("socket"), self.settings)
         except OSError as error:
             return f"cannot set TTL/GTSM: {error.strerror}"
         connection = self._new_connection(active=False)
-        task = self.loop.create_task(self._adopt(sock, connection))
-        self._adopting.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._adopting.discard)
+        transport.set_protocol(connection)
+        connection.connection_made(transport)
         return None
-
-    async def _adopt(self, sock: socket.socket, connection: Connection) -> None:
-        try:
-            await self.loop.connect_accepted_socket(lambda: connection, sock)
-        except OSError:
-            self._discard(connection)
-            sock.close()
 
     def _new_connection(self, *, active: bool) -> Connection:
         settings = self.settings

@@ -3,6 +3,7 @@ once the session is up. Pure functions of settings and negotiation."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 
@@ -59,17 +60,22 @@ def local_open(speaker: SpeakerSettings, settings: PeerSettings, *, restarting: 
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _our_next_hops(local_address: str) -> tuple[bytes, bytes]:
+    """(IPv4, IPv6) next-hop octets for a session's local address: a speaker has few of them."""
+    local = ipaddress.ip_address(local_address)
+    if local.version == 4:
+        return local.packed, ipaddress.IPv6Address(f"::ffff:{local}").packed
+    return b"", local.packed
+
+
 def peer_info(
     settings: PeerSettings, key: bytes, local_as: int, local_address: str, negotiated: Negotiated
 ) -> PeerInfo:
     """The neighbour as the RIB sees it. Our next-hop addresses come from the session's local
     address; over IPv4, IPv6 routes get our IPv4-mapped address (RFC 4291 §2.5.5.2), and over IPv6
     IPv4 routes get none (so are not sent: RFC 8950 extended next hop is not offered yet)."""
-    local = ipaddress.ip_address(local_address)
-    if local.version == 4:
-        local_ipv4, local_ipv6 = local.packed, ipaddress.IPv6Address(f"::ffff:{local}").packed
-    else:
-        local_ipv4, local_ipv6 = b"", local.packed
+    local_ipv4, local_ipv6 = _our_next_hops(local_address)
     return PeerInfo(
         address=key,
         peer_as=negotiated.peer_as,

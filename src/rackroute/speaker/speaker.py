@@ -17,7 +17,6 @@ import collections
 import dataclasses
 import ipaddress
 import logging
-import socket
 import time
 from collections.abc import Sequence
 
@@ -60,6 +59,7 @@ class Speaker:
         self._range_of: dict[str, str] = {}
         self._range_members: collections.Counter[str] = collections.Counter()
         self.listener = Listener(self)
+        self._opens: dict[tuple[object, ...], Open] = {}  # see ``local_open``
         self.started_at = time.time()
         self._announcements: list[Announcement] = []
         self._infos: dict[bytes, PeerInfo] = {}  # neighbours the RIB knows, by key
@@ -183,7 +183,7 @@ class Speaker:
             self._set_rib_peer(peer, info)
             self.outbox.reexport(peer)
 
-    def route_connection(self, sock: socket.socket, address: str) -> str | None:
+    def route_connection(self, transport: asyncio.Transport, address: str) -> str | None:
         """The listener's question: which neighbour takes this connection (``Peer.accept``)?"""
         if self.stopping:
             return "the speaker is stopping"
@@ -197,7 +197,7 @@ class Speaker:
                 return f"listen range {name} is at its limit of {listen_range.limit} neighbours"
             peer = self.add_peer(listen_range.template.for_address(address))
             log.info("dynamic neighbour", extra={"neighbor": address, "listen_range": name})
-        refusal = peer.accept(sock)
+        refusal = peer.accept(transport)
         idle = peer.established is None and not peer.connections and not peer.helper.holding
         if refusal is not None and peer.settings.dynamic and idle and not peer.stopped:
             self.peer_expired(peer)
@@ -206,7 +206,28 @@ class Speaker:
     # -- PeerOwner ------------------------------------------------------------------------------
 
     def local_open(self, peer: Peer) -> Open:
-        return local_open(self.settings, peer.settings, restarting=self.restarting)
+        """Our OPEN for ``peer``: one object per distinct content (every neighbour of a listen
+        range shares it, and so its encoding, see ``bgp.session.encoded_open``)."""
+        settings, gr = peer.settings, self.settings.graceful_restart
+        key = (
+            self.settings.local_as,
+            self.settings.router_id,
+            gr.restart_time,
+            gr.notification,
+            gr.long_lived_stale_time,
+            self.restarting,
+            settings.graceful_restart,
+            settings.families,
+            settings.add_path_receive,
+            settings.add_path_send,
+            settings.hold_time,
+        )
+        message = self._opens.get(key)
+        if message is None:
+            if len(self._opens) >= 256:
+                self._opens.clear()
+            message = self._opens[key] = local_open(self.settings, settings, restarting=self.restarting)
+        return message
 
     def peer_established(self, peer: Peer, connection: Connection) -> None:
         negotiated = connection.session.negotiated
@@ -258,11 +279,12 @@ class Speaker:
 
     def sweep_stale(self, peer: Peer, family: Family) -> None:
         if peer.key in self._infos:
-            self.outbox.note(family, self.rib.sweep_stale(peer.key, family))
+            self.outbox.note_chunks(self.rib.sweep_stale_in_chunks(peer.key, family))
 
     def drop_routes(self, peer: Peer, family: Family | None) -> None:
+        """In chunks, each sent on before the next (a big neighbour's teardown stays bounded)."""
         if peer.key in self._infos:
-            self.outbox.note_changes(self.rib.drop_routes(peer.key, family))
+            self.outbox.note_chunks(self.rib.drop_routes_in_chunks(peer.key, family))
 
     def prefix_count(self, peer: Peer, family: Family) -> int:
         return len(self.rib.adj_rib_in(peer.key, family)) if peer.key in self._infos else 0
@@ -277,7 +299,9 @@ class Speaker:
         peer.running = False
         peer.helper.forget()
         self.peer_down(peer)
-        if self._infos.pop(peer.key, None) is not None:
+        if peer.key in self._infos:
+            self.drop_routes(peer, None)  # in chunks; ``remove_peer`` then finds nothing left
+            del self._infos[peer.key]
             self.outbox.note_changes(self.rib.remove_peer(peer.key))
         if peer.settings.dynamic:
             log.info("dynamic neighbour removed", extra={"neighbor": peer.address})

@@ -335,3 +335,37 @@ def test_two_built_opens_negotiate_a_full_session() -> None:
         peer_hostname="spine01",
     )
     assert negotiate(ours, theirs) == negotiated == expected
+
+
+# -- a listen range's neighbours: alike OPENs are decoded and agreed once ---------------------------
+
+
+def test_alike_opens_share_decoded_capabilities_and_keep_their_own_fixed_fields() -> None:
+    ours = build_open(LOCAL_AS, LOCAL_ID, 90, [V4, V6], hostname="tor1")
+    first, second = (
+        decode_open(encode_open(build_open(65002, identifier, hold, [V4, V6], hostname="node")))
+        for identifier, hold in ((PEER_ID, 90), (PEER_ID + 1, 30))
+    )
+    assert first.capabilities is second.capabilities  # one decode for both
+    assert (first.bgp_identifier, first.hold_time) == (PEER_ID, 90)
+    assert (second.bgp_identifier, second.hold_time) == (PEER_ID + 1, 30)
+    one, two = negotiate(ours, first), negotiate(ours, second)
+    assert (one.peer_router_id, one.hold_time, one.keepalive_time) == (PEER_ID, 90, 30)
+    assert (two.peer_router_id, two.hold_time, two.keepalive_time) == (PEER_ID + 1, 30, 10)
+    assert one.families == two.families == frozenset({V4, V6})
+    assert one.peer_hostname == two.peer_hostname == "node"
+
+
+def test_a_different_local_open_is_negotiated_afresh_against_the_same_capabilities() -> None:
+    peer = decode_open(encode_open(build_open(65002, PEER_ID, 90, [V4, V6])))
+    assert negotiate(build_open(LOCAL_AS, LOCAL_ID, 90, [V4, V6]), peer).families == {V4, V6}
+    assert negotiate(build_open(LOCAL_AS, LOCAL_ID, 90, [V4]), peer).families == {V4}
+
+
+def test_a_bad_optional_parameter_is_refused_every_time_not_remembered() -> None:
+    body = bytearray(encode_open(build_open(65002, PEER_ID, 90, [V4])))
+    body[10] = 1  # the first optional parameter's type: not Capabilities (RFC 5492)
+    for _ in range(2):
+        with pytest.raises(BgpError) as error:
+            decode_open(bytes(body))
+        assert error.value.notification.subcode == OpenError.UNSUPPORTED_OPTIONAL_PARAMETER
