@@ -17,6 +17,12 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class EventLoop(StrEnum):
+    ASYNCIO = "asyncio"
+    UVLOOP = "uvloop"
+    AUTO = "auto"
+
+
 class LogLevel(StrEnum):
     DEBUG = "debug"
     INFO = "info"
@@ -37,12 +43,22 @@ def run_command(
     ] = False,
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="stderr log lines")] = LogFormat.TEXT,
     log_level: Annotated[LogLevel, typer.Option("--log-level")] = LogLevel.INFO,
+    event_loop: Annotated[
+        EventLoop,
+        typer.Option(
+            "--event-loop",
+            envvar="RACKROUTE_EVENT_LOOP",
+            help="asyncio's loop, uvloop (pip install uvloop), or auto: uvloop when installed",
+        ),
+    ] = EventLoop.ASYNCIO,
 ) -> None:
     """Run the speaker until SIGTERM/SIGINT. SIGHUP reloads the file; an invalid file exits 2."""
     # Imported here: the daemon pulls in asyncio and aiohttp, which the other commands never need.
     from ..daemon.runtime import DaemonOptions, run_daemon
 
-    options = DaemonOptions(config.absolute(), restarting, log_format.value, log_level.value)
+    options = DaemonOptions(
+        config.absolute(), restarting, log_format.value, log_level.value, event_loop.value
+    )
     raise typer.Exit(run_daemon(options))
 
 

@@ -1,7 +1,7 @@
 """``rackroute speaker run -c FILE``: the composition root of one BGP speaker process.
 
 Loads and checks the configuration (exit 2 on an error naming file, line and field), picks the event
-loop (uvloop when installed), binds the control API, starts the speaker, then waits for signals:
+loop (asyncio's, or uvloop with ``--event-loop``), binds the control API, starts the speaker, then waits for signals:
 
 - SIGHUP re-reads the file and applies it; an invalid file is logged and the running configuration
   stays in force.
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from ..api.control import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..api.endpoint import Endpoint, parse_listen_address
 from ..speaker.config import ConfigError, SpeakerConfig, load_config
-from ..speaker.runtime import run_speaker, use_uvloop
+from ..speaker.runtime import choose_event_loop, run_speaker
 from .fib_hook import KernelRoutedSpeaker, open_kernel_routes
 from .logs import configure_logging
 
@@ -59,6 +59,7 @@ class DaemonOptions:
     restarting: bool = False
     log_format: str = "text"
     log_level: str = "info"
+    event_loop: str = "asyncio"  # speaker.runtime.EVENT_LOOPS
 
 
 def load_checked_config(path: Path) -> tuple[SpeakerConfig, Endpoint]:
@@ -203,9 +204,9 @@ class Daemon:
                 loop.remove_signal_handler(number)
 
 
-def run_event_loop(main: Coroutine[Any, Any, int]) -> int:
-    """uvloop's loop when the package is installed (faster sockets and timers), else asyncio's."""
-    log.info("event loop", extra={"loop": "uvloop" if use_uvloop() else "asyncio"})
+def run_event_loop(main: Coroutine[Any, Any, int], event_loop: str = "asyncio") -> int:
+    """Run ``main`` on the chosen event loop (``speaker.runtime.choose_event_loop``)."""
+    log.info("event loop", extra={"loop": choose_event_loop(event_loop)})
     return asyncio.run(main)
 
 
@@ -218,4 +219,9 @@ def run_daemon(options: DaemonOptions, start_speaker: StartSpeaker = start_rackr
         for line in str(error).splitlines():
             log.error("configuration invalid", extra={"error": line})
         return EXIT_BAD_CONFIG
-    return run_event_loop(Daemon(options, config, endpoint, start_speaker).serve())
+    try:
+        choose_event_loop(options.event_loop)  # checked before anything starts
+    except ValueError as error:
+        log.error("cannot start", extra={"error": str(error)})
+        return EXIT_FAILURE
+    return run_event_loop(Daemon(options, config, endpoint, start_speaker).serve(), options.event_loop)

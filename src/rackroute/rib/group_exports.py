@@ -10,24 +10,32 @@ through ``Exporter.export`` one by one, as before.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from ..net.family import Family
 from .export import after_policy, before_policy, group_refusal
-from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, runs_of
+from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, records, runs_of
 from .intern import Interner
+from .locrib import LocRib
 from .outbound import Export
-from .path import Advertisement, Path, Route
+from .path import Advertisement, Path
 from .policy import PolicyCache
 from .settings import RibSettings
 from .tables import Neighbour
 
 
 class GroupExports:
-    def __init__(self, settings: RibSettings, interner: Interner, policy_cache: PolicyCache) -> None:
+    def __init__(
+        self,
+        settings: RibSettings,
+        interner: Interner,
+        policy_cache: PolicyCache,
+        loc_rib: Callable[[Family], LocRib],
+    ) -> None:
         self.settings = settings
         self.interner = interner
         self.policy_cache = policy_cache
+        self.loc_rib = loc_rib
         self.groups: dict[int, ExportGroup] = {}  # by neighbour profile
 
     def group(self, neighbour: Neighbour) -> ExportGroup:
@@ -51,7 +59,7 @@ class GroupExports:
         return group is not None and neighbour.peer.address in group.attached(family)
 
     def view(self, neighbour: Neighbour, family: Family) -> GroupView:
-        return self.group(neighbour).view(family, neighbour.peer.address)
+        return GroupView(self.loc_rib(family), self.record_for(neighbour, family), neighbour.peer.address)
 
     def detach(self, neighbour: Neighbour, family: Family | None = None, *, keep: bool = True) -> None:
         """Stop sharing: with ``keep``, what the neighbour was sent is copied into its own table
@@ -64,8 +72,13 @@ class GroupExports:
             if address not in group.attached(each):
                 continue
             if keep:
-                neighbour.adj_rib_out.table(each).update(group.view(each, address).items())
+                neighbour.adj_rib_out.table(each).update(self.view(neighbour, each).items())
             group.detach(each, address)
+            self._journal(each)
+
+    def _journal(self, family: Family) -> None:
+        """The Loc-RIB keeps its journal while any group has members for the family."""
+        self.loc_rib(family).keep_journal(any(group.attached(family) for group in self.groups.values()))
 
     def record_for(self, neighbour: Neighbour, family: Family) -> RecordFor:
         """What the neighbour's group is sent when ``path`` is best (``export`` stages 1-3)."""
@@ -88,52 +101,60 @@ class GroupExports:
         return record
 
     def advance(
-        self,
-        family: Family,
-        prefixes: list[bytes],
-        routes: Mapping[bytes, Route],
-        members: Iterable[Neighbour],
+        self, family: Family, prefixes: list[bytes], members: Iterable[Neighbour]
     ) -> list[GroupExport]:
         """One ``GroupExport`` per group of ``members`` (attached neighbours); attached neighbours of
-        those groups that are not in ``members`` are detached first (they keep what they had)."""
+        those groups that are not in ``members`` are detached first (they keep what they had). The
+        groups have then caught up with ``prefixes`` (they leave the Loc-RIB's journal)."""
         by_group: dict[int, list[Neighbour]] = {}
         for neighbour in members:
             by_group.setdefault(neighbour.profile, []).append(neighbour)
+        loc_rib = self.loc_rib(family)
         results = []
-        runs = runs_of(prefixes, routes) if by_group else None
-        for profile, neighbours in by_group.items():
-            group = self.groups[profile]
-            addressed = {n.peer.address for n in neighbours}
-            for address in group.attached(family) - addressed:
-                group.detach(family, address)  # only callers that pick neighbours get here
-            if not group.attached(family):
-                continue
-            record_for = self.record_for(neighbours[0], family)
-            results.append(group.advance(family, prefixes, routes, record_for, runs=runs))
+        if by_group:
+            for profile, neighbours in by_group.items():
+                group = self.groups[profile]
+                addressed = {n.peer.address for n in neighbours}
+                for address in group.attached(family) - addressed:
+                    group.detach(family, address)  # only callers that pick neighbours get here
+                    self._journal(family)
+            currents = list(map(loc_rib.routes.get, prefixes))
+            befores = loc_rib.befores(prefixes, currents)
+            boundaries = runs_of(prefixes, currents)
+            for profile, neighbours in by_group.items():
+                group = self.groups[profile]
+                if not group.attached(family):
+                    continue
+                record_for = self.record_for(neighbours[0], family)
+                results.append(group.advance(family, prefixes, befores, currents, boundaries, record_for))
+        loc_rib.forget(prefixes)
         return results
 
-    def attach(self, neighbour: Neighbour, family: Family, routes: Mapping[bytes, Route]) -> Export:
+    def attach(self, neighbour: Neighbour, family: Family) -> Export:
         """A full table for the neighbour from its group's view (``Rib.full_export``), relative to
-        what its own table says was sent; from now on it shares the group's table."""
+        what its own table says was sent; from now on it shares the group's view."""
         group = self.group(neighbour)
         address = neighbour.peer.address
         if address in group.attached(family):
             return Export(family, {}, [])
-        table = group.tables.get(family)
-        if table is None or len(group.attached(family)) == 1:  # none, or without its member's routes
-            table = group.rebuild(family, routes, self.record_for(neighbour, family))
+        loc_rib = self.loc_rib(family)
+        record_for = self.record_for(neighbour, family)
         sent = neighbour.adj_rib_out.tables.pop(family, {})
         announce: dict[Advertisement, list[bytes]] = {}
+        withdraw: list[bytes] = []
         if not sent:
-            for (advertisement, source), keys in group.by_record(family).items():
+            for (advertisement, source), keys in group.by_record(family, loc_rib, record_for).items():
                 if source != address:
                     announce.setdefault(advertisement, []).extend(keys)
-            withdraw: list[bytes] = []
         else:
-            for prefix, (advertisement, source) in table.items():
-                if source != address and sent.get(prefix) is not advertisement:
+            seen: set[bytes] = set()
+            for prefix, (advertisement, source) in records(loc_rib, record_for):
+                if source == address:
+                    continue
+                seen.add(prefix)
+                if sent.get(prefix) is not advertisement:
                     announce.setdefault(advertisement, []).append(prefix)
-            view = group.view(family, address)
-            withdraw = [prefix for prefix in sent if prefix not in view]
+            withdraw = [prefix for prefix in sent if prefix not in seen]
         group.members.setdefault(family, set()).add(address)
+        loc_rib.keep_journal(True)
         return Export(family, announce, withdraw)

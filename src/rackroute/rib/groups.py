@@ -2,17 +2,21 @@
 
 Neighbours with equal export profiles (``Neighbour.profile``: type, AS, addresses, reflection,
 export policy) are sent identical attributes for a prefix, with one exception: a path never goes
-back to the neighbour it came from. So a group keeps one table, prefix -> ``Record`` (what the
-group is sent, and the address of the neighbour the best path came from), and what a member was
-sent is that table minus the prefixes whose record names the member itself. A batch of changed
-prefixes is then computed once per group, not once per neighbour (STYLE pattern 14), and the result
-(``GroupExport``) is a list of segments every member gets, except the few segments a member is
-``skipped_by`` (its own routes), plus the member's own ``extra`` (its routes moving to or from
-another source). The runtime encodes each segment once and hands every member the same bytes.
+back to the neighbour it came from. What a group is sent for a prefix is a function of the prefix's
+best path, its *record* (what the group is sent, and the address of the neighbour the best path came
+from), so a group keeps no table: what a member was sent is the records of the Loc-RIB as the group
+last saw it (the Loc-RIB's journal keeps the earlier Route of every prefix changed since, see
+``locrib``), minus the prefixes whose record names the member itself. A million-route table is
+then indexed once (the Loc-RIB), not once more per group.
+
+A batch of changed prefixes is computed once per group, not once per neighbour (STYLE pattern 14),
+and the result (``GroupExport``) is a list of segments every member gets, except the few segments a
+member is ``skipped_by`` (its own routes), plus the member's own ``extra`` (its routes moving to or
+from another source). The runtime encodes each segment once and hands every member the same bytes.
 
 Work per batch is per *run* of prefixes sharing one Loc-RIB ``Route`` object (prefixes of one
 UPDATE share it, see ``LocRib.install``): dict and list operations over the run's keys happen in C
-(``map``, ``zip``, ``dict.update``), Python runs per run, not per prefix.
+(``map``, ``zip``), Python runs per run, not per prefix.
 
 Members are *attached* per family: after ``attach`` (a full table sent from the group's view) until
 ``detach`` (the session went down, or the neighbour left the group: its view is then copied into
@@ -21,13 +25,13 @@ its own ``AdjRibOut`` table, or dropped when nothing is known to have been sent)
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, pairwise, repeat
-from operator import is_not
+from operator import is_, is_not
 
 from ..net.family import Family
+from .locrib import LocRib
 from .outbound import Export
 from .path import Advertisement, Path, Route
 
@@ -72,121 +76,121 @@ class GroupExport:
 
 
 class ExportGroup:
-    """One profile's shared Adj-RIB-Out, per family, and its attached members."""
+    """One profile's attached members per family (what they were sent is derived, see above)."""
 
-    __slots__ = ("_by_record", "members", "profile", "tables")
+    __slots__ = ("_by_record", "members", "profile")
 
     def __init__(self, profile: int) -> None:
         self.profile = profile
-        self.tables: dict[Family, dict[bytes, Record]] = {}
         self.members: dict[Family, set[bytes]] = {}
-        self._by_record: dict[Family, dict[Record, list[bytes]]] = {}  # the table by record, cached
+        # The seen table grouped by record, with the Loc-RIB version it was computed at.
+        self._by_record: dict[Family, tuple[int, dict[Record, list[bytes]]]] = {}
 
-    def by_record(self, family: Family) -> dict[Record, list[bytes]]:
-        """The table's prefixes grouped by record (a full table for members joining in one tick)."""
-        grouped = self._by_record.get(family)
-        if grouped is None:
-            grouped = self._by_record[family] = {}
-            for prefix, record in self.tables.get(family, {}).items():
-                keys = grouped.get(record)
-                if keys is None:
-                    grouped[record] = [prefix]
-                else:
-                    keys.append(prefix)
+    def by_record(self, family: Family, loc_rib: LocRib, record_for: RecordFor) -> dict[Record, list[bytes]]:
+        """The prefixes as last seen, grouped by record (a full table for members joining in one
+        tick: computed once while the Loc-RIB does not change)."""
+        cached = self._by_record.get(family)
+        if cached is not None and cached[0] == loc_rib.version:
+            return cached[1]
+        grouped: dict[Record, list[bytes]] = {}
+        for prefix, record in records(loc_rib, record_for):
+            keys = grouped.get(record)
+            if keys is None:
+                grouped[record] = [prefix]
+            else:
+                keys.append(prefix)
+        self._by_record[family] = (loc_rib.version, grouped)
         return grouped
 
     def attached(self, family: Family) -> set[bytes]:
         return self.members.get(family) or set()
-
-    def view(self, family: Family, address: bytes) -> GroupView:
-        return GroupView(self.tables.get(family, {}), address)
 
     def detach(self, family: Family, address: bytes) -> None:
         members = self.members.get(family)
         if members is None or address not in members:
             return
         members.discard(address)
-        if not members:  # nobody shares the table any more: it is rebuilt when someone attaches
+        if not members:
             del self.members[family]
-            self.tables.pop(family, None)
             self._by_record.pop(family, None)
 
     def advance(
         self,
         family: Family,
         prefixes: Sequence[bytes],
-        routes: Mapping[bytes, Route],
+        befores: Sequence[Route | None],
+        currents: Sequence[Route | None],
+        boundaries: Sequence[int],
         record_for: RecordFor,
-        *,
-        whole: bool = False,
-        runs: Runs | None = None,
     ) -> GroupExport:
-        """Bring the group's table up to date for ``prefixes`` and say what every member is sent.
-
-        A group of one member keeps no record of that member's own routes (it is never sent them:
-        an eBGP tester's million routes are not kept twice); ``whole`` keeps them, for a second
-        member about to attach (``rebuild``)."""
-        members = self.attached(family)
-        sole = next(iter(members)) if len(members) == 1 and not whole else None
-        builder = _Builder(family, members, sole)
-        table = self.tables.setdefault(family, {})
-        self._by_record.pop(family, None)
+        """What every member is sent for ``prefixes``, whose Routes went from ``befores`` (as the
+        group last saw them) to ``currents``; ``boundaries`` delimit runs sharing a current Route."""
+        builder = _Builder(family, self.attached(family))
         if not prefixes:
             return builder.result()
-        current, boundaries = runs or runs_of(prefixes, routes)
-        memo: dict[int, Record | None] = {}
+        self._by_record.pop(family, None)
+        record = _RecordMemo(record_for)
         for start, end in pairwise(boundaries):
-            route = current[start]
-            best = None if route is None else route.best
-            new = None
-            if best is not None:
-                if id(best) in memo:
-                    new = memo[id(best)]
-                else:
-                    new = memo[id(best)] = record_for(prefixes[start], best)
+            new = record(prefixes[start], currents[start])
             keys = prefixes[start:end]
-            olds = list(map(table.get, keys))
-            if olds.count(olds[0]) == len(olds):  # by value: records of other batches are other tuples
-                if olds[0] is None and (new is None or new[1] == sole):
-                    continue  # nothing was sent, nothing is to be sent or kept (the sole member's own)
-                if olds[0] != new:
-                    builder.change(table, olds[0], new, keys)
-                continue
-            for old, group in _by_old(keys, olds).items():
+            olds = befores[start:end]
+            first = olds[0]
+            if all(map(is_, olds, repeat(first))):  # the usual run: one UPDATE replacing another
+                old = record(keys[0], first)
                 if old != new:
-                    builder.change(table, old, new, group)
+                    builder.change(old, new, keys)
+                continue
+            for before, group in _by_before(keys, olds):
+                old = record(group[0], before)
+                if old != new:
+                    builder.change(old, new, group)
         return builder.result()
 
-    def rebuild(
-        self, family: Family, routes: Mapping[bytes, Route], record_for: RecordFor
-    ) -> dict[bytes, Record]:
-        """The group's table computed afresh from the Loc-RIB (the first member attaches)."""
-        table: dict[bytes, Record] = {}
-        self.tables[family] = table
-        self.advance(family, list(routes), routes, record_for, whole=True)
-        return table
+
+class _RecordMemo:
+    """A group's record for a Route's best path, computed once per best path (per UPDATE)."""
+
+    __slots__ = ("_memo", "_record_for")
+
+    def __init__(self, record_for: RecordFor) -> None:
+        self._record_for = record_for
+        self._memo: dict[int, tuple[Path, Record | None]] = {}
+
+    def __call__(self, prefix: bytes, route: Route | None) -> Record | None:
+        best = None if route is None else route.best
+        if best is None:
+            return None
+        hit = self._memo.get(id(best))
+        if hit is None:
+            hit = self._memo[id(best)] = (best, self._record_for(prefix, best))  # best: keeps id unique
+        return hit[1]
 
 
-Runs = tuple[list[Route | None], list[int]]
+def records(loc_rib: LocRib, record_for: RecordFor) -> Iterator[tuple[bytes, Record]]:
+    """(prefix, record) of every prefix the group is sent, as it last saw the Loc-RIB."""
+    record = _RecordMemo(record_for)
+    for prefix, route in loc_rib.seen():
+        found = record(prefix, route)
+        if found is not None:
+            yield prefix, found
 
 
-def runs_of(prefixes: Sequence[bytes], routes: Mapping[bytes, Route]) -> Runs:
-    """Each prefix's Loc-RIB route, and where runs of prefixes sharing one Route object start (plus
-    the end): prefixes of one UPDATE share theirs, so a run is usually an UPDATE."""
-    current = list(map(routes.get, prefixes))
-    changes = compress(range(1, len(current)), map(is_not, current[1:], current))
-    return current, [0, *changes, len(current)]
+def runs_of(prefixes: Sequence[bytes], currents: Sequence[Route | None]) -> list[int]:
+    """Where runs of prefixes sharing one current Route object start (plus the end): prefixes of
+    one UPDATE share theirs, so a run is usually an UPDATE."""
+    changes = compress(range(1, len(currents)), map(is_not, currents[1:], currents))
+    return [0, *changes, len(currents)]
 
 
-def _by_old(keys: Sequence[bytes], olds: list[Record | None]) -> dict[Record | None, list[bytes]]:
-    groups: dict[Record | None, list[bytes]] = {}
+def _by_before(keys: Sequence[bytes], olds: Sequence[Route | None]) -> list[tuple[Route | None, list[bytes]]]:
+    groups: dict[int, tuple[Route | None, list[bytes]]] = {}
     for key, old in zip(keys, olds, strict=True):
-        group = groups.get(old)
+        group = groups.get(id(old))
         if group is None:
-            groups[old] = [key]
+            groups[id(old)] = (old, [key])
         else:
-            group.append(key)
-    return groups
+            group[1].append(key)
+    return list(groups.values())
 
 
 Action = tuple[str, Advertisement | None] | None  # ("announce", advertisement) / ("withdraw", None)
@@ -201,22 +205,15 @@ def _action(before: Advertisement | None, after: Advertisement | None) -> Action
 class _Builder:
     """Collects one batch's segments and per-member extras."""
 
-    __slots__ = ("extra", "family", "members", "segments", "sole")
+    __slots__ = ("extra", "family", "members", "segments")
 
-    def __init__(self, family: Family, members: set[bytes], sole: bytes | None) -> None:
+    def __init__(self, family: Family, members: set[bytes]) -> None:
         self.family = family
         self.members = members
-        self.sole = sole  # the only member, whose own routes the table does not keep
         self.segments: dict[tuple[Advertisement | None, tuple[bytes, ...]], Segment] = {}
         self.extra: dict[bytes, tuple[dict[Advertisement, list[bytes]], list[bytes]]] = {}
 
-    def change(
-        self, table: dict[bytes, Record], old: Record | None, new: Record | None, keys: Sequence[bytes]
-    ) -> None:
-        if new is None or new[1] == self.sole:
-            deque(map(table.pop, keys, repeat(None)), maxlen=0)
-        else:
-            table.update(zip(keys, repeat(new)))
+    def change(self, old: Record | None, new: Record | None, keys: Sequence[bytes]) -> None:
         before, old_source = old if old is not None else (None, None)
         after, new_source = new if new is not None else (None, None)
         common = _action(before, after)
@@ -250,22 +247,24 @@ class _Builder:
 
 
 class GroupView(Mapping[bytes, Advertisement]):
-    """What one attached member was sent: the group's table without the member's own routes."""
+    """What one attached member was sent: the group's records as it last saw the Loc-RIB, without
+    the member's own routes."""
 
-    def __init__(self, table: dict[bytes, Record], address: bytes) -> None:
-        self._table = table
+    def __init__(self, loc_rib: LocRib, record_for: RecordFor, address: bytes) -> None:
+        self._loc_rib = loc_rib
+        self._record = _RecordMemo(record_for)
+        self._record_for = record_for
         self._address = address
 
     def __getitem__(self, key: bytes) -> Advertisement:
-        record = self._table[key]
-        if record[1] == self._address:
+        record = self._record(key, self._loc_rib.before(key))
+        if record is None or record[1] == self._address:
             raise KeyError(key)
         return record[0]
 
     def __iter__(self) -> Iterator[bytes]:
         address = self._address
-        return (key for key, record in self._table.items() if record[1] != address)
+        return (prefix for prefix, record in records(self._loc_rib, self._record_for) if record[1] != address)
 
     def __len__(self) -> int:
-        address = self._address
-        return sum(1 for record in self._table.values() if record[1] != address)
+        return sum(1 for _ in self)

@@ -12,22 +12,22 @@ receive rules (``receive``) -> import policy -> intern -> one Loc-RIB ``Path`` f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import compress, islice, repeat
-from operator import attrgetter, is_not
 
 from ..bgp.attributes import PathAttributes
 from ..bgp.communities import WellKnownCommunity
 from ..net.family import Family
+from .adj_in import INDEX_THRESHOLD, by_path_id
 from .group_exports import GroupExports
 from .groups import GroupExport
 from .intern import Interner
+from .locrib import LocRib
 from .outbound import Export, Exporter, ExportMemo
 from .path import Advertisement, Path, Route
 from .peer import PeerInfo
 from .policy import Policy, PolicyCache
 from .receive import loop_reason, strip_received
 from .settings import RibSettings
-from .tables import LocRib, Neighbour
+from .tables import Neighbour
 
 LLGR_STALE = WellKnownCommunity.LLGR_STALE
 NO_LLGR = WellKnownCommunity.NO_LLGR
@@ -40,12 +40,21 @@ WITHDRAWAL_CHUNK = 65_536
 
 
 class Rib:
-    def __init__(self, settings: RibSettings, *, next_hop_usable: NextHopUsable | None = None) -> None:
+    def __init__(
+        self,
+        settings: RibSettings,
+        *,
+        next_hop_usable: NextHopUsable | None = None,
+        index_threshold: int = INDEX_THRESHOLD,
+    ) -> None:
         self.settings = settings
+        # A neighbour's family past this many prefixes, without import policy or ADD-PATH receive,
+        # keeps no Adj-RIB-In table: the Loc-RIB indexes its routes (``adj_in``).
+        self.index_threshold = index_threshold
         self.interner = Interner()
         self.policy_cache = PolicyCache(self.interner)
         self._exporter = Exporter(settings, self.interner, self.policy_cache)
-        self._groups = GroupExports(settings, self.interner, self.policy_cache)
+        self._groups = GroupExports(settings, self.interner, self.policy_cache, self.loc_rib)
         self._next_hop_usable = next_hop_usable
         self._loc_ribs: dict[Family, LocRib] = {}
         self._neighbours: dict[bytes, Neighbour] = {}
@@ -64,18 +73,26 @@ class Rib:
         neighbour = self._neighbours.get(peer.address)
         if neighbour is None:
             neighbour = self._neighbours[peer.address] = Neighbour(peer, import_policy, export_policy)
-        neighbour.peer, neighbour.import_policy, neighbour.export_policy = peer, import_policy, export_policy
         profile = self._profiles.setdefault(
             (*peer.export_profile(), id(export_policy)), len(self._profiles) + 1
         )
         if profile != neighbour.profile:
-            self._groups.detach(neighbour)  # what it was sent stays known, in its own table
+            # What it was sent stays known, in its own table: worked out with the facts and export
+            # policy it was sent it under, so before they change.
+            self._groups.detach(neighbour)
+        neighbour.peer, neighbour.import_policy, neighbour.export_policy = peer, import_policy, export_policy
         neighbour.profile = profile
         changes: Changes = {}
-        for family in list(neighbour.adj_rib_in.tables):
+        adj_rib_in = neighbour.adj_rib_in
+        for family in adj_rib_in.families():
+            indexable = self._indexable(neighbour, family)
+            if not indexable:  # import policy or ADD-PATH from now on: a table of its own again
+                adj_rib_in.unindex(family, self.loc_rib(family))
             changed = self._reimport(neighbour, family, lambda path: Path(peer, *_rest(path)))
             if changed:
                 changes[family] = changed
+            if indexable and len(adj_rib_in.tables.get(family, ())) > self.index_threshold:
+                adj_rib_in.index(family)
         return changes
 
     def peer(self, address: bytes) -> PeerInfo:
@@ -105,31 +122,33 @@ class Rib:
         """Apply the announcements of one UPDATE (or MP_REACH_NLRI): all ``keys`` share ``attributes``
         (kept as received in the Adj-RIB-In) and ``next_hop``. Returns the changed Loc-RIB prefixes."""
         neighbour = self._neighbour(address)
-        table = neighbour.adj_rib_in.table(family)
+        adj_rib_in = neighbour.adj_rib_in
         peer = neighbour.peer
         if family not in peer.add_path_receive:
             received = Path(peer, attributes, next_hop)
-            table.update(dict.fromkeys(keys, received))
-            return set(self._import(neighbour, family, keys, received))
+            size = adj_rib_in.store(family, keys, received)
+            result = set(self._import(neighbour, family, keys, received))
+            if size > self.index_threshold and self._indexable(neighbour, family):
+                adj_rib_in.index(family)
+            return result
         changed: set[bytes] = set()
-        for path_id, (full_keys, prefixes) in _by_path_id(keys).items():
+        for path_id, (full_keys, prefixes) in by_path_id(keys).items():
             received = Path(peer, attributes, next_hop, path_id)
-            table.update(dict.fromkeys(full_keys, received))
+            adj_rib_in.store(family, full_keys, received)  # ADD-PATH: always a table
             changed.update(self._import(neighbour, family, prefixes, received))
         return changed
 
     def withdraw(self, address: bytes, family: Family, keys: Iterable[bytes]) -> set[bytes]:
         neighbour = self._neighbour(address)
-        table = neighbour.adj_rib_in.table(family)
-        keys = keys if isinstance(keys, list) else list(keys)
-        present = list(compress(keys, map(is_not, map(table.pop, keys, repeat(None)), repeat(None))))
-        neighbour.adj_rib_in.release(family)
         loc_rib = self.loc_rib(family)
-        if family not in neighbour.peer.add_path_receive:
-            return set(loc_rib.remove(present, address))
+        present = neighbour.adj_rib_in.pop(family, keys if isinstance(keys, list) else list(keys))
         changed: set[bytes] = set()
-        for path_id, (_, prefixes) in _by_path_id(present).items():
-            changed.update(loc_rib.remove(prefixes, address, path_id))
+        if family not in neighbour.peer.add_path_receive:
+            changed.update(loc_rib.remove(present, address))
+        else:
+            for path_id, (_, prefixes) in by_path_id(present).items():
+                changed.update(loc_rib.remove(prefixes, address, path_id))
+        neighbour.adj_rib_in.release(family, loc_rib)
         return changed
 
     def drop_routes(self, address: bytes, family: Family | None = None) -> Changes:
@@ -143,12 +162,10 @@ class Rib:
         previous one's changes were taken, so a caller that sends every chunk on before asking for
         the next (``Outbox.note_chunks``) holds one chunk's temporaries, however big the neighbour.
         Consume it to the end, within one call: nothing else may run between chunks."""
-        tables = self._neighbour(address).adj_rib_in.tables
-        for each in list(tables) if family is None else [family]:
-            # The front of the table is where the last chunk was popped: islice skips the freed
-            # slots in C, which is cheaper than a copy of every key.
-            while table := tables.get(each):
-                changed = self.withdraw(address, each, list(islice(table, size)))
+        adj_rib_in = self._neighbour(address).adj_rib_in
+        for each in adj_rib_in.families() if family is None else [family]:
+            for keys in adj_rib_in.chunks(each, self.loc_rib(each), size):
+                changed = self.withdraw(address, each, keys)
                 if changed:
                     yield each, changed
 
@@ -187,8 +204,8 @@ class Rib:
         neighbour = self._neighbour(address)
         changed: set[bytes] = set()
         if long_lived:
-            table = neighbour.adj_rib_in.table(family)
-            doomed = [key for key, path in table.items() if NO_LLGR in path.attributes.communities]
+            received = neighbour.adj_rib_in.view(family, self.loc_rib(family))
+            doomed = [key for key, path in received.items() if NO_LLGR in path.attributes.communities]
             changed |= self.withdraw(address, family, doomed)
 
         def stale(path: Path) -> Path:
@@ -205,8 +222,7 @@ class Rib:
 
     def sweep_stale_in_chunks(self, address: bytes, family: Family, size: int = WITHDRAWAL_CHUNK) -> Chunks:
         """``sweep_stale`` in chunks, as ``drop_routes_in_chunks`` (only the stale keys are copied)."""
-        table = self._neighbour(address).adj_rib_in.tables.get(family, {})
-        stale = list(compress(table, map(attrgetter("stale"), table.values())))
+        stale = self._neighbour(address).adj_rib_in.stale_keys(family, self.loc_rib(family))
         for start in range(0, len(stale), size):
             changed = self.withdraw(address, family, stale[start : start + size])
             if changed:
@@ -228,7 +244,9 @@ class Rib:
         return self.loc_rib(family).get(prefix)
 
     def adj_rib_in(self, address: bytes, family: Family) -> Mapping[bytes, Path]:
-        return self._neighbour(address).adj_rib_in.table(family)
+        """What the neighbour sent, key -> path; for a neighbour indexed by the Loc-RIB (``adj_in``)
+        a read-only view of its candidates there, whose ``len`` is O(1)."""
+        return self._neighbour(address).adj_rib_in.view(family, self.loc_rib(family))
 
     def adj_rib_out(self, address: bytes, family: Family) -> Mapping[bytes, Advertisement]:
         neighbour = self._neighbour(address)
@@ -277,7 +295,7 @@ class Rib:
         neighbours = [self._neighbour(address) for address in addresses]
         attached = [n for n in neighbours if self._groups.attached(n, family)]
         routes = self.loc_rib(family).routes
-        groups = self._groups.advance(family, prefixes, routes, attached)
+        groups = self._groups.advance(family, prefixes, attached)
         memo: ExportMemo = {}
         exports = {
             n.peer.address: self._exporter.export(n, family, routes, prefixes, memo)
@@ -291,7 +309,7 @@ class Rib:
         prefix plus withdrawals of whatever was sent and should not have been."""
         neighbour = self._neighbour(address)
         if self._groups.shareable(neighbour, family):
-            return self._groups.attach(neighbour, family, self.loc_rib(family).routes)
+            return self._groups.attach(neighbour, family)
         self._groups.detach(neighbour, family)
         sent: Iterable[bytes] = neighbour.adj_rib_out.table(family)
         if family in neighbour.peer.add_path_send:
@@ -313,6 +331,10 @@ class Rib:
         if neighbour is None:
             raise KeyError(f"unknown neighbour {address.hex()}: call set_peer first")
         return neighbour
+
+    def _indexable(self, neighbour: Neighbour, family: Family) -> bool:
+        """Nothing but the Loc-RIB needs what the neighbour sent for ``family`` (see ``adj_in``)."""
+        return neighbour.import_policy is None and family not in neighbour.peer.add_path_receive
 
     def _import(
         self, neighbour: Neighbour, family: Family, prefixes: Sequence[bytes], received: Path
@@ -355,13 +377,13 @@ class Rib:
         return Path(received.peer, attributes, next_hop, received.path_id, received.stale)
 
     def _reimport(self, neighbour: Neighbour, family: Family, change: Callable[[Path], Path]) -> set[bytes]:
-        """Replace every Adj-RIB-In path of ``family`` by ``change(path)`` (one call per UPDATE's
-        shared path) and import the result again."""
-        table = neighbour.adj_rib_in.table(family)
+        """Replace every Adj-RIB-In path of ``family`` (the Loc-RIB candidates when they are its
+        index) by ``change(path)``, once per UPDATE's shared path, and import the result again."""
+        adj_rib_in = neighbour.adj_rib_in
         changed: set[bytes] = set()
-        for path, keys in neighbour.adj_rib_in.by_path(family).values():
+        for path, keys in adj_rib_in.by_path(family, self.loc_rib(family)).values():
             replacement = change(path)
-            table.update(dict.fromkeys(keys, replacement))
+            adj_rib_in.store(family, keys, replacement)  # nothing to store when indexed
             # Keys are in the form the path was received in, whatever the neighbour does now.
             prefixes = [key[4:] for key in keys] if family in path.peer.add_path_receive else keys
             changed.update(self._import(neighbour, family, prefixes, replacement))
@@ -377,13 +399,3 @@ def _merged(chunks: Chunks) -> Changes:
 
 def _rest(path: Path) -> tuple[PathAttributes, bytes, int, bool]:
     return path.attributes, path.next_hop, path.path_id, path.stale
-
-
-def _by_path_id(keys: Iterable[bytes]) -> dict[int, tuple[list[bytes], list[bytes]]]:
-    """ADD-PATH keys grouped by path id: (full keys, prefix keys without the path id)."""
-    groups: dict[int, tuple[list[bytes], list[bytes]]] = {}
-    for key in keys:
-        group = groups.setdefault(int.from_bytes(key[:4], "big"), ([], []))
-        group[0].append(key)
-        group[1].append(key[4:])
-    return groups

@@ -70,9 +70,7 @@ def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
             received=len(speaker.rib.adj_rib_in(peer.key, family)) if known else 0,
             accepted=accepted[(peer.key, family)],
             advertised=len(speaker.rib.adj_rib_out(peer.key, family)) if known else 0,
-            stale=sum(1 for path in speaker.rib.adj_rib_in(peer.key, family).values() if path.stale)
-            if known
-            else 0,
+            stale=_stale(speaker, peer, family) if known else 0,
             end_of_rib_received=family in peer.end_of_rib_received,
             end_of_rib_sent=family in peer.end_of_rib_sent,
         )
@@ -218,3 +216,13 @@ def next_hop_text(next_hop: bytes) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return f"::ffff:{address.ipv4_mapped}"
     return str(address)
+
+
+def _stale(speaker: Speaker, peer: Peer, family: Family) -> int:
+    """Paths kept stale (GR, or an enhanced route refresh under way). Counted over the neighbour's
+    own table; a neighbour the Loc-RIB indexes (``rib.adj_in``) is counted only while the GR helper
+    holds its routes, since that walks the whole Loc-RIB."""
+    received = speaker.rib.adj_rib_in(peer.key, family)
+    if isinstance(received, dict) or family in peer.helper.stale:
+        return sum(1 for path in received.values() if path.stale)
+    return 0

@@ -1,11 +1,11 @@
-"""Small runtime pieces: message counting on a byte stream, the encoding profile, uvloop opt-in."""
+"""Small runtime pieces: message counting on a byte stream, the encoding profile, the event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,7 +15,7 @@ from rackroute.bgp.negotiated import DEFAULT_NEGOTIATED, Negotiated
 from rackroute.net.family import IPV4_UNICAST, IPV6_UNICAST
 from rackroute.speaker.connection import MessageCounter
 from rackroute.speaker.outbound import encoding_profile
-from rackroute.speaker.runtime import use_uvloop
+from rackroute.speaker.runtime import choose_event_loop
 
 STREAM = b"".join(
     [
@@ -45,10 +45,17 @@ def test_sessions_differing_only_in_what_the_encoder_ignores_share_a_profile() -
     assert encoding_profile(one, IPV4_UNICAST) != encoding_profile(two_octet, IPV4_UNICAST)
 
 
-def test_uvloop_is_used_only_when_installed() -> None:
-    installed = importlib.util.find_spec("uvloop") is not None
+def test_asyncio_is_the_default_loop_and_uvloop_is_chosen_by_name_or_auto() -> None:
     policy = asyncio.get_event_loop_policy()
     try:
-        assert use_uvloop() is installed
+        assert choose_event_loop("asyncio") == "asyncio"
+        assert type(asyncio.new_event_loop()).__module__.startswith("asyncio")
+        # uvloop is a development dependency (pyproject dev extra), so installed here.
+        assert choose_event_loop("uvloop") == choose_event_loop("auto") == "uvloop"
+        loop = asyncio.new_event_loop()
+        assert type(loop).__module__.startswith("uvloop")
+        loop.close()
+        with pytest.raises(ValueError, match="expected one of asyncio, uvloop, auto"):
+            choose_event_loop("trio")
     finally:
         asyncio.set_event_loop_policy(policy)

@@ -96,6 +96,28 @@ async def test_reflected_routes_keep_next_hop_and_carry_originator_id_and_cluste
         await stop(rr, one, two)
 
 
+def test_a_reflector_on_uvloop_accepts_refuses_and_reflects() -> None:
+    # uvloop's transports are not subclasses of asyncio.Transport (a speaker once refused every
+    # connection on uvloop for asserting that); the accept path must work on both loops.
+    import uvloop  # a dev dependency (pyproject), installed by make test
+
+    async def scenario() -> None:
+        port = free_port()
+        rr, one, two = await start(
+            reflector(port), client(1, port, "10.11.0.0/24"), client(2, port, "10.12.0.0/24")
+        )
+        try:
+            assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+            await eventually(lambda: synced(rr, "127.0.1.1") and synced(rr, "127.0.1.2"))
+            assert await eventually(lambda: best_next_hop(two, "10.11.0.0/24")) == "127.0.1.1"
+            assert await refused("127.0.2.1", port)
+        finally:
+            await stop(rr, one, two)
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(asyncio.wait_for(scenario(), 30))
+
+
 @async_test
 async def test_connection_from_outside_every_range_is_refused() -> None:
     port = free_port()
