@@ -18,7 +18,7 @@ from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, reco
 from .intern import Interner
 from .locrib import LocRib
 from .outbound import Export
-from .path import Advertisement, Path
+from .path import Advertisement, Path, Route
 from .policy import PolicyCache
 from .settings import RibSettings
 from .tables import Neighbour
@@ -74,11 +74,6 @@ class GroupExports:
             if keep:
                 neighbour.adj_rib_out.table(each).update(self.view(neighbour, each).items())
             group.detach(each, address)
-            self._journal(each)
-
-    def _journal(self, family: Family) -> None:
-        """The Loc-RIB keeps its journal while any group has members for the family."""
-        self.loc_rib(family).keep_journal(any(group.attached(family) for group in self.groups.values()))
 
     def record_for(self, neighbour: Neighbour, family: Family) -> RecordFor:
         """What the neighbour's group is sent when ``path`` is best (``export`` stages 1-3)."""
@@ -101,11 +96,18 @@ class GroupExports:
         return record
 
     def advance(
-        self, family: Family, prefixes: list[bytes], members: Iterable[Neighbour]
+        self,
+        family: Family,
+        prefixes: list[bytes],
+        members: Iterable[Neighbour],
+        befores: list[Route | None] | None = None,
     ) -> list[GroupExport]:
         """One ``GroupExport`` per group of ``members`` (attached neighbours); attached neighbours of
-        those groups that are not in ``members`` are detached first (they keep what they had). The
-        groups have then caught up with ``prefixes`` (they leave the Loc-RIB's journal)."""
+        those groups that are not in ``members`` are detached first (they keep what they had).
+        ``befores``: the prefixes' Routes as the groups last saw them, from a journal the caller
+        took (``LocRib.take_journal``); without, they are read from the Loc-RIB's journal and the
+        prefixes leave it (the groups have caught up with them)."""
+        taken = befores is not None
         by_group: dict[int, list[Neighbour]] = {}
         for neighbour in members:
             by_group.setdefault(neighbour.profile, []).append(neighbour)
@@ -117,9 +119,9 @@ class GroupExports:
                 addressed = {n.peer.address for n in neighbours}
                 for address in group.attached(family) - addressed:
                     group.detach(family, address)  # only callers that pick neighbours get here
-                    self._journal(family)
             currents = list(map(loc_rib.routes.get, prefixes))
-            befores = loc_rib.befores(prefixes, currents)
+            if befores is None:
+                befores = loc_rib.befores(prefixes, currents)
             boundaries = runs_of(prefixes, currents)
             for profile, neighbours in by_group.items():
                 group = self.groups[profile]
@@ -127,7 +129,8 @@ class GroupExports:
                     continue
                 record_for = self.record_for(neighbours[0], family)
                 results.append(group.advance(family, prefixes, befores, currents, boundaries, record_for))
-        loc_rib.forget(prefixes)
+        if not taken:
+            loc_rib.forget(prefixes)
         return results
 
     def attach(self, neighbour: Neighbour, family: Family) -> Export:
@@ -148,7 +151,9 @@ class GroupExports:
                     announce.setdefault(advertisement, []).extend(keys)
         else:
             seen: set[bytes] = set()
-            for prefix, (advertisement, source) in records(loc_rib, record_for):
+            for prefix, (advertisement, source) in records(
+                loc_rib, record_for, seen=bool(group.attached(family))
+            ):
                 if source == address:
                     continue
                 seen.add(prefix)
@@ -156,5 +161,4 @@ class GroupExports:
                     announce.setdefault(advertisement, []).append(prefix)
             withdraw = [prefix for prefix in sent if prefix not in seen]
         group.members.setdefault(family, set()).add(address)
-        loc_rib.keep_journal(True)
         return Export(family, announce, withdraw)

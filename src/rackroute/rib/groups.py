@@ -83,23 +83,24 @@ class ExportGroup:
     def __init__(self, profile: int) -> None:
         self.profile = profile
         self.members: dict[Family, set[bytes]] = {}
-        # The seen table grouped by record, with the Loc-RIB version it was computed at.
-        self._by_record: dict[Family, tuple[int, dict[Record, list[bytes]]]] = {}
+        # The seen table grouped by record, with the Loc-RIB version and view it was computed at.
+        self._by_record: dict[Family, tuple[tuple[int, bool], dict[Record, list[bytes]]]] = {}
 
     def by_record(self, family: Family, loc_rib: LocRib, record_for: RecordFor) -> dict[Record, list[bytes]]:
         """The prefixes as last seen, grouped by record (a full table for members joining in one
         tick: computed once while the Loc-RIB does not change)."""
+        state = (loc_rib.version, bool(self.attached(family)))
         cached = self._by_record.get(family)
-        if cached is not None and cached[0] == loc_rib.version:
+        if cached is not None and cached[0] == state:
             return cached[1]
         grouped: dict[Record, list[bytes]] = {}
-        for prefix, record in records(loc_rib, record_for):
+        for prefix, record in records(loc_rib, record_for, seen=state[1]):
             keys = grouped.get(record)
             if keys is None:
                 grouped[record] = [prefix]
             else:
                 keys.append(prefix)
-        self._by_record[family] = (loc_rib.version, grouped)
+        self._by_record[family] = (state, grouped)
         return grouped
 
     def attached(self, family: Family) -> set[bytes]:
@@ -166,10 +167,11 @@ class _RecordMemo:
         return hit[1]
 
 
-def records(loc_rib: LocRib, record_for: RecordFor) -> Iterator[tuple[bytes, Record]]:
-    """(prefix, record) of every prefix the group is sent, as it last saw the Loc-RIB."""
+def records(loc_rib: LocRib, record_for: RecordFor, *, seen: bool = True) -> Iterator[tuple[bytes, Record]]:
+    """(prefix, record) of every prefix the group is sent, as it last saw the Loc-RIB (``seen``;
+    a group without members has seen nothing: it starts from the Loc-RIB as it is)."""
     record = _RecordMemo(record_for)
-    for prefix, route in loc_rib.seen():
+    for prefix, route in loc_rib.seen() if seen else loc_rib.routes.items():
         found = record(prefix, route)
         if found is not None:
             yield prefix, found

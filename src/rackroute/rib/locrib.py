@@ -7,9 +7,10 @@ shared result: applying an UPDATE stays a loop of dict operations done in C.
 Two records ride along, both per run of prefixes, not per prefix in Python:
 - ``counts``: how many candidates each source (neighbour address) has here. A neighbour whose routes
   are indexed by the Loc-RIB itself, not by an Adj-RIB-In table of its own, is counted from it.
-- ``journal`` (kept while someone reads it, ``keep_journal``): for every prefix whose best path or
-  multipath set changed, its Route before the first such change since the reader took the journal.
-  Export groups work out from it what their members were sent, instead of keeping a table that
+- ``journal``: for every prefix whose best path or multipath set changed, in the order they changed,
+  its Route before the first such change since the journal was last taken (``take_journal``). It is
+  the runtime's list of what to tell the kernel and the neighbours at the end of a loop iteration,
+  and export groups work out from it what their members were sent, instead of keeping a table that
   says so (``groups``).
 """
 
@@ -36,7 +37,7 @@ class LocRib:
         self.usable = usable  # None: every path is usable
         self.routes: dict[bytes, Route] = {}
         self.counts: collections.Counter[bytes] = collections.Counter()  # candidates per source
-        self.journal: Journal | None = None
+        self.journal: Journal = {}
         # Bumped whenever what the journal's reader sees may have changed (caches compare it).
         self.version = 0
 
@@ -51,17 +52,16 @@ class LocRib:
 
     # -- the journal ----------------------------------------------------------------------------
 
-    def keep_journal(self, keep: bool) -> None:
-        """Start (empty) or stop recording changed prefixes' earlier Routes."""
-        if not keep:
-            self.journal = None
-        elif self.journal is None:
-            self.journal = {}
+    def take_journal(self) -> Journal:
+        """The changes since the last call (prefix -> Route before them); a new journal starts."""
+        journal, self.journal = self.journal, {}
+        self.version += 1
+        return journal
 
     def before(self, prefix: bytes) -> Route | None:
         """The prefix's Route as the journal's reader last saw it."""
         journal = self.journal
-        if journal is not None and prefix in journal:
+        if prefix in journal:
             return journal[prefix]
         return self.routes.get(prefix)
 
@@ -95,7 +95,7 @@ class LocRib:
     def _record(self, keys: Sequence[bytes], old: Route | None) -> None:
         self.version += 1
         journal = self.journal
-        if journal is None or not keys:
+        if not keys:
             return
         if journal.keys().isdisjoint(keys):  # the usual case: one update per prefix and tick
             journal.update(zip(keys, repeat(old)))

@@ -286,16 +286,21 @@ class Rib:
         return exports
 
     def export_groups(
-        self, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
+        self,
+        family: Family,
+        prefixes: Iterable[bytes],
+        addresses: Iterable[bytes],
+        befores: list[Route | None] | None = None,
     ) -> tuple[list[GroupExport], dict[bytes, Export]]:
         """The exports of ``prefixes`` to the neighbours in ``addresses``: once per export group for
         neighbours sharing their group's table (``groups``), one ``Export`` per other neighbour
-        (with one shared memo). The hot path of every tick."""
+        (with one shared memo). The hot path of every tick. ``befores``: the prefixes' earlier
+        Routes from a journal the caller took (``LocRib.take_journal``, as the runtime does)."""
         prefixes = list(prefixes)
         neighbours = [self._neighbour(address) for address in addresses]
         attached = [n for n in neighbours if self._groups.attached(n, family)]
         routes = self.loc_rib(family).routes
-        groups = self._groups.advance(family, prefixes, attached)
+        groups = self._groups.advance(family, prefixes, attached, befores)
         memo: ExportMemo = {}
         exports = {
             n.peer.address: self._exporter.export(n, family, routes, prefixes, memo)

@@ -55,9 +55,10 @@ class Outbox:
         self.held = False  # graceful restart deferral: nothing leaves until ``release``
         self.closed = False
         self.last_flush_encodes = 0  # UPDATE groups encoded by the last flush (tests, metrics)
-        # Changed prefixes per family, in the order they changed: prefixes of one UPDATE stay
-        # together, which the export groups process as one run (``rib.groups``).
-        self._pending: dict[Family, dict[bytes, None]] = {}
+        # Families with changes since the last flush; which prefixes changed (in the order they
+        # changed: prefixes of one UPDATE stay together, which the export groups process as one
+        # run) and their Routes before is each Loc-RIB's journal (``rib.locrib``).
+        self._dirty: set[Family] = set()
         self._initial: set[Peer] = set()  # established, waiting for their initial table
         self._synced: set[Peer] = set()  # established, initial table sent
         self._refresh: list[tuple[Peer, Family]] = []  # route refresh requests to answer
@@ -68,8 +69,9 @@ class Outbox:
     # -- inputs -------------------------------------------------------------------------------
 
     def note(self, family: Family, changed: Iterable[bytes]) -> None:
+        """The RIB changed ``changed`` (its journal has them): schedule the flush."""
         if changed:
-            self._pending.setdefault(family, {}).update(dict.fromkeys(changed))
+            self._dirty.add(family)
             self._schedule()
 
     def note_changes(self, changes: Changes) -> None:
@@ -83,7 +85,7 @@ class Outbox:
         iteration's flush like any other, batched with the rest."""
         for family, changed in chunks:
             self.note(family, changed)
-            if sum(map(len, self._pending.values())) >= WITHDRAWAL_CHUNK:
+            if sum(len(self.rib.loc_rib(each).journal) for each in self._dirty) >= WITHDRAWAL_CHUNK:
                 self.flush_now()
 
     def peer_up(self, peer: Peer) -> None:
@@ -113,7 +115,7 @@ class Outbox:
         """The end of the deferral: the kernel gets the whole Loc-RIB, then may sweep; every
         established neighbour gets its initial table."""
         self.held = False
-        self._pending.clear()
+        self._take_journals()  # what changed meanwhile goes out with the whole tables below
         if self.route_sink is not None:
             for family in SUPPORTED_FAMILIES:
                 routes = self.rib.loc_rib(family).routes
@@ -140,7 +142,7 @@ class Outbox:
             self._handle.cancel()
         if self.closed:
             self._handle = None
-            self._pending = {}
+            self._take_journals()
             return
         self.flush()
 
@@ -148,22 +150,29 @@ class Outbox:
         if self._handle is None and not self.closed:
             self._handle = asyncio.get_running_loop().call_soon(self.flush)
 
+    def _take_journals(self) -> dict[Family, dict[bytes, Route | None]]:
+        """Each changed family's journal (prefix -> Route before the changes), taken."""
+        dirty, self._dirty = self._dirty, set()
+        return {family: self.rib.loc_rib(family).take_journal() for family in sorted(dirty)}
+
     def flush(self) -> None:
         self._handle = None
-        pending, self._pending = self._pending, {}
+        pending = self._take_journals()
         if self.held:
             return  # ``release`` sends everything at once
         if self.route_sink is not None:
-            for family, keys in pending.items():
+            for family, journal in pending.items():
                 loc_rib = self.rib.loc_rib(family)
-                self._fib_update(family, {key: next_hops(loc_rib.get(key)) for key in keys})
+                self._fib_update(family, {key: next_hops(loc_rib.get(key)) for key in journal})
         if len(self._encoded_attributes) > ENCODED_ATTRIBUTES_KEPT:
             self._encoded_attributes.clear()  # a bound, and a release of advertisements nobody uses
         encoder = UpdateEncoder(self._encoded_attributes)
         outgoing: dict[Peer, Outgoing] = {}
-        for family, keys in pending.items():
+        for family, journal in pending.items():
+            if not journal:
+                continue
             peers = {p.key: p for p in self._synced if family in _families(p) and p.negotiated is not None}
-            groups, exports = self.rib.export_groups(family, keys, peers)
+            groups, exports = self.rib.export_groups(family, list(journal), peers, list(journal.values()))
             negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
             for group in groups:
                 for key, encoded in encode_group(encoder, group, negotiated).items():

@@ -20,22 +20,21 @@ CLIENTS = [
 A, B = key("203.0.113.0/24"), key("198.51.100.0/24")
 
 
-def test_the_journal_keeps_the_route_before_the_first_change_until_it_is_forgotten() -> None:
+def test_the_journal_keeps_the_route_before_the_first_change_until_it_is_taken() -> None:
     loc_rib = LocRib(V4, DecisionOptions())
     first = path(SPINE, attributes(SPINE_AS))
-    loc_rib.install([A], first)  # before anyone reads the journal: not recorded
-    loc_rib.keep_journal(True)
+    loc_rib.install([A], first)
+    assert loc_rib.take_journal() == {A: None}  # A had no route before
     before = loc_rib.get(A)
     loc_rib.install([A, B], path(SPINE, attributes(SPINE_AS, SPINE_AS)))  # A replaced, B new
     loc_rib.remove([A], SPINE.address)
     assert loc_rib.journal == {A: before, B: None}  # A's first earlier route, not the replacement
     assert loc_rib.before(A) is before and loc_rib.before(B) is None
     assert dict(loc_rib.seen()) == {A: before}  # as the reader last saw it
-    loc_rib.forget([A, B])
-    assert loc_rib.journal == {} and dict(loc_rib.seen()) == {B: loc_rib.get(B)}
-    loc_rib.keep_journal(False)
-    loc_rib.install([A], first)
-    assert loc_rib.journal is None
+    loc_rib.forget([A])
+    assert loc_rib.journal == {B: None}
+    assert loc_rib.take_journal() == {B: None} and loc_rib.journal == {}
+    assert dict(loc_rib.seen()) == {B: loc_rib.get(B)}
 
 
 def test_counts_follow_each_sources_candidates_not_its_updates() -> None:
