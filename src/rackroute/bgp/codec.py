@@ -13,7 +13,7 @@ from typing import Any
 from ..net.family import Family
 from .framing import frame
 from .messages import KEEPALIVE, Keepalive, Message, Open, RouteRefresh, Update
-from .negotiated import Negotiated
+from .negotiated import DEFAULT_NEGOTIATED, Negotiated
 from .notification import BgpError, Notification
 from .open_codec import decode_open, encode_open
 from .update_codec import decode_update, encode_update
@@ -152,4 +152,22 @@ def encode_message(message: Message, negotiated: Negotiated) -> bytes:
         limit = MAX_MESSAGE_LENGTH
     if len(data) > limit:
         raise ValueError(f"{type(message).__name__} of {len(data)} octets exceeds {limit}")
+    return data
+
+
+# Sessions of neighbours alike (a listen range's) share one ``Open`` object (the runtime memoizes
+# it): its bytes are encoded once. The entry holds the object, so its id is not reused meanwhile.
+OPENS_KEPT = 64
+_encoded_opens: dict[int, tuple[Open, bytes]] = {}
+
+
+def encoded_open(message: Open) -> bytes:
+    """``encode_message(message)`` for our OPEN, once per ``Open`` object."""
+    hit = _encoded_opens.get(id(message))
+    if hit is not None and hit[0] is message:
+        return hit[1]
+    data = encode_message(message, DEFAULT_NEGOTIATED)
+    if len(_encoded_opens) >= OPENS_KEPT:
+        _encoded_opens.clear()
+    _encoded_opens[id(message)] = (message, data)
     return data

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import cast
 
 from .attribute_codec import DecodedAttributes
-from .codec import decode_route_refresh, encode_message, is_known_route_refresh
+from .codec import decode_route_refresh, encode_message, encoded_open, is_known_route_refresh
 from .events import (
     CloseReason,
     EndOfRibReceived,
@@ -415,20 +415,3 @@ _MESSAGE_STEPS: dict[tuple[State, int], tuple[Input, Decoder, Step]] = {
     for state in State
     if (state, event) in _STEPS
 }
-
-
-# Sessions of neighbours alike (a listen range's) share one ``Open`` object (the runtime memoizes
-# it): its bytes are encoded once. The entry holds the object, so its id is not reused meanwhile.
-OPENS_KEPT = 64
-_encoded_opens: dict[int, tuple[Open, bytes]] = {}
-
-
-def encoded_open(message: Open) -> bytes:
-    hit = _encoded_opens.get(id(message))
-    if hit is not None and hit[0] is message:
-        return hit[1]
-    data = encode_message(message, DEFAULT_NEGOTIATED)
-    if len(_encoded_opens) >= OPENS_KEPT:
-        _encoded_opens.clear()
-    _encoded_opens[id(message)] = (message, data)
-    return data

@@ -207,7 +207,7 @@ class Speaker:
 
     def local_open(self, peer: Peer) -> Open:
         """Our OPEN for ``peer``: one object per distinct content (every neighbour of a listen
-        range shares it, and so its encoding, see ``bgp.session.encoded_open``)."""
+        range shares it, and so its encoding, see ``bgp.codec.encoded_open``)."""
         settings, gr = peer.settings, self.settings.graceful_restart
         key = (
             self.settings.local_as,

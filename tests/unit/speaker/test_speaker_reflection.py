@@ -24,7 +24,7 @@ from speakers import (
     synced,
 )
 
-from rackroute.bgp import session, update_packer
+from rackroute.bgp import codec, update_packer
 from rackroute.speaker import outbound
 from rackroute.speaker.config import Announcement
 from rackroute.speaker.speaker import Speaker
@@ -139,7 +139,7 @@ async def test_neighbours_of_one_range_share_one_open_object_and_its_bytes() -> 
         first, second = rr.peers["127.0.1.1"], rr.peers["127.0.1.2"]
         ours = rr.local_open(first)
         assert rr.local_open(second) is ours
-        assert session.encoded_open(ours) is session.encoded_open(rr.local_open(second))
+        assert codec.encoded_open(ours) is codec.encoded_open(rr.local_open(second))
         # Both clients got those bytes, and agreed on their own identifiers.
         assert first.negotiated is not None and second.negotiated is not None
         assert (first.negotiated.peer_router_id, second.negotiated.peer_router_id) == (0x0A000101, 0x0A000102)
