@@ -107,41 +107,40 @@ class JsonFormatter(logging.Formatter):
 
 
 class IterationFlushedHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler that flushes once per event-loop iteration instead of once per record
-    (``StreamHandler.emit`` calls ``flush`` after every line); warnings and worse, and records
-    logged outside a running loop, are flushed at once."""
+    """A stream handler that writes each record at once but flushes the stream once per event-loop
+    iteration (``StreamHandler`` flushes after every line). Warnings and worse, records logged
+    outside a running loop, and ``flush()`` itself (``logging.shutdown``) flush at once."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
-        self._flush_pending = False
-        self._urgent = True
+        self._flush_scheduled = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._urgent = record.levelno >= logging.WARNING
-        super().emit(record)
-
-    def flush(self) -> None:
-        if self._flush_pending:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
             return
-        if not self._urgent:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                self._flush_pending = True
-                loop.call_soon(self._flush_now)
-                return
-        super().flush()
+        if record.levelno >= logging.WARNING or not self._flush_later():
+            self.flush()
 
-    def _flush_now(self) -> None:
-        self._flush_pending = False
-        super().flush()
+    def _flush_later(self) -> bool:
+        """Flush at the loop's next iteration; False when no loop is running."""
+        if self._flush_scheduled:
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._flush_scheduled = True
+        loop.call_soon(self._scheduled_flush)
+        return True
 
-    def close(self) -> None:
-        self._urgent = True
-        self._flush_pending = False
-        super().close()
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
 
 def buffered_stderr() -> TextIO:
