@@ -63,8 +63,12 @@ class Listener:
         try:
             for address in addresses:
                 sock = self._listening_socket(address, port)
+                try:
+                    server = await loop.create_server(lambda: arrival, sock=sock, backlog=BACKLOG)
+                except OSError:
+                    sock.close()
+                    raise
                 self.sockets.append(sock)
-                server = await loop.create_server(lambda: arrival, sock=sock, backlog=BACKLOG)
                 self._servers.append(server)
         except OSError:
             self.close()
@@ -85,9 +89,6 @@ class Listener:
         """Stop listening (connections already handed over stay up)."""
         for server in self._servers:
             server.close()  # closes its listening socket
-        for sock in self.sockets:
-            if not self._servers:  # never served (``start`` failed part way): ours to close
-                sock.close()
         self._servers.clear()
         self.sockets.clear()
 
