@@ -23,6 +23,26 @@ from .settings import PeerSettings, SpeakerSettings
 HOSTNAME = socket.gethostname().split(".")[0]
 
 
+def local_open_key(
+    speaker: SpeakerSettings, settings: PeerSettings, *, restarting: bool
+) -> tuple[object, ...]:
+    """Everything ``local_open`` reads: neighbours with equal keys are sent the same OPEN."""
+    gr = speaker.graceful_restart
+    return (
+        speaker.local_as,
+        speaker.router_id,
+        gr.restart_time,
+        gr.notification,
+        gr.long_lived_stale_time,
+        restarting,
+        settings.graceful_restart,
+        settings.families,
+        settings.add_path_receive,
+        settings.add_path_send,
+        settings.hold_time,
+    )
+
+
 def local_open(speaker: SpeakerSettings, settings: PeerSettings, *, restarting: bool) -> Open:
     """Our OPEN. After a restart of ours (``restarting``) the Graceful Restart capability carries the
     R bit and, per family, the F bit: the kernel kept our routes (RFC 4724 §3)."""

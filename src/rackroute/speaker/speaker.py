@@ -34,7 +34,7 @@ from .listener import Listener, matching_range
 from .outbox import Outbox, RouteSink
 from .peer import Peer
 from .policies import Origination, origination
-from .session_facts import local_open, peer_info
+from .session_facts import local_open, local_open_key, peer_info
 from .settings import PeerSettings, resolve
 from .status import RouteStatus, SpeakerStatus
 
@@ -208,25 +208,12 @@ class Speaker:
     def local_open(self, peer: Peer) -> Open:
         """Our OPEN for ``peer``: one object per distinct content (every neighbour of a listen
         range shares it, and so its encoding, see ``bgp.codec.encoded_open``)."""
-        settings, gr = peer.settings, self.settings.graceful_restart
-        key = (
-            self.settings.local_as,
-            self.settings.router_id,
-            gr.restart_time,
-            gr.notification,
-            gr.long_lived_stale_time,
-            self.restarting,
-            settings.graceful_restart,
-            settings.families,
-            settings.add_path_receive,
-            settings.add_path_send,
-            settings.hold_time,
-        )
+        key = local_open_key(self.settings, peer.settings, restarting=self.restarting)
         message = self._opens.get(key)
         if message is None:
             if len(self._opens) >= 256:
                 self._opens.clear()
-            message = self._opens[key] = local_open(self.settings, settings, restarting=self.restarting)
+            message = self._opens[key] = local_open(self.settings, peer.settings, restarting=self.restarting)
         return message
 
     def peer_established(self, peer: Peer, connection: Connection) -> None:
