@@ -21,10 +21,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..api.control import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..api.endpoint import Endpoint, parse_listen_address
@@ -204,12 +204,6 @@ class Daemon:
                 loop.remove_signal_handler(number)
 
 
-def run_event_loop(main: Coroutine[Any, Any, int], event_loop: str = "asyncio") -> int:
-    """Run ``main`` on the chosen event loop (``speaker.runtime.choose_event_loop``)."""
-    log.info("event loop", extra={"loop": choose_event_loop(event_loop)})
-    return asyncio.run(main)
-
-
 def run_daemon(options: DaemonOptions, start_speaker: StartSpeaker = start_rackroute_speaker) -> int:
     """Run until SIGTERM/SIGINT; the process exit status (2 for an unusable configuration)."""
     configure_logging(options.log_format, options.log_level)
@@ -220,8 +214,9 @@ def run_daemon(options: DaemonOptions, start_speaker: StartSpeaker = start_rackr
             log.error("configuration invalid", extra={"error": line})
         return EXIT_BAD_CONFIG
     try:
-        choose_event_loop(options.event_loop)  # checked before anything starts
+        loop = choose_event_loop(options.event_loop)  # before anything starts
     except ValueError as error:
         log.error("cannot start", extra={"error": str(error)})
         return EXIT_FAILURE
-    return run_event_loop(Daemon(options, config, endpoint, start_speaker).serve(), options.event_loop)
+    log.info("event loop", extra={"loop": loop})
+    return asyncio.run(Daemon(options, config, endpoint, start_speaker).serve())
