@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from ..net.family import Family
 from .export import after_policy, before_policy, group_refusal
-from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, records, runs_of
+from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, RecordMemo, records, runs_of
 from .intern import Interner
 from .locrib import LocRib
 from .outbound import Export
@@ -152,7 +152,7 @@ class GroupExports:
         else:
             seen: set[bytes] = set()
             for prefix, (advertisement, source) in records(
-                loc_rib, record_for, seen=bool(group.attached(family))
+                loc_rib, RecordMemo(record_for), seen=bool(group.attached(family))
             ):
                 if source == address:
                     continue

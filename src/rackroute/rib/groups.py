@@ -94,7 +94,7 @@ class ExportGroup:
         if cached is not None and cached[0] == state:
             return cached[1]
         grouped: dict[Record, list[bytes]] = {}
-        for prefix, record in records(loc_rib, record_for, seen=state[1]):
+        for prefix, record in records(loc_rib, RecordMemo(record_for), seen=state[1]):
             keys = grouped.get(record)
             if keys is None:
                 grouped[record] = [prefix]
@@ -130,7 +130,7 @@ class ExportGroup:
         if not prefixes:
             return builder.result()
         self._by_record.pop(family, None)
-        record = _RecordMemo(record_for)
+        record = RecordMemo(record_for)
         for start, end in pairwise(boundaries):
             new = record(prefixes[start], currents[start])
             keys = prefixes[start:end]
@@ -148,7 +148,7 @@ class ExportGroup:
         return builder.result()
 
 
-class _RecordMemo:
+class RecordMemo:
     """A group's record for a Route's best path, computed once per best path (per UPDATE)."""
 
     __slots__ = ("_memo", "_record_for")
@@ -167,10 +167,9 @@ class _RecordMemo:
         return hit[1]
 
 
-def records(loc_rib: LocRib, record_for: RecordFor, *, seen: bool = True) -> Iterator[tuple[bytes, Record]]:
+def records(loc_rib: LocRib, record: RecordMemo, *, seen: bool = True) -> Iterator[tuple[bytes, Record]]:
     """(prefix, record) of every prefix the group is sent, as it last saw the Loc-RIB (``seen``;
     a group without members has seen nothing: it starts from the Loc-RIB as it is)."""
-    record = _RecordMemo(record_for)
     for prefix, route in loc_rib.seen() if seen else loc_rib.routes.items():
         found = record(prefix, route)
         if found is not None:
@@ -254,8 +253,7 @@ class GroupView(Mapping[bytes, Advertisement]):
 
     def __init__(self, loc_rib: LocRib, record_for: RecordFor, address: bytes) -> None:
         self._loc_rib = loc_rib
-        self._record = _RecordMemo(record_for)
-        self._record_for = record_for
+        self._record = RecordMemo(record_for)
         self._address = address
 
     def __getitem__(self, key: bytes) -> Advertisement:
@@ -266,7 +264,7 @@ class GroupView(Mapping[bytes, Advertisement]):
 
     def __iter__(self) -> Iterator[bytes]:
         address = self._address
-        return (prefix for prefix, record in records(self._loc_rib, self._record_for) if record[1] != address)
+        return (prefix for prefix, record in records(self._loc_rib, self._record) if record[1] != address)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
