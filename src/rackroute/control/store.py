@@ -81,7 +81,9 @@ class ResourceKey:
             metadata = document["metadata"]
             name = metadata["name"]
         except (KeyError, TypeError) as error:
-            raise InvalidDocument(f"document without {error}: needs apiVersion, kind, metadata.name") from None
+            raise InvalidDocument(
+                f"document without {error}: needs apiVersion, kind, metadata.name"
+            ) from None
         if not all(isinstance(v, str) and v for v in (api_version, kind, name)):
             raise InvalidDocument("apiVersion, kind and metadata.name must be non-empty strings")
         group = api_version.rpartition("/")[0]
