@@ -26,6 +26,9 @@ LAYERS: dict[str, int] = {
     "daemon": 6,
     "lab": 6,
     "cli": 7,
+    # rackroute-cni, exec'd by container runtimes: standard library only, imports nothing of ours
+    # (below every layer, so any import of rackroute from it is "upward").
+    "cni": -1,
 }
 # Modules at the package root (rackroute/__init__.py) import nothing from the layers.
 ROOT_MODULES = {"__init__"}

@@ -1,0 +1,194 @@
+"""The agent's CNI commands: addresses from IPAM, the veth from ``fib.pod_netlink``, the answer.
+
+One owner: the agent process is the only writer of its pods' data plane and of the addresses of the
+blocks its node holds. Requests for one attachment (network, container, interface) run one at a time;
+different pods run concurrently (the netlink work in worker threads, so the event loop and the BGP
+speaker on it never wait for the kernel).
+
+- ADD: the handle's addresses (a repeated ADD gets the same ones), then the veth; a data plane failure
+  releases what this ADD assigned, so nothing leaks when the runtime gives up.
+- DEL: the veth (gone already is fine), then the handle's addresses; an unknown container succeeds.
+- CHECK: the handle has addresses and the kernel has the veth, the addresses and the routes.
+- STATUS: ready when the address source is; GC: releases every handle of the network that the runtime
+  did not list as valid, with its veth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..fib import pod_netlink
+from .cni_requests import (
+    IO_FAILURE,
+    TRY_AGAIN_LATER,
+    CniFailure,
+    Interface,
+    PodAttachment,
+    cni_result,
+    host_interface_name,
+)
+
+log = logging.getLogger("rackroute.agent.cni")
+
+CHECK_FAILED = 100  # plugin-specific codes start at 100 (CNI spec, "Error codes")
+NOT_AVAILABLE = 50  # CNI 1.1.0: "the plugin is not available"
+
+
+class AddressUnavailable(Exception):
+    """The address source cannot answer now (datastore down and a new block needed): try again later."""
+
+
+class PodAddresses(Protocol):
+    """Where pod addresses come from (the node's IPAM allocator). Every method is idempotent."""
+
+    async def assign(self, attachment: PodAttachment) -> list[Interface]:
+        """The handle's addresses, assigning them on its first call (one per family the node's pools
+        serve). Raises ``AddressUnavailable``, or ``CniFailure`` for a request that cannot be served
+        (pool exhausted: the message names rack, pool and size)."""
+        ...
+
+    async def addresses_of(self, handle: str) -> list[Interface]: ...
+
+    async def release(self, handle: str) -> list[Interface]:
+        """Frees the handle's addresses; an unknown handle frees nothing and succeeds."""
+        ...
+
+    async def handles(self, network: str) -> list[str]:
+        """Every handle of this node in ``network`` (for GC)."""
+        ...
+
+    async def ready(self) -> str | None:
+        """None when addresses can be assigned now, else why not."""
+        ...
+
+
+@dataclass(slots=True)
+class PodCounters:
+    adds: int = 0
+    deletes: int = 0
+    checks: int = 0
+    failures: int = 0
+
+
+class PodNetwork:
+    def __init__(self, addresses: PodAddresses) -> None:
+        self.addresses = addresses
+        self.counters = PodCounters()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def handle(self, attachment: PodAttachment) -> dict[str, Any] | None:
+        """The result for the runtime (None for commands without output); raises ``CniFailure``."""
+        lock = self._locks.setdefault(attachment.handle, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._dispatch(attachment)
+        except CniFailure:
+            self.counters.failures += 1
+            raise
+        except AddressUnavailable as error:
+            self.counters.failures += 1
+            raise CniFailure(TRY_AGAIN_LATER, "no address can be assigned now", str(error)) from None
+        except pod_netlink.PodNetworkError as error:
+            self.counters.failures += 1
+            raise CniFailure(IO_FAILURE, "the pod's network could not be set up", str(error)) from None
+        finally:
+            if not lock.locked() and self._locks.get(attachment.handle) is lock:
+                del self._locks[attachment.handle]
+
+    async def _dispatch(self, attachment: PodAttachment) -> dict[str, Any] | None:
+        command = attachment.command
+        if command == "ADD":
+            self.counters.adds += 1
+            return await self.add(attachment)
+        if command == "DEL":
+            self.counters.deletes += 1
+            await self.delete(attachment)
+            return None
+        if command == "CHECK":
+            self.counters.checks += 1
+            await self.check(attachment)
+            return None
+        if command == "STATUS":
+            reason = await self.addresses.ready()
+            if reason:
+                raise CniFailure(NOT_AVAILABLE, "the rackroute agent cannot assign addresses now", reason)
+            return None
+        await self.collect_garbage(attachment)
+        return None
+
+    async def add(self, attachment: PodAttachment) -> dict[str, Any]:
+        had = await self.addresses.addresses_of(attachment.handle)
+        addresses = await self.addresses.assign(attachment)
+        try:
+            link = await asyncio.to_thread(
+                pod_netlink.attach,
+                attachment.netns,
+                attachment.ifname,
+                attachment.host_ifname,
+                addresses,
+                attachment.network.mtu,
+            )
+        except BaseException:
+            if not had:  # this ADD assigned them: give them back
+                await self.addresses.release(attachment.handle)
+            raise
+        log.info(
+            "pod %s/%s %s: %s on %s",
+            attachment.pod_namespace,
+            attachment.pod_name,
+            attachment.container_id[:12],
+            ", ".join(str(a.ip) for a in addresses),
+            link.host_ifname,
+        )
+        return cni_result(
+            attachment,
+            addresses,
+            host_mac=link.host_mac,
+            container_mac=link.container_mac,
+            sandbox=attachment.netns,
+        )
+
+    async def delete(self, attachment: PodAttachment) -> None:
+        await asyncio.to_thread(pod_netlink.detach, attachment.host_ifname)
+        released = await self.addresses.release(attachment.handle)
+        if released:
+            log.info(
+                "pod %s released %s", attachment.container_id[:12], ", ".join(str(a.ip) for a in released)
+            )
+
+    async def check(self, attachment: PodAttachment) -> None:
+        addresses = await self.addresses.addresses_of(attachment.handle)
+        if not addresses:
+            raise CniFailure(CHECK_FAILED, f"no addresses are recorded for {attachment.handle}")
+        found = await asyncio.to_thread(
+            pod_netlink.problems, attachment.netns, attachment.ifname, attachment.host_ifname, addresses
+        )
+        if found:
+            raise CniFailure(CHECK_FAILED, "the pod's network is incomplete", "; ".join(found))
+
+    async def collect_garbage(self, attachment: PodAttachment) -> list[str]:
+        """CNI 1.1.0 GC: every handle of the network not in the runtime's valid attachments goes."""
+        network = attachment.network.name
+        keep = {f"{network}.{container}.{ifname}" for container, ifname in attachment.valid_attachments}
+        released: list[str] = []
+        for handle in await self.addresses.handles(network):
+            if handle in keep:
+                continue
+            _, container, ifname = split_handle(handle, network)
+            await asyncio.to_thread(pod_netlink.detach, host_interface_name(network, container, ifname))
+            await self.addresses.release(handle)
+            released.append(handle)
+        if released:
+            log.info("CNI GC of %s released %d attachments", network, len(released))
+        return released
+
+
+def split_handle(handle: str, network: str) -> Sequence[str]:
+    """(network, container id, interface) of a handle made by ``PodAttachment.handle``."""
+    rest = handle[len(network) + 1 :]
+    container, _, ifname = rest.partition(".")  # container ids hold no dot; an ifname may
+    return network, container, ifname

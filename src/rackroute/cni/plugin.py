@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""The ``rackroute`` CNI plugin: forwards a runtime's request to the node agent, prints the answer.
+
+Standard library only, imports nothing of rackroute (``rackroute cni install`` copies this file to
+/opt/cni/bin/rackroute and runs it with ``python -I -S``). What it checks itself is what needs no
+state: the environment the CNI specification requires per command (error 4), the JSON of the network
+configuration (6), its required fields (7), the cniVersion (1). Everything else — IPAM, the veth, the
+routes, the result — is the agent's, reached over its unix socket:
+
+    request  (one JSON object, then the plugin shuts its write side)
+        {"command", "containerID", "netns", "ifname", "args": {CNI_ARGS as a dict}, "path",
+         "config": {the network configuration as received, prevResult included}}
+    answer   (one JSON object, then the agent closes)
+        {"result": {...}}  printed as is, exit 0   |   {"error": {"code", "msg", "details"}}  exit 1
+
+The agent unreachable (no socket, refused, no answer within ``timeout`` seconds, default 30) is CNI
+error 11, "try again later": the runtime retries; the plugin never hangs longer than the timeout.
+Every failure, including one of this file's own, is a CNI error object on stdout, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+DEFAULT_SOCKET = "/var/run/rackroute/cni.sock"
+DEFAULT_TIMEOUT = 30.0
+MAX_ANSWER = 4 << 20
+
+# CNI specification, "Error codes" (well-known codes 1-99).
+INCOMPATIBLE_VERSION = 1
+UNSUPPORTED_FIELD = 2
+UNKNOWN_CONTAINER = 3
+INVALID_ENVIRONMENT = 4
+IO_FAILURE = 5
+DECODE_FAILURE = 6
+INVALID_CONFIG = 7
+TRY_AGAIN_LATER = 11
+
+# Which environment variables each command needs (CNI spec, "Parameters").
+REQUIRED_ENVIRONMENT = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "STATUS": (),
+    "GC": (),
+    "VERSION": (),
+}
+# The first version of the specification that has a command (older configs must not use it).
+FIRST_VERSION = {"CHECK": "0.4.0", "STATUS": "1.1.0", "GC": "1.1.0"}
+
+
+class CniError(Exception):
+    def __init__(self, code: int, msg: str, details: str = "") -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.details = details
+
+    def to_json(self, version: str) -> dict[str, Any]:
+        error: dict[str, Any] = {"cniVersion": version, "code": self.code, "msg": self.msg}
+        if self.details:
+            error["details"] = self.details
+        return error
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def parse_cni_args(text: str) -> dict[str, str]:
+    """``CNI_ARGS``: ``K1=V1;K2=V2`` (the spec's alphanumeric keys; runtimes add K8S_POD_NAME...)."""
+    args: dict[str, str] = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise CniError(INVALID_ENVIRONMENT, "CNI_ARGS is not K=V;K=V", f"bad item {item!r}")
+        args[key] = value
+    return args
+
+
+def parse_config(stdin: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(stdin)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CniError(DECODE_FAILURE, "network configuration is not JSON", str(error)) from None
+    if not isinstance(config, dict):
+        raise CniError(DECODE_FAILURE, "network configuration is not a JSON object")
+    for field in ("cniVersion", "name", "type"):
+        if not isinstance(config.get(field), str) or not config[field]:
+            raise CniError(INVALID_CONFIG, f"network configuration without {field!r}")
+    return config
+
+
+def check_version(command: str, version: str) -> None:
+    if version not in SUPPORTED_VERSIONS:
+        raise CniError(
+            INCOMPATIBLE_VERSION,
+            f"cniVersion {version} is not supported",
+            f"supported: {', '.join(SUPPORTED_VERSIONS)}",
+        )
+    first = FIRST_VERSION.get(command)
+    if first and version_tuple(version) < version_tuple(first):
+        raise CniError(INCOMPATIBLE_VERSION, f"{command} needs cniVersion {first} or later (got {version})")
+
+
+def build_request(env: Mapping[str, str], stdin: bytes) -> tuple[str, dict[str, Any]]:
+    """(command, the request for the agent); raises ``CniError`` for what is wrong without state."""
+    command = env.get("CNI_COMMAND", "")
+    if command not in REQUIRED_ENVIRONMENT:
+        raise CniError(
+            INVALID_ENVIRONMENT, f"unknown CNI_COMMAND {command!r}", "ADD DEL CHECK STATUS GC VERSION"
+        )
+    if command == "VERSION":
+        return command, {}
+    missing = [name for name in REQUIRED_ENVIRONMENT[command] if not env.get(name)]
+    if missing:
+        raise CniError(INVALID_ENVIRONMENT, f"{command} without {', '.join(missing)}")
+    config = parse_config(stdin)
+    check_version(command, config["cniVersion"])
+    request = {
+        "command": command,
+        "containerID": env.get("CNI_CONTAINERID", ""),
+        "netns": env.get("CNI_NETNS", ""),
+        "ifname": env.get("CNI_IFNAME", ""),
+        "args": parse_cni_args(env.get("CNI_ARGS", "")),
+        "path": env.get("CNI_PATH", ""),
+        "config": config,
+    }
+    return command, request
+
+
+def ask_agent(socket_path: str, request: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """One request over the agent's unix socket; unreachable or silent is "try again later"."""
+    deadline = time.monotonic() + timeout
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(timeout)
+        try:
+            connection.connect(socket_path)
+        except OSError as error:
+            raise CniError(
+                TRY_AGAIN_LATER, "the rackroute agent is not reachable", f"{socket_path}: {error.strerror}"
+            ) from None
+        try:
+            connection.sendall(json.dumps(request, separators=(",", ":")).encode())
+            connection.shutdown(socket.SHUT_WR)
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                connection.settimeout(max(0.001, deadline - time.monotonic()))
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_ANSWER:
+                    raise CniError(IO_FAILURE, "the agent's answer is too large")
+                chunks.append(chunk)
+        except TimeoutError:
+            raise CniError(
+                TRY_AGAIN_LATER, f"the rackroute agent did not answer within {timeout:g} s", socket_path
+            ) from None
+        except OSError as error:
+            raise CniError(TRY_AGAIN_LATER, "the connection to the agent failed", str(error)) from None
+    finally:
+        connection.close()
+    try:
+        answer = json.loads(b"".join(chunks))
+    except ValueError:
+        raise CniError(IO_FAILURE, "the agent's answer is not JSON (agent restarted mid-request?)") from None
+    if not isinstance(answer, dict) or not ("result" in answer or "error" in answer):
+        raise CniError(IO_FAILURE, "the agent's answer has neither result nor error")
+    return answer
+
+
+Transport = Callable[[str, Mapping[str, Any], float], dict[str, Any]]
+
+
+def run(env: Mapping[str, str], stdin: bytes, transport: Transport = ask_agent) -> tuple[int, bytes]:
+    """The whole plugin as a function: (exit code, what to print on stdout)."""
+    version = "1.0.0"
+    try:
+        command, request = build_request(env, stdin)
+        if command == "VERSION":
+            answer: Any = {
+                "cniVersion": requested_version(stdin),
+                "supportedVersions": list(SUPPORTED_VERSIONS),
+            }
+            return 0, dump(answer)
+        config = request["config"]
+        version = config["cniVersion"]
+        timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
+        socket_path = str(config.get("agentSocket", DEFAULT_SOCKET))
+        answer = transport(socket_path, request, timeout)
+    except CniError as error:
+        return 1, dump(error.to_json(version))
+    except Exception as error:  # never a traceback for the runtime: an error object
+        return 1, dump(CniError(IO_FAILURE, "rackroute-cni failed", repr(error)).to_json(version))
+    if "error" in answer:
+        error_object = dict(answer["error"])
+        error_object.setdefault("cniVersion", version)
+        return 1, dump(error_object)
+    result = answer["result"]
+    if result is None:  # DEL, CHECK, GC, STATUS succeed with no output
+        return 0, b""
+    return 0, dump(result)
+
+
+def requested_version(stdin: bytes) -> str:
+    """VERSION's answer is in the version the caller asked in (spec: any supported, 1.0.0 if none)."""
+    try:
+        version = json.loads(stdin).get("cniVersion")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return "1.0.0"
+    return version if version in SUPPORTED_VERSIONS else "1.0.0"
+
+
+def dump(value: Any) -> bytes:
+    return json.dumps(value, indent=1).encode() + b"\n"
+
+
+def main() -> None:
+    code, output = run(os.environ, sys.stdin.buffer.read())
+    sys.stdout.buffer.write(output)
+    sys.stdout.buffer.flush()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
