@@ -21,6 +21,7 @@ from .group_exports import GroupExports
 from .groups import GroupExport
 from .intern import Interner
 from .locrib import LocRib
+from .next_hop import NextHopUsable, next_hop_eligibility
 from .outbound import Export, Exporter, ExportMemo
 from .path import Advertisement, Path, Route
 from .peer import PeerInfo
@@ -31,7 +32,6 @@ from .tables import Neighbour
 
 LLGR_STALE = WellKnownCommunity.LLGR_STALE
 NO_LLGR = WellKnownCommunity.NO_LLGR
-NextHopUsable = Callable[[Family, bytes], bool]
 Changes = dict[Family, set[bytes]]
 Chunks = Iterator[tuple[Family, set[bytes]]]  # (family, changed Loc-RIB prefixes) per chunk
 # Adj-RIB-In keys per chunk of a whole-neighbour withdrawal: every stage after the RIB (pending
@@ -233,10 +233,7 @@ class Rib:
     def loc_rib(self, family: Family) -> LocRib:
         loc_rib = self._loc_ribs.get(family)
         if loc_rib is None:
-            usable = None
-            if self._next_hop_usable is not None:
-                check = self._next_hop_usable
-                usable = lambda path: not path.next_hop or check(family, path.next_hop)  # noqa: E731
+            usable = next_hop_eligibility(family, self._next_hop_usable)
             loc_rib = self._loc_ribs[family] = LocRib(family, self.settings.decision, usable)
         return loc_rib
 
@@ -322,6 +319,12 @@ class Rib:
         prefixes = list(self.loc_rib(family).routes)
         prefixes.extend(prefix for prefix in sent if prefix not in self.loc_rib(family).routes)
         return self.exports_for(address, family, prefixes, memo)
+
+    def suspend_export(self, address: bytes) -> None:
+        """Leave the neighbour out of the exports for a while (its output is backed up): what it
+        was sent is kept in its own Adj-RIB-Out, so ``full_export`` later sends it the difference.
+        Call before the Loc-RIB's journal is taken (the group's view of it is read from there)."""
+        self._groups.detach(self._neighbour(address))
 
     def reset_adj_rib_out(self, address: bytes, family: Family | None = None) -> None:
         """The session went down: nothing is known to have been sent any more."""

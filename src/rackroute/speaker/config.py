@@ -81,6 +81,9 @@ class NeighborSettings(Model):
     port: int | None = Field(None, ge=1, le=65535)
     passive: bool | None = None
     hold_time: int | None = None
+    # RFC 9687: seconds a neighbour may read nothing of what we have for it; None is the RFC's
+    # default (the larger of 8 minutes and twice the negotiated hold time), 0 turns it off.
+    send_hold_time: float | None = Field(None, ge=0)
     connect_retry: float | None = Field(None, gt=0)
     route_reflector_client: bool | None = None
     next_hop: NextHopMode | None = None
@@ -247,6 +250,7 @@ class SpeakerConfig(Model):
     listen_port: int = Field(179, ge=1, le=65535)
     cluster_id: str | None = None
     hold_time: int = 90
+    send_hold_time: float | None = Field(None, ge=0)  # RFC 9687, see NeighborSettings
     connect_retry: float = Field(5.0, gt=0)
     families: list[str] = ["ipv4-unicast", "ipv6-unicast"]
     ebgp_requires_policy: bool = False  # RFC 8212; off so node-to-ToR works out of the box

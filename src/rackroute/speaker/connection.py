@@ -2,26 +2,46 @@
 
 Bytes read go to ``Session.receive_data`` and the events it returns to the handler (the ``Peer``);
 whatever the session queued is written with one ``transport.write`` per loop iteration (a flush
-scheduled once with ``call_soon``, however many inputs and sends happened); one loop timer is armed
-at ``Session.next_deadline()``. I/O errors become ``Session.connection_lost``. No protocol decision
-is taken here (STYLE pattern 3).
+scheduled once with ``call_soon``, however many inputs and sends happened). The connection is a
+``Timed`` of the speaker's ``TimerQueue`` (``timers``): its deadline is the session's
+``next_deadline()`` or the send hold timer's. I/O errors become ``Session.connection_lost``.
+
+Output is bounded: ``backlog`` is what waits for the neighbour (here and in the transport); past
+``OUTPUT_HIGH_WATER`` the handler is told (``output_backlogged``: the outbox stops building UPDATEs
+for it) and, once the backlog is down to ``OUTPUT_LOW_WATER``, told again (``output_drained``: it
+resumes from the RIB's state then). The
+send hold timer (RFC 9687) runs while output waits and the kernel takes none of it; when it expires
+the session ends with Send Hold Timer Expired and the TCP connection is dropped at once (a peer that
+reads nothing would never read the NOTIFICATION either).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 from typing import Protocol, cast
 
 from ..bgp.events import Event
 from ..bgp.messages import RouteRefresh, Update
+from ..bgp.negotiated import Negotiated
 from ..bgp.notification import Notification
 from ..bgp.session import Session
 from ..bgp.wire import HEADER_LENGTH, MessageType
+from .peer_rules import SEND_HOLD_TIMER_EXPIRED
+from .timers import Clock, TimerQueue
+
+log = logging.getLogger("rackroute.speaker.peer")
 
 
 class ConnectionHandler(Protocol):
+    clock: Clock
+    timers: TimerQueue
+
     def connection_events(self, connection: Connection, events: list[Event]) -> None: ...
+    def send_hold_time(self, negotiated: Negotiated | None) -> float | None: ...
+    def output_backlogged(self, connection: Connection) -> None: ...
+    def output_drained(self, connection: Connection) -> None: ...
 
 
 class MessageCounter:
@@ -64,6 +84,10 @@ class MessageCounter:
 # ``bytes`` shared by every neighbour), so a thousand slow readers do not each hold a copy.
 WRITE_HIGH_WATER = 256 * 1024
 WRITE_PIECE = 256 * 1024
+# Octets waiting for one neighbour (here plus the transport's buffer) above which no more UPDATEs are
+# built for it, and below which building resumes from the RIB's current state.
+OUTPUT_HIGH_WATER = 4 * 1024 * 1024
+OUTPUT_LOW_WATER = 1024 * 1024
 
 
 class Connection(asyncio.Protocol):
@@ -71,6 +95,8 @@ class Connection(asyncio.Protocol):
         self.session = session
         self.handler = handler
         self.loop = asyncio.get_running_loop()
+        self.clock = handler.clock
+        self.timers = handler.timers
         self.transport: asyncio.Transport | None = None
         self.local_address: str = ""
         self.remote_address: str = ""
@@ -81,10 +107,13 @@ class Connection(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         # What is to be written, in order, not yet handed to the transport (see ``_flush``).
         self._out: collections.deque[bytes | memoryview] = collections.deque()
+        self._queued = 0  # octets in ``_out``
+        self._written = 0  # octets handed to the transport
+        self._taken = 0  # of those, what the kernel had taken at the last look (send hold timer)
+        self._send_hold_deadline: float | None = None
+        self._watch_drain = False  # tell the handler when the backlog is down to the low water
         self._known_updates: int | None = None
         self._writing_paused = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_deadline: float | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -97,14 +126,15 @@ class Connection(asyncio.Protocol):
         self.local_address = _unmapped(local[0]) if local else ""
         if remote:
             self.remote_address, self.remote_port = _unmapped(remote[0]), remote[1]
-        self._deliver(self.session.connection_made(self.loop.time()))
+        self._deliver(self.session.connection_made(self.clock()))
 
     def data_received(self, data: bytes) -> None:
         self.received.feed(data)
-        self._deliver(self.session.receive_data(data, self.loop.time()))
+        self._deliver(self.session.receive_data(data, self.clock()))
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        self._check_output(self.clock())
 
     def resume_writing(self) -> None:
         self._writing_paused = False
@@ -114,12 +144,14 @@ class Connection(asyncio.Protocol):
         if self.lost.done():
             return  # ``abort`` already reported it
         self.transport = None
-        self._cancel_timer()
+        self.timers.discard(self)
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._out.clear()
-        self._deliver(self.session.connection_lost(self.loop.time()))
+        self._queued = 0
+        self._send_hold_deadline = None
+        self._deliver(self.session.connection_lost(self.clock()))
         if not self.lost.done():
             self.lost.set_result(None)
 
@@ -133,24 +165,28 @@ class Connection(asyncio.Protocol):
         """Queue pre-encoded UPDATEs. The bytes are kept as they are (the same object may go to many
         connections), not copied into the session's buffer; what the session queued before them
         goes first."""
-        self.session.send_update_bytes(b"", self.loop.time())  # Established? restarts KeepaliveTimer
+        self.session.send_update_bytes(b"", self.clock())  # Established? restarts KeepaliveTimer
         self._take_session_data()
         self._out.append(data)
+        self._queued += len(data)
         known, self._known_updates = self._known_updates, None
         if known is None:
             self.sent.feed(bytes(data))
         else:
             self.sent.add(known, known)
         self.schedule_flush()
+        if not self._watch_drain and self.backlog > OUTPUT_HIGH_WATER:
+            self._watch_drain = True
+            self.handler.output_backlogged(self)
 
     def send(self, message: Update | RouteRefresh) -> None:
-        self.session.send(message, self.loop.time())
+        self.session.send(message, self.clock())
         self.schedule_flush()
 
     def close(self, notification: Notification | None = None) -> None:
         """End the session with a NOTIFICATION (default Cease/Administrative Shutdown); the socket
         closes once it is written."""
-        self._deliver(self.session.close(notification, self.loop.time()))
+        self._deliver(self.session.close(notification, self.clock()))
 
     def abort(self) -> None:
         """Drop the TCP connection without a NOTIFICATION (graceful restart keeps our routes at the
@@ -159,6 +195,12 @@ class Connection(asyncio.Protocol):
         if transport is not None:
             transport.abort()
         self.connection_lost(None)
+
+    @property
+    def backlog(self) -> int:
+        """Octets waiting for the neighbour: queued here and in the transport's buffer."""
+        transport = self.transport
+        return self._queued + (transport.get_write_buffer_size() if transport is not None else 0)
 
     def schedule_flush(self) -> None:
         if self._flush_handle is None and self.transport is not None:
@@ -191,41 +233,72 @@ class Connection(asyncio.Protocol):
                     out.appendleft(rest)
                 batch.append(item)
                 size += len(item)
+            self._queued -= size
+            self._written += size
             transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
         if closing:
             transport.close()  # after the NOTIFICATION queued above is written
-        else:
-            self._arm_timer()
+            return
+        self._check_output(self.clock())
+        if self._watch_drain and self.backlog <= OUTPUT_LOW_WATER:
+            self._watch_drain = False
+            self.handler.output_drained(self)
+        self._arm_timer()
 
     def _take_session_data(self) -> None:
         data = self.session.data_to_send()
         if data:
             self.sent.feed(data)
             self._out.append(data)
+            self._queued += len(data)
+
+    def _check_output(self, now: float) -> None:
+        """The send hold timer (RFC 9687): runs while output waits, restarts whenever the kernel
+        took some of it since the last look, stops when nothing waits."""
+        transport, negotiated = self.transport, self.session.negotiated
+        if transport is None or negotiated is None or self.session.closed is not None:
+            return
+        buffered = transport.get_write_buffer_size()
+        if not buffered and not self._out:
+            self._send_hold_deadline = None
+            return
+        taken = self._written - buffered
+        if taken != self._taken or self._send_hold_deadline is None:
+            self._taken = taken
+            send_hold_time = self.handler.send_hold_time(negotiated)
+            self._send_hold_deadline = None if send_hold_time is None else now + send_hold_time
+            self.timers.changed(self)
 
     def _arm_timer(self) -> None:
-        deadline = self.session.next_deadline()
-        if deadline is None or self.session.closed is not None:
-            self._cancel_timer()
-            return
-        # A later deadline (the keepalive timer restarted by a send) keeps the armed timer: an early
-        # ``handle_timer`` is harmless and re-arms, which saves a cancel per UPDATE.
-        if self._timer_deadline is not None and self._timer_deadline <= deadline:
-            return
-        self._cancel_timer()
-        self._timer_deadline = deadline
-        self._timer = self.loop.call_at(deadline, self._on_timer)
+        self.timers.changed(self)
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_deadline = None
+    # -- Timed ----------------------------------------------------------------------------------
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_deadline = None
-        self._deliver(self.session.handle_timer(self.loop.time()))
+    def next_deadline(self) -> float | None:
+        if self.transport is None or self.session.closed is not None:
+            return None
+        session, send_hold = self.session.next_deadline(), self._send_hold_deadline
+        if session is None or send_hold is None:
+            return session if send_hold is None else send_hold
+        return min(session, send_hold)
+
+    def handle_timer(self, now: float) -> None:
+        if self.transport is None:
+            return
+        self._deliver(self.session.handle_timer(now))
+        deadline = self._send_hold_deadline
+        if deadline is None or now < deadline:
+            return
+        self._check_output(now)  # the kernel may have taken some since the last look
+        deadline = self._send_hold_deadline
+        if deadline is not None and now >= deadline and self.session.closed is None:
+            log.warning(
+                "send hold timer expired: the neighbour read nothing, closing",
+                extra={"neighbor": self.remote_address, "backlog": self.backlog},
+            )
+            self.close(SEND_HOLD_TIMER_EXPIRED)
+            self._take_session_data()
+            self.abort()
 
 
 def _unmapped(address: str) -> str:

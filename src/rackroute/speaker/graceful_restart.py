@@ -10,12 +10,12 @@ RFC 9494): which of its routes are kept stale when its session ends, and for how
   no longer lists) lose their stale routes at once; the others keep them until the peer's
   End-of-RIB for the family, or ``stale_routes_time``, whichever comes first.
 
-The RIB work is the ``Peer``'s (``HelperActions``); this module only decides and keeps the timers.
+The RIB work is the ``Peer``'s (``HelperActions``); this module only decides and keeps the
+deadlines (sans-IO: ``now`` comes in, ``next_deadline()``/``handle_timer(now)`` as every ``Timed``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,12 +39,10 @@ class GracefulRestartHelper:
     def __init__(self, actions: HelperActions, stale_routes_time: float) -> None:
         self.actions = actions
         self.stale_routes_time = stale_routes_time
-        self.loop = asyncio.get_running_loop()
         self.stale: set[Family] = set()
         self.long_lived: set[Family] = set()
-        self.restart_deadline: float | None = None  # loop time; set while the peer is away
-        self._restart_timer: asyncio.TimerHandle | None = None
-        self._stale_timers: dict[Family, asyncio.TimerHandle] = {}
+        self.restart_deadline: float | None = None  # set while the peer is away
+        self._stale_deadlines: dict[Family, float] = {}  # end of the wait for End-of-RIB / LLGR
         self._long_lived_times: dict[Family, int] = {}
         self._away = False  # the session is down and routes are kept for the peer's return
 
@@ -53,13 +51,13 @@ class GracefulRestartHelper:
         """Stale routes are being kept for this neighbour."""
         return bool(self.stale)
 
-    def describe(self) -> str | None:
+    def describe(self, now: float) -> str | None:
         """For the status API: what the helper is doing, None when idle."""
         if not self.stale:
             return None
         families = ", ".join(sorted(family.name for family in self.stale))
         if self.restart_deadline is not None:
-            left = max(0.0, self.restart_deadline - self.loop.time())
+            left = max(0.0, self.restart_deadline - now)
             return f"helper: peer restarting (stale {families}, {left:.0f} s left)"
         if self.long_lived:
             return f"helper: long-lived stale ({families})"
@@ -67,7 +65,7 @@ class GracefulRestartHelper:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def session_lost(self, negotiated: Negotiated | None, graceful: bool) -> bool:
+    def session_lost(self, negotiated: Negotiated | None, graceful: bool, now: float) -> bool:
         """The established session ended; True when routes are kept (stale) for the peer's restart."""
         self._cancel_timers()
         capability = None if negotiated is None else negotiated.peer_graceful_restart
@@ -94,15 +92,11 @@ class GracefulRestartHelper:
         for family in sorted(listed):
             self.actions.mark_stale(family, False)
         self._away = True
-        self.restart_deadline = self.loop.time() + capability.restart_time
-        self._restart_timer = self.loop.call_later(capability.restart_time, self._restart_time_expired)
+        self.restart_deadline = now + capability.restart_time
         return True
 
-    def session_up(self, negotiated: Negotiated) -> None:
+    def session_up(self, negotiated: Negotiated, now: float) -> None:
         """RFC 4724 §4.2: the peer is back; drop what it did not preserve, wait for End-of-RIB."""
-        if self._restart_timer is not None:
-            self._restart_timer.cancel()
-            self._restart_timer = None
         self.restart_deadline = None
         self._away = False
         capability = negotiated.peer_graceful_restart
@@ -112,8 +106,8 @@ class GracefulRestartHelper:
         for family in sorted(self.stale):
             if family not in preserved or family not in negotiated.families:
                 self._sweep(family)
-            elif family not in self._stale_timers:
-                self._stale_timers[family] = self.loop.call_later(self.stale_routes_time, self._sweep, family)
+            elif family not in self._stale_deadlines:
+                self._stale_deadlines[family] = now + self.stale_routes_time
 
     def end_of_rib(self, family: Family) -> None:
         if family in self.stale and not self._away:
@@ -129,37 +123,42 @@ class GracefulRestartHelper:
 
     # -- timers -------------------------------------------------------------------------------
 
-    def _restart_time_expired(self) -> None:
-        self._restart_timer = None
+    def next_deadline(self) -> float | None:
+        deadlines = list(self._stale_deadlines.values())
+        if self.restart_deadline is not None:
+            deadlines.append(self.restart_deadline)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        if self.restart_deadline is not None and now >= self.restart_deadline:
+            self._restart_time_expired(now)
+        for family, deadline in sorted(self._stale_deadlines.items()):
+            if now >= deadline:
+                self._sweep(family)
+
+    def _restart_time_expired(self, now: float) -> None:
         self.restart_deadline = None
         for family in sorted(self.stale):
             stale_time = self._long_lived_times.get(family)
             if stale_time:  # RFC 9494 §4.2: on to long-lived stale
                 self.long_lived.add(family)
                 self.actions.mark_stale(family, True)
-                self._stale_timers[family] = self.loop.call_later(stale_time, self._sweep, family)
+                self._stale_deadlines[family] = now + stale_time
             else:
                 self._sweep(family)
 
     def _sweep(self, family: Family) -> None:
-        timer = self._stale_timers.pop(family, None)
-        if timer is not None:
-            timer.cancel()
+        self._stale_deadlines.pop(family, None)
         self.stale.discard(family)
         self.long_lived.discard(family)
         self.actions.sweep_stale(family)
-        if not self.stale and self._away and self._restart_timer is None:
+        if not self.stale and self._away and self.restart_deadline is None:
             # Everything kept for the peer's return is gone and it is still away.
             self._away = False
             self.actions.restart_expired()
 
     def _cancel_timers(self) -> None:
-        if self._restart_timer is not None:
-            self._restart_timer.cancel()
-            self._restart_timer = None
-        for timer in self._stale_timers.values():
-            timer.cancel()
-        self._stale_timers.clear()
+        self._stale_deadlines.clear()
         self.restart_deadline = None
 
 

@@ -10,6 +10,12 @@ route refresh is negotiated, RFC 7313), and re-exports after an export policy ch
 neighbour's routes going away at once come in chunks (``note_chunks``), each flushed before the RIB
 withdraws the next, so a million-route neighbour's teardown holds a chunk of temporaries, not a
 million-prefix copy at every stage.
+
+Output is bounded per neighbour: a neighbour whose connection is above its high water
+(``Connection.output_blocked``, reported through ``block``) is taken out of the exports before the
+next journal is taken — what it was sent stays known in its own Adj-RIB-Out (``Rib.suspend_export``)
+— and gets the difference between that and the RIB's state then when its backlog has drained
+(``unblock``): nothing is queued twice, and it is sent the latest state, not every intermediate one.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class Outbox:
         self._synced: set[Peer] = set()  # established, initial table sent
         self._refresh: list[tuple[Peer, Family]] = []  # route refresh requests to answer
         self._reexport: set[Peer] = set()  # export policy changed: send the difference
+        self._blocking: set[Peer] = set()  # above the high water: suspend before the next journal
+        self._blocked: set[Peer] = set()  # suspended until their output drains
         self._handle: asyncio.Handle | None = None
         self._encoded_attributes: EncodedAttributes = {}  # kept across flushes, see ``flush``
 
@@ -97,6 +105,8 @@ class Outbox:
         self._initial.discard(peer)
         self._synced.discard(peer)
         self._reexport.discard(peer)
+        self._blocking.discard(peer)
+        self._blocked.discard(peer)
         self._refresh = [(p, f) for p, f in self._refresh if p is not peer]
 
     def resend(self, peer: Peer, family: Family) -> None:
@@ -110,6 +120,22 @@ class Outbox:
         if peer in self._synced:
             self._reexport.add(peer)
             self._schedule()
+
+    def block(self, peer: Peer) -> None:
+        """The neighbour's output is above the high water: build nothing more for it."""
+        if peer in self._synced and peer not in self._blocked:
+            self._blocking.add(peer)
+
+    def unblock(self, peer: Peer) -> None:
+        """Its output drained: send it the difference between what it has and the RIB's state."""
+        self._blocking.discard(peer)
+        if peer in self._blocked:
+            self._blocked.discard(peer)
+            self._reexport.add(peer)
+            self._schedule()
+
+    def blocked(self, peer: Peer) -> bool:
+        return peer in self._blocked or peer in self._blocking
 
     def release(self, peers: Iterable[Peer]) -> None:
         """The end of the deferral: the kernel gets the whole Loc-RIB, then may sweep; every
@@ -151,7 +177,13 @@ class Outbox:
             self._handle = asyncio.get_running_loop().call_soon(self.flush)
 
     def _take_journals(self) -> dict[Family, dict[bytes, Route | None]]:
-        """Each changed family's journal (prefix -> Route before the changes), taken."""
+        """Each changed family's journal (prefix -> Route before the changes), taken. Neighbours
+        that became blocked leave their groups first, while the journal still tells what they had."""
+        for peer in self._blocking:
+            if peer in self._synced:
+                self._blocked.add(peer)
+                self.rib.suspend_export(peer.key)
+        self._blocking.clear()
         dirty, self._dirty = self._dirty, set()
         return {family: self.rib.loc_rib(family).take_journal() for family in sorted(dirty)}
 
@@ -171,7 +203,11 @@ class Outbox:
         for family, journal in pending.items():
             if not journal:
                 continue
-            peers = {p.key: p for p in self._synced if family in _families(p) and p.negotiated is not None}
+            peers = {
+                p.key: p
+                for p in self._synced
+                if family in _families(p) and p.negotiated is not None and p not in self._blocked
+            }
             groups, exports = self.rib.export_groups(family, list(journal), peers, list(journal.values()))
             negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
             for group in groups:
@@ -197,10 +233,13 @@ class Outbox:
 
     def _refreshes(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
         memos: dict[Family, ExportMemo] = {}
+        later = [(peer, family) for peer, family in self._refresh if peer in self._blocked]
         for peer, family in self._refresh:
             negotiated = peer.negotiated
             if negotiated is None or peer not in self._synced or family not in _families(peer):
                 continue
+            if peer in self._blocked:
+                continue  # answered once its output drained
             enhanced = negotiated.enhanced_route_refresh
             items = outgoing.setdefault(peer, [])
             self.rib.reset_adj_rib_out(peer.key, family)
@@ -210,11 +249,12 @@ class Outbox:
             items.append(_encoded(encoder.export(export, negotiated)))
             if enhanced:
                 items.append(RouteRefresh(family, RouteRefreshSubtype.END))
-        self._refresh.clear()
+        self._refresh = later
 
     def _tables(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
         memos: dict[Family, ExportMemo] = {}
-        for peer in self._initial | self._reexport:
+        later = self._reexport & self._blocked
+        for peer in self._initial | (self._reexport - later):
             negotiated = peer.negotiated
             if negotiated is None or peer.established is None:
                 continue
@@ -227,7 +267,7 @@ class Outbox:
                     peer.end_of_rib_sent.add(family)
             self._synced.add(peer)
         self._initial.clear()
-        self._reexport.clear()
+        self._reexport = later
 
 
 def _families(peer: Peer) -> frozenset[Family]:

@@ -41,12 +41,16 @@ from .config import MaxPrefixAction, MaxPrefixes
 from .connection import Connection
 from .graceful_restart import GracefulRestartHelper, NeighbourActions
 from .settings import PeerSettings
+from .timers import Clock, TimerQueue
 
 log = logging.getLogger("rackroute.speaker.peer")
 
 
 class PeerOwner(Protocol):
     """What a ``Peer`` needs from the speaker that owns it."""
+
+    clock: Clock
+    timers: TimerQueue
 
     def local_open(self, peer: Peer) -> Open: ...
     def peer_established(self, peer: Peer, connection: Connection) -> None: ...
@@ -59,6 +63,8 @@ class PeerOwner(Protocol):
     def drop_routes(self, peer: Peer, family: Family | None) -> None: ...
     def prefix_count(self, peer: Peer, family: Family) -> int: ...
     def peer_expired(self, peer: Peer) -> None: ...
+    def output_backlogged(self, peer: Peer) -> None: ...
+    def output_drained(self, peer: Peer) -> None: ...
 
 
 class Peer:
@@ -69,6 +75,8 @@ class Peer:
         self.address = settings.address
         self.key = ipaddress.ip_address(self.address).packed  # the RIB's name for this neighbour
         self.loop = asyncio.get_running_loop()
+        self.clock = owner.clock
+        self.timers = owner.timers
         self.connections: list[Connection] = []
         self.established: Connection | None = None
         self.negotiated: Negotiated | None = None  # of the established session, or the last one
@@ -79,7 +87,7 @@ class Peer:
             None  # the last one, kept after the session is back (as FRR's "last reset")
         )
         self.since = time.time()
-        self.established_at: float | None = None  # loop time
+        self.established_at: float | None = None  # on ``clock``
         self.connection_attempts = 0
         self.collisions = 0
         self.messages_received = self.messages_sent = self.updates_received = self.updates_sent = 0
@@ -88,8 +96,9 @@ class Peer:
         self.disabled_families: set[Family] = set()  # RFC 7606 AFI/SAFI disable, for this session
         self._attempt = 0
         self._connect_task: asyncio.Task[None] | None = None
-        self._retry: asyncio.TimerHandle | None = None
-        self._restart: asyncio.TimerHandle | None = None
+        self._connect_soon: asyncio.Handle | None = None  # a connect asked for now, not a timer
+        self._retry_at: float | None = None  # connect retry deadline
+        self._restart_at: float | None = None  # restart after a max-prefix stop
         self._drop_on_close = False
         self._prefix_limit: rules.PrefixLimit | None = None
 
@@ -143,9 +152,30 @@ class Peer:
         return self.running and not self.stopped and not self.settings.passive and self.established is None
 
     def _schedule_connect(self, delay: float) -> None:
-        if not self._may_connect() or self._retry is not None:
+        if not self._may_connect() or self._retry_at is not None or self._connect_soon is not None:
             return
-        self._retry = self.loop.call_later(delay, self._start_connect)
+        if delay <= 0:
+            self._connect_soon = self.loop.call_soon(self._start_connect)
+            return
+        self._retry_at = self.clock() + delay
+        self.timers.changed(self)
+
+    # -- Timed: connect retry, restart after max prefixes, the GR helper's timers ---------------
+
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d for d in (self._retry_at, self._restart_at, self.helper.next_deadline()) if d is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            self._start_connect()
+        if self._restart_at is not None and now >= self._restart_at:
+            self._restart_at = None
+            self.reset(Cease.ADMINISTRATIVE_RESET)
+        self.helper.handle_timer(now)
 
     def _retry_later(self) -> None:
         delay = rules.connect_delay(self.settings.connect_retry, self._attempt)
@@ -153,7 +183,7 @@ class Peer:
         self._schedule_connect(delay)
 
     def _start_connect(self) -> None:
-        self._retry = None
+        self._connect_soon = None
         outgoing = any(c.session.active for c in self.connections)
         if self._may_connect() and self._connect_task is None and not outgoing:
             self._set_since()
@@ -216,6 +246,17 @@ class Peer:
 
     # -- events from the connections ------------------------------------------------------------
 
+    def send_hold_time(self, negotiated: Negotiated | None) -> float | None:
+        return rules.send_hold_time(self.settings.send_hold_time, negotiated)
+
+    def output_backlogged(self, connection: Connection) -> None:
+        if connection is self.established:
+            self.owner.output_backlogged(self)
+
+    def output_drained(self, connection: Connection) -> None:
+        if connection is self.established:
+            self.owner.output_drained(self)
+
     def connection_events(self, connection: Connection, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, SessionClosed):
@@ -276,7 +317,7 @@ class Peer:
     def _established(self, connection: Connection, negotiated: Negotiated) -> None:
         self.established = connection
         self.negotiated = negotiated
-        self.established_at = self.loop.time()
+        self.established_at = self.clock()
         self._attempt = 0
         self._cancel_connect()
         self.end_of_rib_received.clear()
@@ -293,7 +334,8 @@ class Peer:
             },
         )
         self.owner.peer_established(self, connection)
-        self.helper.session_up(negotiated)
+        self.helper.session_up(negotiated, self.clock())
+        self.timers.changed(self)
 
     def _end_of_rib(self, connection: Connection, family: Family) -> None:
         if connection is not self.established:
@@ -359,7 +401,8 @@ class Peer:
         self.owner.peer_down(self)
         graceful = event.graceful and self.running and not self._drop_on_close
         self._drop_on_close = False
-        retained = self.helper.session_lost(self.negotiated, graceful)
+        retained = self.helper.session_lost(self.negotiated, graceful, self.clock())
+        self.timers.changed(self)
         if self.settings.dynamic and not retained and not self.connections:
             self.owner.peer_expired(self)
             return
@@ -397,7 +440,8 @@ class Peer:
         self.stopped = f"maximum prefixes reached ({family.name}: {count} > {limits.limit})"
         log.error(self.stopped, extra={"neighbor": self.address, "action": limits.action.value})
         if limits.action is MaxPrefixAction.RESTART:
-            self._restart = self.loop.call_later(limits.restart_after, self.reset, Cease.ADMINISTRATIVE_RESET)
+            self._restart_at = self.clock() + limits.restart_after
+            self.timers.changed(self)
         self._drop_on_close = True  # a neighbour over its limit keeps no routes, whatever GR says
         connection.close(
             self.cease(Cease.MAXIMUM_PREFIXES_REACHED, rules.max_prefixes_data(family, limits.limit))
@@ -409,15 +453,14 @@ class Peer:
         self.since = time.time()
 
     def _cancel_connect(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+        self._retry_at = None  # a queued entry fires harmlessly
+        if self._connect_soon is not None:
+            self._connect_soon.cancel()
+            self._connect_soon = None
         if self._connect_task is not None:
             self._connect_task.cancel()
             self._connect_task = None
 
     def _cancel_timers(self) -> None:
         self._cancel_connect()
-        if self._restart is not None:
-            self._restart.cancel()
-            self._restart = None
+        self._restart_at = None

@@ -15,6 +15,10 @@ from ..net.family import Family
 from .config import MaxPrefixAction, MaxPrefixes
 
 MAX_CONNECT_DELAY = 60.0
+# RFC 9687 §3: NOTIFICATION error code 8, "Send Hold Timer Expired" (subcode 0), and the default
+# send hold time: the larger of 8 minutes and twice the negotiated hold time.
+SEND_HOLD_TIMER_EXPIRED = Notification(8, 0)
+SEND_HOLD_TIME_FLOOR = 480.0
 COLLISION = Notification(ErrorCode.CEASE, Cease.CONNECTION_COLLISION_RESOLUTION)
 # RFC 8538 §5: these Cease subcodes end graceful restart, so they travel inside a Hard Reset when
 # both sides set the N bit (Administrative Reset is the operator's call: ours is a hard one).
@@ -44,6 +48,15 @@ def cease(subcode: Cease, negotiated: Negotiated | None, data: bytes = b"") -> N
     if subcode in HARD_RESET_SUBCODES and local and remote and local.notification and remote.notification:
         return Notification(ErrorCode.CEASE, Cease.HARD_RESET, bytes((ErrorCode.CEASE, subcode)) + data)
     return Notification(ErrorCode.CEASE, subcode, data)
+
+
+def send_hold_time(configured: float | None, negotiated: Negotiated | None) -> float | None:
+    """How long a neighbour may read nothing of what we have for it (RFC 9687); None: no limit.
+    ``configured`` None is the RFC's default, 0 turns the timer off."""
+    if configured is not None:
+        return configured or None
+    hold_time = negotiated.hold_time if negotiated is not None else 0
+    return max(SEND_HOLD_TIME_FLOOR, 2.0 * hold_time)
 
 
 def is_collision(notification: Notification) -> bool:

@@ -56,6 +56,7 @@ class PeerSettings:
     passive: bool
     hold_time: int
     connect_retry: float
+    send_hold_time: float | None  # RFC 9687; None: the RFC's default, 0: off
     route_reflector_client: bool
     next_hop_mode: RibNextHopMode
     families: tuple[Family, ...]
@@ -225,6 +226,7 @@ def _resolve(
         passive=_first(layers, "passive", listen_range is not None),
         hold_time=_first(layers, "hold_time", config.hold_time),
         connect_retry=_first(layers, "connect_retry", config.connect_retry),
+        send_hold_time=_first(layers, "send_hold_time", config.send_hold_time),
         route_reflector_client=_first(layers, "route_reflector_client", False),
         next_hop_mode=NEXT_HOP_MODES[next_hop],
         families=families,

@@ -88,7 +88,7 @@ def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
         description=settings.description,
         state=peer.state(),
         since=peer.since,
-        uptime=peer.loop.time() - peer.established_at if peer.established_at is not None else None,
+        uptime=peer.clock() - peer.established_at if peer.established_at is not None else None,
         router_id=format_router_id(peer.negotiated.peer_router_id) if peer.negotiated else None,
         hold_time=negotiated.hold_time if negotiated else None,
         keepalive_time=negotiated.keepalive_time if negotiated else None,
@@ -106,7 +106,7 @@ def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
 
 
 def _graceful_restart_text(peer: Peer, negotiated: Negotiated | None) -> str:
-    helping = peer.helper.describe()
+    helping = peer.helper.describe(peer.clock())
     if helping is not None:
         return helping
     if not peer.settings.graceful_restart:

@@ -37,15 +37,32 @@ from .policies import Origination, origination
 from .session_facts import local_open, local_open_key, peer_info
 from .settings import PeerSettings, resolve
 from .status import RouteStatus, SpeakerStatus
+from .timers import Clock, Deadline, LoopTimer, TimerQueue
 
 log = logging.getLogger("rackroute.speaker")
 
 
 class Speaker:
     def __init__(
-        self, config: SpeakerConfig, *, restarting: bool = False, route_sink: RouteSink | None = None
+        self,
+        config: SpeakerConfig,
+        *,
+        restarting: bool = False,
+        route_sink: RouteSink | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock``: the time every deadline of the neighbour layer is on (``timers``). Default: the
+        event loop's, with one loop timer at the earliest deadline; with a clock of its own the
+        caller runs the timers (``handle_timer``), as the tests do with a fake clock."""
         self.config = config
+        if clock is None:
+            self._loop_timer: LoopTimer | None = LoopTimer(asyncio.get_running_loop())
+            self.timers = self._loop_timer.queue
+            self.clock: Clock = self._loop_timer.loop.time
+        else:
+            self._loop_timer = None
+            self.timers = TimerQueue()
+            self.clock = clock
         self.settings = resolve(config)
         self.rib = Rib(self.settings.rib_settings())
         # The kernel sweep may wait longer than export after our restart (see ``convergence``).
@@ -63,19 +80,17 @@ class Speaker:
         self.started_at = time.time()
         self._announcements: list[Announcement] = []
         self._infos: dict[bytes, PeerInfo] = {}  # neighbours the RIB knows, by key
-        self._deferral: asyncio.TimerHandle | None = None
+        self._deferral = Deadline(self.timers, self._deferral_expired)  # RFC 4724 §4.1
 
     # -- running ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         await self.listener.start(self.settings.listen_addresses, self.settings.listen_port, self.md5_keys())
         self.apply_announcements()
         for settings in self.settings.neighbors.values():
             self.add_peer(settings)
         if self.restarting:
-            deferral = self.settings.graceful_restart.deferral_time
-            self._deferral = loop.call_later(deferral, self._deferral_expired)
+            self._deferral.set(self.clock() + self.settings.graceful_restart.deferral_time)
             self._check_deferral()
         elif self.sweep_gate is not None:
             self.sweep_gate.fib_converged()
@@ -93,6 +108,8 @@ class Speaker:
             peer.shutdown(graceful_restart=graceful_restart)
         if waiting:
             await asyncio.wait(waiting, timeout=2.0)
+        if self._loop_timer is not None:
+            self._loop_timer.close()
         log.info("speaker stopped", extra={"graceful_restart": graceful_restart})
 
     def md5_keys(self) -> dict[str, str]:
@@ -102,6 +119,17 @@ class Speaker:
             if listen_range.template.password:
                 keys[str(listen_range.prefix)] = listen_range.template.password
         return keys
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of the neighbour layer (sessions, neighbours, GR, deferral)."""
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        """Run everything due at ``now``: for callers with a clock of their own (with the loop's
+        clock, the loop timer does this)."""
+        self.timers.handle_timer(now)
 
     # -- public reads and actions ---------------------------------------------------------------
 
@@ -249,6 +277,12 @@ class Speaker:
         if reach is not None and reach.family in families and reach.nlri and attributes is not None:
             note(reach.family, rib.update(key, reach.family, reach.nlri, attributes, reach.next_hop))
 
+    def output_backlogged(self, peer: Peer) -> None:
+        self.outbox.block(peer)
+
+    def output_drained(self, peer: Peer) -> None:
+        self.outbox.unblock(peer)
+
     def end_of_rib_received(self, peer: Peer, family: Family) -> None:
         self._check_deferral()
 
@@ -337,7 +371,6 @@ class Speaker:
             self._open_sweep("End-of-RIB received from every neighbour, restarting ones included")
 
     def _deferral_expired(self) -> None:
-        self._deferral = None
         self._end_deferral("deferral time expired")
         self._open_sweep("deferral time expired")
 
@@ -357,9 +390,7 @@ class Speaker:
         self._cancel_deferral_timer()
 
     def _cancel_deferral_timer(self) -> None:
-        if self._deferral is not None:
-            self._deferral.cancel()
-            self._deferral = None
+        self._deferral.clear()
 
     def _set_rib_peer(self, peer: Peer, info: PeerInfo) -> None:
         self._infos[peer.key] = info
@@ -371,10 +402,14 @@ class Speaker:
 
 
 async def run_speaker(
-    config: SpeakerConfig, *, restarting: bool = False, route_sink: RouteSink | None = None
+    config: SpeakerConfig,
+    *,
+    restarting: bool = False,
+    route_sink: RouteSink | None = None,
+    clock: Clock | None = None,
 ) -> Speaker:
     """Start a speaker on the running loop: listeners bound, neighbours connecting. ``restarting``
     after a restart of ours that kept the kernel routes (graceful restart, RFC 4724 §4.1)."""
-    speaker = Speaker(config, restarting=restarting, route_sink=route_sink)
+    speaker = Speaker(config, restarting=restarting, route_sink=route_sink, clock=clock)
     await speaker.start()
     return speaker

@@ -23,6 +23,7 @@ from rackroute.speaker import connection as connection_module
 from rackroute.speaker.connection import Connection
 from rackroute.speaker.group_send import encode_group
 from rackroute.speaker.outbound import UpdateEncoder
+from rackroute.speaker.timers import TimerQueue
 
 SESSION = Negotiated(local_as=65000, peer_as=65000, four_octet_as=True)
 ONE, TWO, THREE = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", b"\x0a\x00\x00\x03"
@@ -93,6 +94,9 @@ class SlowTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self.high = high or 0
 
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 179) if name in ("sockname", "peername") else default
 
@@ -117,6 +121,7 @@ class FakeSession:
     """What the write path calls of an Established ``Session``."""
 
     closed = None
+    negotiated = None
 
     def __init__(self) -> None:
         self.queued = bytearray()
@@ -137,7 +142,20 @@ class FakeSession:
 
 
 class Handler:
+    def __init__(self) -> None:
+        self.clock = lambda: 0.0
+        self.timers = TimerQueue()
+
     def connection_events(self, connection: Connection, events: list[Any]) -> None:
+        pass
+
+    def send_hold_time(self, negotiated: Any) -> float | None:
+        return None
+
+    def output_backlogged(self, connection: Connection) -> None:
+        pass
+
+    def output_drained(self, connection: Connection) -> None:
         pass
 
 
