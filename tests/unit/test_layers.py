@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "speaker": 3,
     "fib": 3,
     "datastore": 3,
+    "bfdd": 3,
     "agent": 4,
     "controller": 4,
     "api": 5,

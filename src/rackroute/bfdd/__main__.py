@@ -1,0 +1,122 @@
+"""``python -m rackroute.bfdd``: run BFD sessions and print every event as one JSON line.
+
+    python -m rackroute.bfdd --session 10.0.1.1@10.0.1.11 --tx 300 --rx 300 --multiplier 3
+
+``--session PEER[@LOCAL][%INTERFACE]`` (repeatable; ``--multihop`` makes them RFC 5883 sessions).
+Each line has ``event``, ``peer``, the states, the diagnostic, ``wall`` (Unix time) and ``monotonic``.
+SIGTERM or SIGINT sets every session AdminDown, tells the peers, and exits; ``--status-every`` also
+prints each session's counters periodically. The node agent will embed ``Bfdd`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+
+from ..bfd.config import SessionConfig, SessionKey
+from ..bfd.events import Event, SessionDown, StateChanged
+from ..bfd.wire import diagnostic_name
+from .daemon import Bfdd, Ports
+
+
+def parse_session(text: str, multihop: bool) -> SessionKey:
+    peer, _, local = text.partition("@")
+    local, _, interface = local.partition("%")
+    return SessionKey.of(peer, local or None, interface or None, multihop)
+
+
+def event_line(event: Event) -> str:
+    record: dict[str, object] = {"event": type(event).__name__, "peer": str(event.key)}
+    if isinstance(event, SessionDown):
+        record |= {"diagnostic": diagnostic_name(event.diagnostic), "remote_state": event.remote_state.name}
+    elif isinstance(event, StateChanged):
+        record |= {
+            "old_state": event.old_state.name,
+            "new_state": event.new_state.name,
+            "diagnostic": diagnostic_name(event.diagnostic),
+        }
+    record |= {"wall": time.time(), "monotonic": event.at}
+    return json.dumps(record)
+
+
+def status_line(bfdd: Bfdd) -> str:
+    sessions = [
+        {
+            "peer": str(s.key),
+            "state": s.state.name,
+            "local_discriminator": s.local_discriminator,
+            "remote_discriminator": s.remote_discriminator,
+            "transmit_interval": s.transmit_interval,
+            "detection_time": s.detection_time,
+            "received": s.counters.packets_received,
+            "sent": s.counters.packets_sent,
+            "discarded": s.counters.packets_discarded,
+            "times_up": s.counters.times_up,
+            "times_down": s.counters.times_down,
+        }
+        for s in bfdd.sessions()
+    ]
+    discards = {reason.name: count for reason, count in bfdd.table.discards.items()}
+    return json.dumps({"event": "Status", "wall": time.time(), "sessions": sessions, "discards": discards})
+
+
+async def run(arguments: argparse.Namespace) -> None:
+    ports = Ports(arguments.port, arguments.multihop_port, arguments.peer_port, arguments.peer_multihop_port)
+    bfdd = Bfdd(ports=ports)
+    bfdd.subscribe(lambda event: print(event_line(event), flush=True))
+    bfdd.start()
+    for text in arguments.session:
+        bfdd.add_session(
+            SessionConfig(
+                parse_session(text, arguments.multihop),
+                desired_min_tx_interval=arguments.tx * 1000,
+                required_min_rx_interval=arguments.rx * 1000,
+                detect_multiplier=arguments.multiplier,
+                passive=arguments.passive,
+                minimum_ttl=arguments.minimum_ttl,
+            )
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    print(json.dumps({"event": "Started", "sessions": len(arguments.session)}), flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), arguments.status_every or None)
+            except TimeoutError:
+                print(status_line(bfdd), flush=True)
+    finally:
+        print(status_line(bfdd), flush=True)
+        bfdd.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    top = argparse.ArgumentParser(prog="python -m rackroute.bfdd", description=__doc__.splitlines()[0])
+    top.add_argument("--session", action="append", required=True, help="PEER[@LOCAL][%%INTERFACE]")
+    top.add_argument("--multihop", action="store_true", help="RFC 5883 multihop sessions (UDP 4784)")
+    top.add_argument("--tx", type=int, default=300, help="desired min TX interval, ms (%(default)s)")
+    top.add_argument("--rx", type=int, default=300, help="required min RX interval, ms (%(default)s)")
+    top.add_argument("--multiplier", type=int, default=3, help="detect multiplier (%(default)s)")
+    top.add_argument("--passive", action="store_true", help="wait for the peer's first packet")
+    top.add_argument("--minimum-ttl", type=int, default=254, help="multihop: lowest TTL accepted")
+    top.add_argument("--port", type=int, default=3784)
+    top.add_argument("--multihop-port", type=int, default=4784)
+    top.add_argument("--peer-port", type=int, default=3784)
+    top.add_argument("--peer-multihop-port", type=int, default=4784)
+    top.add_argument("--status-every", type=float, default=0.0, help="seconds between status lines")
+    arguments = top.parse_args(argv)
+    try:
+        asyncio.run(run(arguments))
+    except (OSError, ValueError) as error:
+        print(f"rackroute.bfdd: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

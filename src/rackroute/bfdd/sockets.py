@@ -1,0 +1,99 @@
+"""The sockets of RFC 5881/5883: one receiving socket per address family and port, one sending socket
+per session (its own source port, TTL 255, DSCP CS6 as network control traffic). Nothing here
+decides anything about the protocol; ``arrival_of`` only reads what the kernel reports."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import struct
+
+from ..bfd.config import SessionKey
+from ..bfd.sessions import Arrival
+from ..bfd.wire import GTSM_TTL, SOURCE_PORT_FIRST, SOURCE_PORT_LAST
+
+# Linux values the socket module does not export.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)
+CS6 = 0xC0  # DSCP 48 (network control), as routers send BFD
+RECEIVE_BUFFER = 1 << 20
+ANCILLARY_SPACE = socket.CMSG_SPACE(64) * 3
+
+
+def open_receive_socket(family: socket.AddressFamily, port: int) -> socket.socket:
+    """A non-blocking socket on ``port`` of every address of ``family`` reporting TTL and interface."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            sock.bind(("::", port))
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            sock.bind(("0.0.0.0", port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def open_transmit_socket(key: SessionKey, rng: random.Random, attempts: int = 64) -> socket.socket:
+    """A socket bound to a free source port in 49152-65535 (RFC 5881 §4), sending with TTL 255."""
+    ipv6 = key.peer.version == 6
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    local = str(key.local) if key.local is not None else ("::" if ipv6 else "0.0.0.0")
+    last_error: OSError | None = None
+    for _ in range(attempts):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if ipv6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, GTSM_TTL)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, CS6)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, GTSM_TTL)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, CS6)
+            if key.interface:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, key.interface.encode())
+            sock.bind((local, rng.randint(SOURCE_PORT_FIRST, SOURCE_PORT_LAST)))
+            sock.setblocking(False)
+            return sock
+        except OSError as error:
+            sock.close()
+            last_error = error
+    raise OSError(f"BFD {key}: no free source port in {SOURCE_PORT_FIRST}-{SOURCE_PORT_LAST}: {last_error}")
+
+
+def arrival_of(ancillary: list[tuple[int, int, bytes]], source: str, multihop: bool) -> Arrival:
+    """The TTL/hop limit, interface and destination the kernel reported for one datagram. A TTL the
+    kernel did not report is 0, which every TTL check rejects."""
+    ttl = 0
+    interface: str | None = None
+    destination: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    for level, kind, data in ancillary:
+        if (level == socket.IPPROTO_IP and kind == socket.IP_TTL and len(data) >= 4) or (
+            level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT and len(data) >= 4
+        ):
+            ttl = struct.unpack("=i", data[:4])[0]
+        elif level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            index = struct.unpack("=i", data[:4])[0]
+            interface = _interface_name(index)
+            destination = ipaddress.IPv4Address(data[8:12])
+        elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 20:
+            destination = ipaddress.IPv6Address(data[:16])
+            interface = _interface_name(struct.unpack("=I", data[16:20])[0])
+    # An IPv6 link-local source carries its zone ("fe80::1%eth0"); the session key has no zone.
+    address = ipaddress.ip_address(source.split("%", 1)[0])
+    return Arrival(address, ttl, multihop, interface, destination)
+
+
+def _interface_name(index: int) -> str | None:
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return None
