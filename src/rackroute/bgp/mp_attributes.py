@@ -3,8 +3,8 @@
 Decoders record what RFC 7606 §7.11 and RFC 4760 §7 make of a bad attribute: a value too short to
 name its family is a session reset (``BgpError``); a next hop of the wrong length or NLRI that cannot
 be cut is AFI/SAFI disable for the family it names; a family the session did not negotiate is
-ignored (attribute discard) as FRR and BIRD do. Semantic next-hop errors (RFC 4271 §6.3) are
-treat-as-withdraw.
+ignored (attribute discard) as FRR and BIRD do. Semantic next-hop errors (RFC 4271 §6.3, the
+session's ``next_hop.NextHopRules``) are treat-as-withdraw.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ..net.family import IPV4_UNICAST, IPV6_UNICAST, Afi, Family, Safi
 from .faults import ErrorAction, UpdateFault
 from .messages import MpReach, MpUnreach
 from .negotiated import Negotiated
+from .next_hop import UNKNOWN_SESSION, NextHopRules
 from .nlri import MAXIMUM_LENGTH, MalformedNlri, decode_nlri
 from .notification import BgpError
 from .wire import AttributeCode, AttributeFlag, ErrorCode, UpdateError
@@ -50,22 +51,6 @@ def next_hop_lengths(family: Family, negotiated: Negotiated) -> frozenset[int]:
     return frozenset()
 
 
-def ipv4_next_hop_is_usable(next_hop: bytes | None) -> bool:
-    """Cheap RFC 4271 §6.3 semantic check: not 0.0.0.0/8, multicast, reserved or broadcast.
-    127.0.0.0/8 is allowed on purpose: single-host labs peer and forward over loopback addresses."""
-    return next_hop is not None and len(next_hop) == 4 and 0 < next_hop[0] < 224
-
-
-def next_hop_is_usable(next_hop: bytes) -> bool:
-    """Semantic check of an MP_REACH_NLRI next hop (4, 16 or 32 octets)."""
-    if len(next_hop) == 4:
-        return ipv4_next_hop_is_usable(next_hop)
-    if next_hop[0] == 0xFF:  # IPv6 multicast
-        return False
-    # An unspecified global address is usable only with a link-local one after it (RFC 2545 §3).
-    return len(next_hop) == 32 or any(next_hop)
-
-
 def _too_short(code: int, value: bytes) -> BgpError:
     """RFC 7606 §7.11: an MP attribute too short to name its AFI/SAFI cannot be pinned on a family."""
     name = AttributeCode(code).name
@@ -94,7 +79,12 @@ def _not_negotiated(code: int, family: Family, negotiated: Negotiated) -> Update
     )
 
 
-def decode_mp_reach(value: bytes, negotiated: Negotiated, faults: list[UpdateFault]) -> MpReach | None:
+def decode_mp_reach(
+    value: bytes,
+    negotiated: Negotiated,
+    faults: list[UpdateFault],
+    next_hops: NextHopRules = UNKNOWN_SESSION,
+) -> MpReach | None:
     """The MP_REACH_NLRI value, or None (with a fault recorded) when it is not to be used."""
     code = AttributeCode.MP_REACH_NLRI
     if len(value) < 5:
@@ -119,12 +109,13 @@ def decode_mp_reach(value: bytes, negotiated: Negotiated, faults: list[UpdateFau
         faults.append(_fault(ErrorAction.AFI_SAFI_DISABLE, code, family, f"{family} NLRI: {error}"))
         return None
     next_hop = value[4 : 4 + next_hop_length]
-    if keys and not next_hop_is_usable(next_hop):
+    problem = next_hops.problem(next_hop) if keys else None
+    if problem is not None:
         faults.append(
             UpdateFault(
                 ErrorAction.TREAT_AS_WITHDRAW,
                 UpdateError.INVALID_NEXT_HOP_ATTRIBUTE,
-                f"{family} next hop {next_hop.hex()} is not a usable unicast address",
+                f"{family} {problem}",
                 attribute=code,
                 data=next_hop,
                 family=family,

@@ -38,6 +38,7 @@ from .fsm import TABLE, UNEXPECTED, Action, Input, State, fsm_error, transition
 from .messages import Open, RouteRefresh, Update
 from .negotiated import DEFAULT_NEGOTIATED, Negotiated
 from .negotiation import negotiate
+from .next_hop import UNKNOWN_SESSION, NextHopRules
 from .notification import BgpError, Notification
 from .open_codec import decode_open
 from .session_rules import (
@@ -78,6 +79,7 @@ class Session:
         "_last_error",
         "_local_open",
         "_negotiated",
+        "_next_hops",
         "_outgoing",
         "_peer_open",
         "_peer_type",
@@ -104,6 +106,7 @@ class Session:
         # set with many UPDATEs. ``attribute_codec`` bounds its size.
         self._decode_cache: dict[bytes, DecodedAttributes] = {}
         self._negotiated: Negotiated | None = None
+        self._next_hops = UNKNOWN_SESSION  # told by ``connection_made``
         self._peer_open: Open | None = None
         self._hold_time = 0.0  # 0: no hold timer
         self._keepalive_interval = 0.0  # 0: no keepalives
@@ -163,10 +166,13 @@ class Session:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def connection_made(self, now: float) -> list[Event]:
-        """The TCP connection is up: send our OPEN (RFC 4271 §8.2.2 events 16/17)."""
+    def connection_made(self, now: float, local_address: str = "") -> list[Event]:
+        """The TCP connection is up: send our OPEN (RFC 4271 §8.2.2 events 16/17). ``local_address``
+        is ours on the connection (text, as the socket gives it): a route whose next hop is this
+        address is not used (RFC 4271 §5.1.3), nor one via loopback unless the session is on it."""
         if self._state not in (State.CONNECT, State.ACTIVE):
             raise ValueError(f"connection_made in {self._state.name}: a Session is one TCP conversation")
+        self._next_hops = NextHopRules.for_local_address(local_address)
         events: list[Event] = []
         event = Input.TCP_CONNECTION_ACKED if self._active else Input.TCP_CONNECTION_CONFIRMED
         self._apply(event, None, now, events)
@@ -293,7 +299,7 @@ class Session:
     def _decode_update(self, body: bytes) -> Update:
         # The UPDATE decoder itself, not ``codec.decode_message``: this is the hot path.
         negotiated = cast(Negotiated, self._negotiated)  # Established implies an accepted OPEN
-        return decode_update(body, negotiated, self._decode_cache)
+        return decode_update(body, negotiated, self._decode_cache, self._next_hops)
 
     def _decode_route_refresh(self, body: bytes) -> RouteRefresh:
         return decode_route_refresh(body, cast(Negotiated, self._negotiated))

@@ -24,9 +24,9 @@ from .mp_attributes import (
     decode_mp_unreach,
     encode_mp_reach,
     encode_mp_unreach,
-    ipv4_next_hop_is_usable,
 )
 from .negotiated import Negotiated
+from .next_hop import UNKNOWN_SESSION, NextHopRules
 from .nlri import MalformedNlri, decode_nlri, encode_nlri
 from .notification import BgpError
 from .update_packer import encode_announcement_attributes, encode_announcements, encode_withdrawals
@@ -55,10 +55,14 @@ def malformed_attribute_list(reason: str) -> BgpError:
 
 
 def decode_update(
-    body: bytes, negotiated: Negotiated, cache: dict[bytes, DecodedAttributes] | None = None
+    body: bytes,
+    negotiated: Negotiated,
+    cache: dict[bytes, DecodedAttributes] | None = None,
+    next_hops: NextHopRules = UNKNOWN_SESSION,
 ) -> Update:
     """The UPDATE in ``body`` (the message without its header). ``cache`` interns attribute sets
-    across the UPDATEs of one session (pass the same dict every time)."""
+    across the UPDATEs of one session (pass the same dict every time); ``next_hops`` are the
+    session's semantic next-hop checks (RFC 4271 §6.3, ``next_hop``)."""
     end = len(body)
     if end < 4:
         raise malformed_attribute_list(f"UPDATE body of {end} octets has no room for its length fields")
@@ -86,14 +90,16 @@ def decode_update(
     if unreach_value is not None:
         mp_unreach = decode_mp_unreach(unreach_value, negotiated, faults)
     if reach_value is not None:
-        mp_reach = decode_mp_reach(reach_value, negotiated, faults)
+        mp_reach = decode_mp_reach(reach_value, negotiated, faults, next_hops)
     codes = decoded.codes
     attributes = decoded.attributes if not codes <= MP_ATTRIBUTE_CODES else None
     if nlri or (mp_reach is not None and mp_reach.nlri):
         _check_mandatory(codes, bool(nlri), negotiated, faults)
         next_hop = decoded.attributes.next_hop
-        if nlri and next_hop is not None and not ipv4_next_hop_is_usable(next_hop):
-            faults.append(_next_hop_fault(next_hop))
+        if nlri and next_hop is not None:
+            problem = next_hops.problem(next_hop)
+            if problem is not None:
+                faults.append(_next_hop_fault(next_hop, problem))
     if not faults:
         return Update(withdrawn, attributes, nlri, mp_reach, mp_unreach)
     if max(fault.action for fault in faults) < ErrorAction.TREAT_AS_WITHDRAW:
@@ -200,14 +206,14 @@ def _check_mandatory(
         )
 
 
-def _next_hop_fault(next_hop: bytes) -> UpdateFault:
+def _next_hop_fault(next_hop: bytes, problem: str) -> UpdateFault:
     """RFC 4271 §6.3: a semantically incorrect NEXT_HOP means the routes are ignored, without a
     NOTIFICATION. Ignoring would keep an earlier copy of each route through a next hop the peer no
     longer gives, so they are treated as withdrawn (RFC 7606 §2), as FRR does for such next hops."""
     return UpdateFault(
         ErrorAction.TREAT_AS_WITHDRAW,
         UpdateError.INVALID_NEXT_HOP_ATTRIBUTE,
-        f"NEXT_HOP {'.'.join(map(str, next_hop))} is not a usable unicast address",
+        f"NEXT_HOP: {problem}",
         attribute=AttributeCode.NEXT_HOP,
         data=next_hop,
     )
