@@ -126,7 +126,7 @@ class Connection(asyncio.Protocol):
         self.local_address = _unmapped(local[0]) if local else ""
         if remote:
             self.remote_address, self.remote_port = _unmapped(remote[0]), remote[1]
-        self._deliver(self.session.connection_made(self.clock()))
+        self._deliver(self.session.connection_made(self.clock(), self.local_address))
 
     def data_received(self, data: bytes) -> None:
         self.received.feed(data)

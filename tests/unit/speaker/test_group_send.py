@@ -126,7 +126,7 @@ class FakeSession:
     def __init__(self) -> None:
         self.queued = bytearray()
 
-    def connection_made(self, now: float) -> list[Any]:
+    def connection_made(self, now: float, local_address: str = "") -> list[Any]:
         return []
 
     def send_update_bytes(self, data: bytes, now: float) -> None:
