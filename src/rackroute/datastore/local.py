@@ -1,0 +1,125 @@
+"""What the memory and SQLite backends share: a table that keeps its own revision counter and history.
+
+Both hold, under one lock (a ``threading.Lock``; SQLite's write lock), the current documents with
+the revision of their last write, the store's revision, and the history of events since the
+compaction revision. ``execute`` runs operations against such a table: read, ``plan``, and on any
+change one new revision for every write and one history row per written key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from rackroute.control.store import (
+    Document,
+    EventType,
+    KindKey,
+    Operation,
+    ResourceKey,
+    RevisionTooOld,
+    StoreError,
+    WatchEvent,
+)
+
+from .writes import Stored, keys_of, plan, stamp, stamped
+
+DEFAULT_HISTORY = 10_000  # revisions of history kept before automatic compaction
+
+
+class Table(Protocol):
+    """One atomic view of a store's state (inside a lock or a database transaction)."""
+
+    def read(self, key: ResourceKey) -> Stored | None: ...
+
+    def revision(self) -> int: ...
+
+    def write(
+        self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
+    ) -> None:
+        """Store ``writes`` (None: delete) and their ``events`` at ``revision`` (the new one)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    results: list[Document | None]
+    revision: int | None  # the new revision, None when nothing was written
+    deleted: dict[ResourceKey, Document]  # the last state of each deleted key (at its last revision)
+
+
+def execute(table: Table, operations: Sequence[Operation], now: datetime | None = None) -> Outcome:
+    keys = keys_of(operations)
+    cache: dict[ResourceKey, Stored | None] = {key: table.read(key) for key in keys}
+    decided = plan(operations, cache.__getitem__, now=now)
+    if not decided.writes:
+        return Outcome([stamped(result, 0) for result in decided.results], None, {})
+    revision = table.revision() + 1
+    events: list[WatchEvent] = []
+    for key, document in decided.writes.items():
+        if document is None:
+            last = decided.deleted[key].document
+            events.append(WatchEvent(EventType.DELETED, key, stamp(last, revision), revision))
+        else:
+            kind = EventType.ADDED if cache[key] is None else EventType.MODIFIED
+            events.append(WatchEvent(kind, key, stamp(document, revision), revision))
+    table.write(revision, decided.writes, events)
+    deleted = {key: stamp(stored.document, stored.revision) for key, stored in decided.deleted.items()}
+    return Outcome([stamped(result, revision) for result in decided.results], revision, deleted)
+
+
+def single(outcome: Outcome) -> Document:
+    result = outcome.results[0]
+    assert result is not None
+    return result
+
+
+def last_state(stored: Stored | None) -> Document | None:
+    return None if stored is None else stamp(stored.document, stored.revision)
+
+
+def check_watchable(
+    after: int, compact_revision: int, removed: Mapping[KindKey, int], kinds: Collection[KindKey] | None
+) -> None:
+    """A watch from ``after`` of ``kinds`` lost something when compaction removed an event of one of
+    its kinds newer than ``after`` (``removed``: per kind, the newest revision compaction removed).
+    So a watcher of quiet kinds is not sent to relist by the compaction of other kinds' history."""
+    newest = max(
+        (revision for kind, revision in removed.items() if kinds is None or kind in kinds), default=0
+    )
+    if newest > after:
+        raise RevisionTooOld(after, compact_revision)
+
+
+def check_compactable(revision: int, current: int) -> None:
+    if revision > current:
+        raise StoreError(f"cannot compact at revision {revision}: the store is at {current}")
+
+
+def matches(kinds: Collection[KindKey] | None, key: ResourceKey) -> bool:
+    return kinds is None or key.kind_key in kinds
+
+
+async def watch_history(
+    fetch: Callable[[int], Awaitable[tuple[list[WatchEvent], int]]],
+    changed: asyncio.Event,
+    since: int,
+) -> AsyncIterator[WatchEvent]:
+    """Yield what ``fetch(after)`` returns: the events after a revision (whole revisions only, in
+    order; it raises ``RevisionTooOld``) and the store's revision they are complete up to, waiting on
+    ``changed`` (set by whoever saw a write) when there is nothing new. A revision's events are
+    committed together, so a revision is a complete position; a watcher of quiet kinds moves on with
+    the store's revision, so compaction never passes it while it missed nothing."""
+    last = since
+    while True:
+        changed.clear()
+        events, upto = await fetch(last)
+        for event in events:
+            yield event
+            last = event.revision
+        last = max(last, upto)
+        if not events:
+            await changed.wait()

@@ -1,0 +1,381 @@
+"""``sqlite:///PATH``: the embedded store, one SQLite file (WAL), safe for several processes.
+
+Tables: ``meta`` (the store's revision, the compaction revision), ``objects`` (the current documents
+with the revision of their last write) and ``history`` (one row per written key and revision, what
+watches read; compaction deletes the old rows). A write is one ``BEGIN IMMEDIATE`` transaction: it
+takes the file's write lock first, so a read-plan-write is serialised against every other process
+and compare-and-swap needs no retry inside; a lock held longer than the URL's ``timeout`` is
+``Unavailable``.
+
+Blocking calls run on threads, never on the event loop: one thread and connection for writes, one
+for reads (WAL readers do not wait for writers), and while something watches, a poller thread that
+reads ``PRAGMA data_version`` every ``POLL_INTERVAL`` (it changes when any other connection, of any
+process, committed; it costs a look at the WAL index in shared memory, no I/O) and wakes the
+watchers, who then read the history rows after their revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from rackroute.control.store import (
+    Create,
+    Delete,
+    Document,
+    EventType,
+    KindKey,
+    Listing,
+    Operation,
+    ResourceKey,
+    StoreError,
+    Unavailable,
+    Update,
+    UpdateStatus,
+    WatchEvent,
+)
+
+from .local import Outcome, check_compactable, check_watchable, execute, matches, single, watch_history
+from .urls import SQLiteURL
+from .writes import Stored, decode, encode, stamp
+
+POLL_INTERVAL = 0.004  # seconds between two looks at data_version while something watches
+BUSY_SLICE_MS = 250  # one wait of SQLite's busy handler; we retry slices until the URL's timeout
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta VALUES ('schema', 1), ('revision', 0), ('compact_revision', 0);
+CREATE TABLE IF NOT EXISTS objects (
+    api_group TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    revision INTEGER NOT NULL, document TEXT NOT NULL,
+    PRIMARY KEY (api_group, kind, namespace, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    revision INTEGER NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
+    api_group TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (revision, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS compacted (
+    api_group TEXT NOT NULL, kind TEXT NOT NULL, revision INTEGER NOT NULL,
+    PRIMARY KEY (api_group, kind)) WITHOUT ROWID;
+"""
+
+T = TypeVar("T")
+
+
+class Transaction:
+    """The ``local.Table`` of one open write transaction."""
+
+    def __init__(self, connection: sqlite3.Connection, history_limit: int) -> None:
+        self.connection = connection
+        self.history_limit = history_limit
+
+    def read(self, key: ResourceKey) -> Stored | None:
+        row = self.connection.execute(
+            "SELECT revision, document FROM objects WHERE api_group=? AND kind=? AND namespace=? AND name=?",
+            (key.group, key.kind, key.namespace, key.name),
+        ).fetchone()
+        return None if row is None else Stored(decode(row[1]), row[0])
+
+    def revision(self) -> int:
+        return meta(self.connection, "revision")
+
+    def write(
+        self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
+    ) -> None:
+        execute_sql = self.connection.execute
+        for key, document in writes.items():
+            identity = (key.group, key.kind, key.namespace, key.name)
+            if document is None:
+                execute_sql(
+                    "DELETE FROM objects WHERE api_group=? AND kind=? AND namespace=? AND name=?", identity
+                )
+            else:
+                execute_sql(
+                    "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
+                    (*identity, revision, encode(document)),
+                )
+        self.connection.executemany(
+            "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (revision, seq, event.type.value, *_identity(event.key), encode(event.document))
+                for seq, event in enumerate(events)
+            ],
+        )
+        execute_sql("UPDATE meta SET value=? WHERE name='revision'", (revision,))
+        compacted = meta(self.connection, "compact_revision")
+        if revision - compacted > self.history_limit * 1.1:  # in batches, not a delete per write
+            compact_history(self.connection, revision - self.history_limit)
+
+
+def _identity(key: ResourceKey) -> tuple[str, str, str, str]:
+    return (key.group, key.kind, key.namespace, key.name)
+
+
+def meta(connection: sqlite3.Connection, name: str) -> int:
+    value: int = connection.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()[0]
+    return value
+
+
+def compact_history(connection: sqlite3.Connection, revision: int) -> int:
+    compacted = max(meta(connection, "compact_revision"), revision)
+    connection.execute(
+        "INSERT OR REPLACE INTO compacted SELECT api_group, kind, MAX(revision) FROM history "
+        "WHERE revision < ? GROUP BY api_group, kind",
+        (compacted,),
+    )
+    connection.execute("DELETE FROM history WHERE revision < ?", (compacted,))
+    connection.execute("UPDATE meta SET value=? WHERE name='compact_revision'", (compacted,))
+    return compacted
+
+
+class SQLiteStore:
+    """A ``Store`` in one SQLite file."""
+
+    def __init__(self, url: str, config: SQLiteURL) -> None:
+        self.url = url
+        self.config = config
+        self._writer = ThreadPoolExecutor(1, "rackroute-sqlite-write")
+        self._reader = ThreadPoolExecutor(1, "rackroute-sqlite-read")
+        self._local = threading.local()
+        self._watchers: set[Callable[[], None]] = set()
+        self._poll_lock = threading.Lock()
+        self._polling = False
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: str, config: SQLiteURL) -> SQLiteStore:
+        store = cls(url, config)
+        try:
+            config.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"{config.path.parent}: cannot create the datastore's directory: {error}"
+            ) from None
+        await store._run(store._writer, store._initialise)
+        return store
+
+    # -- threads --
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (each thread opens its own)."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.config.path, isolation_level=None, check_same_thread=False)
+            connection.execute(f"PRAGMA busy_timeout={BUSY_SLICE_MS}")
+            connection.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
+            self._local.connection = connection
+        return connection
+
+    async def _run(self, executor: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreError(f"{self.url}: the store is closed")
+        return await asyncio.get_running_loop().run_in_executor(executor, self._guarded, function, *args)
+
+    def _guarded(self, function: Callable[..., T], *args: Any) -> T:
+        """``function`` with SQLite's locking errors retried until the timeout, then ``Unavailable``."""
+        deadline = time.monotonic() + self.config.timeout
+        while True:
+            try:
+                return function(*args)
+            except sqlite3.OperationalError as error:
+                if not _is_locked(error):
+                    raise StoreError(f"{self.config.path}: {error}") from None
+                if time.monotonic() >= deadline:
+                    raise Unavailable(
+                        f"{self.config.path}: locked by another process for more than {self.config.timeout:g} s"
+                    ) from None
+            except sqlite3.Error as error:
+                raise StoreError(f"{self.config.path}: {error}") from None
+
+    def _initialise(self) -> None:
+        connection = self._connection()
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA.split(";\n"):
+                if statement.strip():
+                    connection.execute(statement)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def _write(self, operations: Sequence[Operation]) -> Outcome:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            outcome = execute(Transaction(connection, self.config.history), operations)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return outcome
+
+    async def _execute(self, operations: Sequence[Operation]) -> Outcome:
+        outcome = await self._run(self._writer, self._write, operations)
+        if outcome.revision is not None:
+            self._wake_watchers()
+        return outcome
+
+    # -- the Store protocol --
+
+    async def get(self, key: ResourceKey) -> Document | None:
+        def read() -> Document | None:
+            stored = Transaction(self._connection(), self.config.history).read(key)
+            return None if stored is None else stamp(stored.document, stored.revision)
+
+        return await self._run(self._reader, read)
+
+    async def list(self, kind: KindKey, *, namespace: str | None = None) -> Listing:
+        def read() -> Listing:
+            connection = self._connection()
+            connection.execute("BEGIN")
+            try:
+                revision = meta(connection, "revision")
+                query = "SELECT revision, document FROM objects WHERE api_group=? AND kind=?"
+                parameters: tuple[str, ...] = (kind.group, kind.kind)
+                if namespace is not None:
+                    query += " AND namespace=?"
+                    parameters += (namespace,)
+                rows = connection.execute(query + " ORDER BY namespace, name", parameters).fetchall()
+            finally:
+                connection.execute("COMMIT")
+            return Listing([stamp(decode(document), rev) for rev, document in rows], revision)
+
+        return await self._run(self._reader, read)
+
+    async def create(self, document: Document) -> Document:
+        return single(await self._execute([Create(document)]))
+
+    async def update(self, document: Document) -> Document:
+        return single(await self._execute([Update(document)]))
+
+    async def update_status(self, document: Document) -> Document:
+        return single(await self._execute([UpdateStatus(document)]))
+
+    async def delete(self, key: ResourceKey, *, expected_revision: int | None = None) -> Document:
+        return (await self._execute([Delete(key, expected_revision)])).deleted[key]
+
+    async def transaction(self, operations: Sequence[Operation]) -> builtins.list[Document | None]:
+        return (await self._execute(operations)).results
+
+    async def revision(self) -> int:
+        return await self._run(self._reader, lambda: meta(self._connection(), "revision"))
+
+    async def compact(self, revision: int) -> int:
+        def compact() -> int:
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                check_compactable(revision, meta(connection, "revision"))
+                oldest = compact_history(connection, revision)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+            return oldest
+
+        return await self._run(self._writer, compact)
+
+    async def watch(
+        self, kinds: Collection[KindKey] | None = None, *, since: int
+    ) -> AsyncIterator[WatchEvent]:
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(changed.set)
+
+        def read(after: int) -> tuple[list[WatchEvent], int]:
+            connection = self._connection()
+            connection.execute("BEGIN")
+            try:
+                removed = {
+                    KindKey(group, kind): revision
+                    for group, kind, revision in connection.execute("SELECT * FROM compacted")
+                }
+                check_watchable(after, meta(connection, "compact_revision"), removed, kinds)
+                upto = meta(connection, "revision")
+                rows = connection.execute(
+                    "SELECT revision, event, api_group, kind, namespace, name, document FROM history "
+                    "WHERE revision > ? ORDER BY revision, seq",
+                    (after,),
+                ).fetchall()
+            finally:
+                connection.execute("COMMIT")
+            events = []
+            for revision, event, *identity, document in rows:
+                key = ResourceKey(*identity)
+                if matches(kinds, key):
+                    events.append(WatchEvent(EventType(event), key, decode(document), revision))
+            return events, upto
+
+        async def fetch(after: int) -> tuple[list[WatchEvent], int]:
+            return await self._run(self._reader, read, after)
+
+        with self._poll_lock:
+            self._watchers.add(wake)
+            if not self._polling:
+                self._polling = True
+                threading.Thread(target=self._poll, name="rackroute-sqlite-watch", daemon=True).start()
+        try:
+            async for event in watch_history(fetch, changed, since):
+                yield event
+        finally:
+            self._watchers.discard(wake)
+
+    def _wake_watchers(self) -> None:
+        for wake in list(self._watchers):
+            wake()
+
+    def _poll(self) -> None:
+        """Wake the watchers when data_version moves; ends when nobody watches (or on close)."""
+        try:
+            connection = sqlite3.connect(self.config.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            with self._poll_lock:
+                self._polling = False  # the next watch tries again; writes of ours still wake watchers
+            return
+        try:
+            seen = None  # the first look wakes the watchers once (harmless: they find nothing new)
+            while True:
+                time.sleep(POLL_INTERVAL)
+                with self._poll_lock:
+                    if not self._watchers or self._closed:
+                        self._polling = False
+                        return
+                try:
+                    version = connection.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.OperationalError:
+                    continue  # locked for a moment (WAL recovery): look again
+                if version != seen:
+                    seen = version
+                    self._wake_watchers()
+        finally:
+            connection.close()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for executor in (self._writer, self._reader):
+            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
+            executor.shutdown(wait=False)
+
+    def _close_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    text = str(error)
+    return "locked" in text or "busy" in text

@@ -1,0 +1,47 @@
+"""Code run in the writer processes of the concurrency tests (importable by a spawned child)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from rackroute.control.store import Conflict, ResourceKey, Unavailable
+from rackroute.datastore import open_store
+
+COUNTER = ResourceKey("rackroute.io", "Counter", "", "shared")
+
+
+def counter_document() -> dict:
+    return {
+        "apiVersion": "rackroute.io/v1",
+        "kind": "Counter",
+        "metadata": {"name": "shared"},
+        "spec": {"value": 0},
+    }
+
+
+async def increments(url: str, count: int) -> tuple[list[int], int]:
+    """``count`` successful compare-and-swap increments of the shared counter: the revision and the
+    value each one wrote, and how many conflicts were retried."""
+    store = await open_store(url)
+    written: list[int] = []
+    conflicts = 0
+    try:
+        while len(written) < count:
+            current = await store.get(COUNTER)
+            assert current is not None
+            proposed = copy.deepcopy(current)
+            proposed["spec"]["value"] += 1
+            try:
+                result = await store.update(proposed)
+            except (Conflict, Unavailable):
+                conflicts += 1
+                continue
+            written.append(result["spec"]["value"])
+    finally:
+        await store.close()
+    return written, conflicts
+
+
+def increment_process(url: str, count: int) -> tuple[list[int], int]:
+    return asyncio.run(increments(url, count))
