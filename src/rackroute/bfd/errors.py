@@ -9,7 +9,9 @@ from enum import Enum
 
 class DiscardReason(Enum):
     """One per reception check (RFC 5880 §6.8.6 numbered as in the RFC's list), plus the RFC 5881/5883
-    TTL checks and the demultiplexing of RFC 5881 §3. Internal values, not wire values."""
+    TTL checks and the demultiplexing of RFC 5881 §3. Internal values, not wire values. Check 10 (A bit
+    clear on a session that uses authentication) has no member: no session can be configured with
+    authentication yet, so every packet with the A bit is discarded by check 9."""
 
     TRUNCATED = "datagram shorter than the Length field or than 24 octets"  # check 3
     BAD_VERSION = "version is not 1"  # check 1
@@ -20,7 +22,6 @@ class DiscardReason(Enum):
     UNKNOWN_YOUR_DISCRIMINATOR = "Your Discriminator matches no session"  # check 7
     ZERO_YOUR_DISCRIMINATOR = "Your Discriminator is zero but State is not Down or AdminDown"  # check 8
     UNEXPECTED_AUTHENTICATION = "A bit set but the session uses no authentication"  # check 9
-    MISSING_AUTHENTICATION = "A bit clear but the session uses authentication"  # check 10
     BAD_AUTHENTICATION_SECTION = "authentication section malformed"  # check 11
     TTL_NOT_255 = "single-hop packet not received with TTL/hop limit 255 (RFC 5881 §5)"
     TTL_BELOW_MINIMUM = "multihop packet below the session's minimum TTL (RFC 5883 §5)"

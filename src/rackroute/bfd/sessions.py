@@ -77,6 +77,7 @@ class SessionTable:
     # --- inputs --------------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, arrival: Arrival, now: float) -> list[Event]:
+        session: Session | None = None
         try:
             packet = decode_control_packet(data)
             session = self._session_for(packet, arrival)
@@ -84,9 +85,8 @@ class SessionTable:
             return session.receive_packet(packet, now)
         except ReceptionError as error:
             self.discards[error.reason] += 1
-            found = self._by_discriminator.get(_your_discriminator(data))
-            if found is not None:
-                found.counters.packets_discarded += 1
+            if session is not None:
+                session.counters.packets_discarded += 1
             return []
 
     def _session_for(self, packet: ControlPacket, arrival: Arrival) -> Session:
@@ -133,7 +133,3 @@ class SessionTable:
 
     def datagrams_to_send(self) -> list[tuple[Session, bytes]]:
         return [(s, d) for s in self._by_key.values() for d in s.datagrams_to_send()]
-
-
-def _your_discriminator(data: bytes) -> int:
-    return int.from_bytes(data[8:12], "big") if len(data) >= 12 else 0
