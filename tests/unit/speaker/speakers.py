@@ -119,6 +119,22 @@ def best_next_hop(speaker: Speaker, prefix: str) -> str | None:
     return next((p.next_hop for p in found.paths if p.best), None)
 
 
+class FakeClock:
+    """A speaker's clock in tests (``run_speaker(..., clock=clock)``): its timers run when the test
+    moves time on (``advance``), never on the wall clock."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float, *speakers: Speaker) -> None:
+        self.now += seconds
+        for speaker in speakers:
+            speaker.handle_timer(self.now)
+
+
 class RecordingSink:
     """A route sink that remembers what the kernel would hold."""
 

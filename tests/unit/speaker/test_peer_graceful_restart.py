@@ -1,5 +1,6 @@
 """Graceful restart over loopback (RFC 4724, RFC 8538): a reflector helps a client that restarts, or
-that never comes back; a restarting speaker defers its export and kernel sweep."""
+that never comes back; a restarting speaker defers its export and kernel sweep. Speakers whose
+timers a test waits for run on a fake clock (``FakeClock``): nothing sleeps for a speaker timer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from speakers import (
+    FakeClock,
     RecordingSink,
     announce,
     async_test,
@@ -90,13 +92,17 @@ async def test_restarting_client_keeps_its_routes_stale_until_end_of_rib_then_st
 @async_test
 async def test_client_that_never_returns_loses_its_routes_after_its_restart_time_and_disappears() -> None:
     port = free_port()
-    rr, one = await start(reflector(port), client(ONE, port, "10.11.0.0/24", restart_time=1))
+    clock = FakeClock()
+    rr = await run_speaker(reflector(port), clock=clock)
+    (one,) = await start(client(ONE, port, "10.11.0.0/24", restart_time=120))
     try:
         await eventually(lambda: route(rr, "10.11.0.0/24"))
         await one.stop(graceful_restart=True)
         await eventually(lambda: stale(rr, "10.11.0.0/24"), what="stale")
-        assert ONE in rr.peers  # kept through the restart window (as FRR does)
-        await eventually(lambda: ONE not in rr.peers, timeout=3.0, what="the neighbour gone")
+        clock.advance(119.9, rr)
+        assert ONE in rr.peers and stale(rr, "10.11.0.0/24")  # kept through the restart window (as FRR)
+        clock.advance(0.1, rr)  # the restart time the client advertised
+        assert ONE not in rr.peers
         assert route(rr, "10.11.0.0/24") is None
     finally:
         await stop(rr, one)
@@ -146,15 +152,19 @@ async def test_restarting_speaker_defers_the_kernel_sweep_until_the_deferral_tim
         [],
         port,
         neighbors=[neighbor("127.0.0.42", 65301, port)],  # nobody there
-        graceful_restart={"deferral_time": 0.3},
+        graceful_restart={"deferral_time": 30},
         announce=announce("10.41.0.0/24"),
     )
     sink = RecordingSink()
-    speaker = await run_speaker(document, restarting=True, route_sink=sink)
+    clock = FakeClock()
+    speaker = await run_speaker(document, restarting=True, route_sink=sink, clock=clock)
     try:
         assert speaker.status().restarting and sink.converged_at is None
-        await eventually(lambda: sink.converged_at is not None, timeout=2.0, what="deferral over")
+        clock.advance(29.9, speaker)
+        assert speaker.status().restarting and sink.converged_at is None
+        clock.advance(0.1, speaker)
         assert not speaker.status().restarting
+        await eventually(lambda: sink.converged_at is not None, what="the sweep allowed (next iteration)")
     finally:
         await stop(speaker)
 
@@ -186,7 +196,7 @@ async def test_kernel_sweep_waits_for_end_of_rib_of_a_neighbour_that_sets_the_re
         # A second neighbour that never answers holds this restarting speaker's own export (its
         # routes and End-of-RIB) for the deferral time.
         neighbors=[neighbor(ours, 65300, port), neighbor("127.0.0.53", 65300, port)],
-        graceful_restart={"deferral_time": 0.5},
+        graceful_restart={"deferral_time": 30},
         announce=announce("10.52.0.0/24"),
     )
     restarted = config(
@@ -198,14 +208,16 @@ async def test_kernel_sweep_waits_for_end_of_rib_of_a_neighbour_that_sets_the_re
         graceful_restart={"deferral_time": 5},
     )
     sink = ConvergenceRecordingSink()
-    (other,) = await start(peer, restarting=True)
+    clock = FakeClock()
+    other = await run_speaker(peer, restarting=True, clock=clock)
     speaker = await run_speaker(restarted, restarting=True, route_sink=sink)
     try:
         # The neighbour sets the R bit: export resumes at once...
         await eventually(lambda: peer_status(speaker, theirs).state == "Established", what="session")
         await eventually(lambda: not speaker.status().restarting, timeout=0.3, what="export not held")
         assert sink.converged_at is None, "the kernel must not sweep before the neighbour's End-of-RIB"
-        # ...the kernel sweep waits for its routes and End-of-RIB.
+        # ...the kernel sweep waits for its routes and End-of-RIB, which come at its deferral's end.
+        clock.advance(30, other)
         await eventually(lambda: sink.converged_at is not None, timeout=3.0, what="sweep allowed")
         assert sink.routes_at_convergence is not None and route(speaker, "10.52.0.0/24") is not None
         assert len(sink.routes_at_convergence) == 1, "the neighbour's route was in the kernel first"

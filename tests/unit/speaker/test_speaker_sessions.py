@@ -10,6 +10,7 @@ from contextlib import closing
 from typing import Any
 
 from speakers import (
+    FakeClock,
     RecordingSink,
     announce,
     async_test,
@@ -147,7 +148,9 @@ async def test_max_prefixes_stop_closes_with_cease_1_and_keeps_the_neighbour_dow
     a_document, b_document = pair(port, 65001, 65002)
     a_document["neighbors"][0]["max_prefixes"] = {"limit": 2, "action": "stop"}
     b_document["announce"] = announce("10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24")
-    a, b = await start(*configs(a_document, b_document))
+    a_config, b_config = configs(a_document, b_document)
+    b_clock = FakeClock()
+    a, b = await run_speaker(a_config), await run_speaker(b_config, clock=b_clock)
     try:
         await eventually(lambda: a.peers[B].stopped is not None, what="A stops B")
         stopped = a.peers[B].stopped
@@ -156,10 +159,35 @@ async def test_max_prefixes_stop_closes_with_cease_1_and_keeps_the_neighbour_dow
         error = await eventually(lambda: peer_status(b, A).last_error)
         assert error is not None
         assert "Hard Reset" in error and "(data 0601" in error
-        await asyncio.sleep(0.5)  # B keeps trying; A refuses
+        for _ in range(3):  # B keeps trying (its connect retry, on its clock); A refuses
+            attempts = b.peers[A].connection_attempts
+            b_clock.advance(60, b)  # the longest backoff
+            await eventually(lambda attempts=attempts: b.peers[A].connection_attempts > attempts)
+            await eventually(lambda: not b.peers[A].connections, what="B's attempt refused")
         assert peer_status(a, B).state == "Idle"
         assert route(a, "10.2.0.0/24") is None
         assert a.peers[B].connection_attempts == 1  # A does not reconnect by itself
+    finally:
+        await stop(a, b)
+
+
+@async_test
+async def test_max_prefixes_restart_reconnects_after_restart_after_seconds() -> None:
+    port = free_port()
+    a_document, b_document = pair(port, 65001, 65002)
+    a_document["neighbors"][0]["max_prefixes"] = {"limit": 2, "action": "restart", "restart_after": 300}
+    b_document["announce"] = announce("10.2.0.0/24", "10.2.1.0/24", "10.2.2.0/24")
+    a_config, b_config = configs(a_document, b_document)
+    a_clock = FakeClock()
+    a, b = await run_speaker(a_config, clock=a_clock), await run_speaker(b_config)
+    try:
+        await eventually(lambda: a.peers[B].stopped is not None, what="A stops B")
+        a_clock.advance(299.9, a)
+        assert a.peers[B].stopped is not None and a.peers[B].connection_attempts == 1
+        a_clock.advance(0.1, a)  # restart_after: the stop ends and A connects again
+        assert a.peers[B].stopped is None
+        await eventually(lambda: a.peers[B].connection_attempts == 2, what="A reconnects")
+        await eventually(lambda: a.peers[B].stopped is not None, what="stopped again (still 3 > 2)")
     finally:
         await stop(a, b)
 
