@@ -21,6 +21,7 @@ class RackrouteCommands(LazyCommandGroup):
         "reload": "rackroute.cli.operator:reload_command",
         "speaker": "rackroute.cli.speaker_commands:speaker_app",
         "lab": "rackroute.cli.lab_commands:lab_app",
+        "cni": "rackroute.cli.cni_commands:cni_app",
     }
 
 
