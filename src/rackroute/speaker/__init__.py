@@ -1,13 +1,15 @@
 """The asyncio BGP speaker runtime: listeners, dynamic neighbours, peers, timers.
 
 Layer 3: imports layers 0-2 (``net``, ``bgp``, ``rib``); never ``fib`` (routes for the kernel leave
-through the ``RouteSink`` the daemon wires in). Design: ``docs/speaker-runtime.md``.
+through the typed event stream of ``events``, which the daemon subscribes the FIB to; the agent,
+metrics and status subscribe beside it). Design: ``docs/speaker-runtime.md``.
 
 Modules: ``speaker`` (``Speaker``: RIB, neighbours, listeners, public reads and actions; and
 ``run_speaker``), ``peer`` (``Peer``: one neighbour — connect/backoff, collisions, max prefixes) with
 ``peer_rules`` (its pure decisions) and ``graceful_restart`` (the GR helper), ``connection`` (the thin
 asyncio adapter around one sans-IO ``Session``), ``listener`` (accept, MD5 keys, listen ranges),
-``dial`` (outgoing sockets), ``outbox`` (per-iteration batching to the kernel and neighbours) with
+``dial`` (outgoing sockets), ``timers`` (every deadline of the neighbour layer in one queue, one
+loop timer), ``events`` (what subscribers are told), ``outbox`` (per-iteration batching to the kernel and neighbours) with
 ``outbound`` (each UPDATE encoded once), ``convergence`` (after our restart: when export resumes and
 when the kernel may sweep), ``settings`` / ``policies`` / ``session_facts`` (configuration
 resolved into what the runtime and the RIB act on), ``snapshot`` (status values), ``reload``,

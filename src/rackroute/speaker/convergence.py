@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..net.family import Family
-from .outbox import RouteSink
+from .events import RoutesChanged, RoutingConverged, Subscribers
 
 if TYPE_CHECKING:
     from .peer import Peer
@@ -45,19 +45,24 @@ def end_of_rib_outstanding(peers: Iterable[Peer], *, restarting_ones: bool) -> b
 
 
 class SweepGate:
-    """A route sink in front of the kernel's: ``fib_update`` passes through at once,
-    ``fib_converged`` (the kernel may now sweep) is held until ``open``."""
+    """In front of the subscribers: ``routes_changed`` is published at once, ``converged`` (the
+    kernel may now sweep) is held until ``open``."""
 
-    def __init__(self, sink: RouteSink, *, held: bool) -> None:
-        self.sink = sink
+    def __init__(self, subscribers: Subscribers, *, held: bool) -> None:
+        self.subscribers = subscribers
         self.held = held
         self._converged = False  # asked for while held
         self._opening = False
 
-    def fib_update(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None:
-        self.sink.fib_update(family, changes)
+    @property
+    def wanted(self) -> bool:
+        """Anyone listening (else the outbox does not work out next hops for nobody)."""
+        return bool(self.subscribers)
 
-    def fib_converged(self) -> None:
+    def routes_changed(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None:
+        self.subscribers.publish(RoutesChanged(family, changes))
+
+    def converged(self) -> None:
         self._converged = True
         self._forward()
 
@@ -78,4 +83,4 @@ class SweepGate:
     def _forward(self) -> None:
         if self._converged and not self.held:
             self._converged = False
-            self.sink.fib_converged()
+            self.subscribers.publish(RoutingConverged())

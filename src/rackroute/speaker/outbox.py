@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from ..bgp.messages import RouteRefresh
 from ..bgp.wire import RouteRefreshSubtype
@@ -36,28 +36,19 @@ from .group_send import Encoded, encode_group
 from .outbound import EncodingProfile, UpdateEncoder
 from .peer import Peer
 
+if TYPE_CHECKING:
+    from .convergence import SweepGate
+
 Outgoing = list[Encoded | RouteRefresh]
 EncodedAttributes = dict[tuple[Advertisement, Family, EncodingProfile], bytes]
 ENCODED_ATTRIBUTES_KEPT = 50_000
 log = logging.getLogger("rackroute.speaker")
 
 
-class RouteSink(Protocol):
-    """Where Loc-RIB changes go (the daemon wires the kernel FIB here; the speaker never imports it).
-
-    ``fib_update``: per changed prefix key, the next hops of its best path and multipath set, or
-    None when the prefix has no usable route (or is our own). ``fib_converged``: the initial table
-    is complete (after our own restart: End-of-RIB from every neighbour, or the deferral time), so
-    routes of ours the kernel still has and the RIB does not may be removed."""
-
-    def fib_update(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None: ...
-    def fib_converged(self) -> None: ...
-
-
 class Outbox:
-    def __init__(self, rib: Rib, route_sink: RouteSink | None) -> None:
+    def __init__(self, rib: Rib, gate: SweepGate) -> None:
         self.rib = rib
-        self.route_sink = route_sink
+        self.gate = gate  # the subscribers' (``events``), with the kernel sweep held after our restart
         self.held = False  # graceful restart deferral: nothing leaves until ``release``
         self.closed = False
         self.last_flush_encodes = 0  # UPDATE groups encoded by the last flush (tests, metrics)
@@ -142,14 +133,11 @@ class Outbox:
         established neighbour gets its initial table."""
         self.held = False
         self._take_journals()  # what changed meanwhile goes out with the whole tables below
-        if self.route_sink is not None:
+        if self.gate.wanted:
             for family in SUPPORTED_FAMILIES:
                 routes = self.rib.loc_rib(family).routes
-                self._fib_update(family, {key: next_hops(r) for key, r in routes.items()})
-            try:
-                self.route_sink.fib_converged()
-            except Exception:
-                log.exception("route sink failed at convergence")
+                self.gate.routes_changed(family, {key: next_hops(r) for key, r in routes.items()})
+        self.gate.converged()
         self._initial.update(peers)
         self._schedule()
 
@@ -192,10 +180,10 @@ class Outbox:
         pending = self._take_journals()
         if self.held:
             return  # ``release`` sends everything at once
-        if self.route_sink is not None:
+        if self.gate.wanted:
             for family, journal in pending.items():
                 loc_rib = self.rib.loc_rib(family)
-                self._fib_update(family, {key: next_hops(loc_rib.get(key)) for key in journal})
+                self.gate.routes_changed(family, {key: next_hops(loc_rib.get(key)) for key in journal})
         if len(self._encoded_attributes) > ENCODED_ATTRIBUTES_KEPT:
             self._encoded_attributes.clear()  # a bound, and a release of advertisements nobody uses
         encoder = UpdateEncoder(self._encoded_attributes)
@@ -222,14 +210,6 @@ class Outbox:
         for peer, items in outgoing.items():
             _send(peer, items)
         self.last_flush_encodes = encoder.encoded
-
-    def _fib_update(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None:
-        """A failing sink is the kernel side's problem: neighbours are still sent their UPDATEs."""
-        assert self.route_sink is not None
-        try:
-            self.route_sink.fib_update(family, changes)
-        except Exception:
-            log.exception("route sink failed", extra={"family": family.name, "prefixes": len(changes)})
 
     def _refreshes(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
         memos: dict[Family, ExportMemo] = {}

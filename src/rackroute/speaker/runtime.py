@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 
-from .outbox import RouteSink
+from .events import RouteSink
 from .speaker import Speaker, run_speaker
 
 __all__ = ["EVENT_LOOPS", "RouteSink", "Speaker", "choose_event_loop", "run_speaker"]

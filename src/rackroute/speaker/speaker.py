@@ -18,7 +18,7 @@ import dataclasses
 import ipaddress
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..bgp.messages import Open, RouteRefresh, Update
 from ..bgp.wire import Cease, RouteRefreshSubtype
@@ -30,8 +30,16 @@ from . import snapshot
 from .config import Announcement, SpeakerConfig
 from .connection import Connection
 from .convergence import SweepGate, end_of_rib_outstanding
+from .events import (
+    NeighbourDown,
+    NeighbourEstablished,
+    RouteSink,
+    Subscriber,
+    Subscribers,
+    route_sink_subscriber,
+)
 from .listener import Listener, matching_range
-from .outbox import Outbox, RouteSink
+from .outbox import Outbox
 from .peer import Peer
 from .policies import Origination, origination
 from .session_facts import local_open, local_open_key, peer_info
@@ -65,8 +73,11 @@ class Speaker:
             self.clock = clock
         self.settings = resolve(config)
         self.rib = Rib(self.settings.rib_settings())
+        self.subscribers = Subscribers()  # see ``events``; ``subscribe``
+        if route_sink is not None:
+            self.subscribers.add(route_sink_subscriber(route_sink))
         # The kernel sweep may wait longer than export after our restart (see ``convergence``).
-        self.sweep_gate = None if route_sink is None else SweepGate(route_sink, held=restarting)
+        self.sweep_gate = SweepGate(self.subscribers, held=restarting)
         self.outbox = Outbox(self.rib, self.sweep_gate)
         self.outbox.held = restarting
         self.restarting = restarting  # deferring export after our own restart
@@ -92,8 +103,8 @@ class Speaker:
         if self.restarting:
             self._deferral.set(self.clock() + self.settings.graceful_restart.deferral_time)
             self._check_deferral()
-        elif self.sweep_gate is not None:
-            self.sweep_gate.fib_converged()
+        else:
+            self.sweep_gate.converged()
         log.info("speaker started", extra={"router_id": self.config.router_id, "restarting": self.restarting})
 
     async def stop(self, *, graceful_restart: bool = False) -> None:
@@ -132,6 +143,10 @@ class Speaker:
         self.timers.handle_timer(now)
 
     # -- public reads and actions ---------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Get every ``SpeakerEvent`` (``events``) from now on; returns the call that unsubscribes."""
+        return self.subscribers.add(subscriber)
 
     def status(self) -> SpeakerStatus:
         return snapshot.speaker_status(self)
@@ -252,12 +267,15 @@ class Speaker:
         )
         self._set_rib_peer(peer, info)
         self.outbox.peer_up(peer)
+        self.subscribers.publish(NeighbourEstablished(peer.address, negotiated.peer_as))
         self._check_deferral()
 
     def peer_down(self, peer: Peer) -> None:
         self.outbox.peer_down(peer)
         if peer.key in self._infos:
             self.rib.reset_adj_rib_out(peer.key)
+        if self.subscribers:
+            self.subscribers.publish(NeighbourDown(peer.address, peer.last_error or ""))
 
     def routes_received(self, peer: Peer, update: Update) -> None:
         negotiated = peer.negotiated
@@ -366,7 +384,7 @@ class Speaker:
         peers = self.peers.values()
         if self.restarting and not end_of_rib_outstanding(peers, restarting_ones=False):
             self._end_deferral("End-of-RIB received from every neighbour")
-        held = self.sweep_gate is not None and self.sweep_gate.held
+        held = self.sweep_gate.held
         if held and not self.restarting and not end_of_rib_outstanding(peers, restarting_ones=True):
             self._open_sweep("End-of-RIB received from every neighbour, restarting ones included")
 
@@ -380,11 +398,11 @@ class Speaker:
         self.restarting = False
         log.info("graceful restart: deferral over, initial best-path run", extra={"reason": reason})
         self.outbox.release(p for p in self.peers.values() if p.established is not None)
-        if self.sweep_gate is None or not self.sweep_gate.held:
+        if not self.sweep_gate.held:
             self._cancel_deferral_timer()
 
     def _open_sweep(self, reason: str) -> None:
-        if self.sweep_gate is None or not self.sweep_gate.open_soon():
+        if not self.sweep_gate.open_soon():
             return
         log.info("graceful restart: kernel routes may be swept", extra={"reason": reason})
         self._cancel_deferral_timer()

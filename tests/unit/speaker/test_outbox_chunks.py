@@ -23,6 +23,8 @@ from rackroute.rib.peer import PeerInfo
 from rackroute.rib.rib import WITHDRAWAL_CHUNK, Rib
 from rackroute.rib.settings import RibSettings
 from rackroute.speaker import outbound
+from rackroute.speaker.convergence import SweepGate
+from rackroute.speaker.events import Subscribers, route_sink_subscriber
 from rackroute.speaker.outbound import UpdateEncoder
 from rackroute.speaker.outbox import Outbox
 
@@ -95,7 +97,9 @@ async def loaded_speaker(routes: int = ROUTES) -> tuple[Rib, Outbox, KernelStub,
     rib.set_peer(ebgp(TESTER, TESTER_AS))
     rib.set_peer(ebgp(MONITOR, MONITOR_AS))
     kernel = KernelStub(rib)
-    outbox = Outbox(rib, kernel)
+    subscribers = Subscribers()
+    subscribers.add(route_sink_subscriber(kernel))
+    outbox = Outbox(rib, SweepGate(subscribers, held=False))
     monitor = NeighbourStub(MONITOR, SESSION)
     outbox.peer_up(monitor)  # type: ignore[arg-type]
     await asyncio.sleep(0)  # the initial (empty) table and End-of-RIB
