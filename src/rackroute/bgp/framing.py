@@ -1,7 +1,8 @@
 """Message framing (RFC 4271 §4.1): the 19-octet header, and splitting a TCP byte stream into messages.
 
-``frame`` builds one message; ``Framer`` buffers stream bytes and yields ``(type, body)`` pairs,
-raising ``BgpError`` with the Message Header Error NOTIFICATION the RFC requires (§6.1).
+``frame`` builds one message; ``Framer`` buffers stream bytes and hands out ``(type, body)`` pairs
+one at a time, raising ``BgpError`` with the Message Header Error NOTIFICATION the RFC requires
+(§6.1) when the header it comes to is bad — after every message before it.
 """
 
 from __future__ import annotations
@@ -30,42 +31,62 @@ def header_error(subcode: HeaderError, data: bytes, reason: str) -> BgpError:
 
 
 class Framer:
-    """Accumulates stream bytes; ``feed`` returns every complete ``(type, body)`` so far.
+    """Accumulates stream bytes and hands out one message at a time (``next_message``), each framed
+    under ``max_length`` as it is when that message is taken: the session raises the limit after
+    the OPEN that negotiated RFC 8654 extended messages, and the message after that OPEN in the
+    same read is already framed with the new limit. How TCP cut the stream never matters.
 
     ``max_length`` starts at 4096 and is raised to 65535 by the session once RFC 8654 extended
     messages are negotiated (OPEN and KEEPALIVE stay limited to 4096 by that RFC).
     """
 
-    __slots__ = ("_buffer", "max_length")
+    __slots__ = ("_buffer", "_offset", "max_length")
 
     def __init__(self, max_length: int = MAX_MESSAGE_LENGTH) -> None:
         self._buffer = bytearray()
+        self._offset = 0  # where the next message starts in ``_buffer``
         self.max_length = max_length
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) - self._offset
+
+    def append(self, data: bytes) -> None:
+        """Bytes read from the stream, to be taken with ``next_message``."""
+        if self._offset:
+            del self._buffer[: self._offset]
+            self._offset = 0
+        self._buffer += data
+
+    def next_message(self) -> tuple[int, bytes] | None:
+        """The next complete ``(type, body)``, or None until more bytes come. A bad header raises
+        ``BgpError`` (RFC 4271 §6.1) — only once every message before it was taken — and stays
+        where it is: taking again raises again."""
+        buffer, offset = self._buffer, self._offset
+        available = len(buffer) - offset
+        if available < HEADER_LENGTH:
+            return None
+        if buffer[offset : offset + 16] != MARKER:
+            raise header_error(HeaderError.CONNECTION_NOT_SYNCHRONIZED, b"", "header marker is not all ones")
+        length = (buffer[offset + 16] << 8) | buffer[offset + 17]
+        message_type = buffer[offset + 18]
+        self._check_header(length, message_type)
+        if available < length:
+            return None
+        self._offset = offset + length
+        return message_type, bytes(buffer[offset + HEADER_LENGTH : offset + length])
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buffer = self._buffer
-        buffer += data
+        """``append`` then every complete message under the current ``max_length``, for tools
+        that frame a whole capture. A bad header anywhere raises (``BgpError``), and the messages
+        before it are not returned: a caller that needs them takes messages with ``next_message``,
+        as the session does."""
+        self.append(data)
         messages: list[tuple[int, bytes]] = []
-        offset = 0
-        end = len(buffer)
-        while end - offset >= HEADER_LENGTH:
-            if buffer[offset : offset + 16] != MARKER:
-                raise header_error(
-                    HeaderError.CONNECTION_NOT_SYNCHRONIZED, b"", "header marker is not all ones"
-                )
-            length = (buffer[offset + 16] << 8) | buffer[offset + 17]
-            message_type = buffer[offset + 18]
-            self._check_header(length, message_type)
-            if end - offset < length:
-                break
-            messages.append((message_type, bytes(buffer[offset + HEADER_LENGTH : offset + length])))
-            offset += length
-        if offset:
-            del buffer[:offset]
+        message = self.next_message()
+        while message is not None:
+            messages.append(message)
+            message = self.next_message()
         return messages
 
     def _check_header(self, length: int, message_type: int) -> None:

@@ -183,15 +183,19 @@ class Session:
         events: list[Event] = []
         if self._state is State.IDLE or not data:
             return events
-        try:
-            messages = self._framer.feed(data)
-        except BgpError as error:
-            self._fail(Input.MESSAGE_HEADER_ERROR, error, now, events)
-            return events
-        for message_type, body in messages:
-            self._receive_message(message_type, body, now, events)
-            if self._closed is not None:  # the rest of the chunk arrived after the end
+        framer = self._framer
+        framer.append(data)
+        # One message at a time, in order, each framed under the state its predecessors left (the
+        # OPEN raises the length limit for what follows it): how TCP cut the stream never matters.
+        while self._closed is None:  # the rest of the chunk arrived after the end
+            try:
+                message = framer.next_message()
+            except BgpError as error:  # every message before the bad header was handled first
+                self._fail(Input.MESSAGE_HEADER_ERROR, error, now, events)
                 break
+            if message is None:
+                break
+            self._receive_message(message[0], message[1], now, events)
         return events
 
     def handle_timer(self, now: float) -> list[Event]:
