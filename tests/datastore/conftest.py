@@ -5,6 +5,7 @@ key prefix). A missing etcd fails the etcd tests, saying what to install."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import shutil
 import tempfile
 from collections.abc import Coroutine, Iterator
@@ -19,7 +20,7 @@ from rackroute.datastore import open_store
 from rackroute.datastore.members import INSTALL_HINT, EtcdMissing, LocalCluster
 
 T = TypeVar("T")
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "etcd"]
 
 
 def run(coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
@@ -47,6 +48,15 @@ def rrt_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="rrt-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def writer_pool() -> Iterator[Any]:
+    """Processes for the concurrent-writer tests, started once (forkserver: no fork of a process
+    that runs grpc or an event loop, and faster to start than spawn)."""
+    context = multiprocessing.get_context("forkserver")
+    with context.Pool(8) as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")

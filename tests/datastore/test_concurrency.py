@@ -4,14 +4,14 @@ exactly once (the final value is the number of successes, no value is written tw
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+from typing import Any
 
 import pytest
 from conftest import Backend, run
 from workers import COUNTER, counter_document, increment_process, increments
 
 PROCESSES = 8
-PER_PROCESS = 20
+PER_PROCESS = 12
 
 
 def check(results: list[tuple[list[int], int]], total: int, final: int) -> None:
@@ -32,8 +32,8 @@ def test_concurrent_tasks_on_several_connections_lose_no_increment(backend: Back
     run(test(), timeout=60)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_concurrent_processes_lose_no_increment(backend: Backend) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "etcd"], indirect=True)
+def test_concurrent_processes_lose_no_increment(backend: Backend, writer_pool: Any) -> None:
     async def create() -> None:
         store = await backend.open()
         await store.create(counter_document())
@@ -46,8 +46,6 @@ def test_concurrent_processes_lose_no_increment(backend: Backend) -> None:
         return value
 
     run(create())
-    context = multiprocessing.get_context("spawn")  # no fork: grpc and event loops do not survive one
-    with context.Pool(PROCESSES) as pool:
-        results = pool.starmap(increment_process, [(backend.url, PER_PROCESS)] * PROCESSES)
+    results = writer_pool.starmap(increment_process, [(backend.url, PER_PROCESS)] * PROCESSES)
     check(results, PROCESSES * PER_PROCESS, run(final()))
     assert sum(conflicts for _, conflicts in results) > 0  # they did race

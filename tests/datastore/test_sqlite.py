@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run
@@ -79,18 +79,16 @@ def _write_later(url: str, delay: float) -> float:
     return asyncio.run(write())
 
 
-def test_a_watch_sees_another_process_write_within_50_ms(rrt_dir: Path) -> None:
+def test_a_watch_sees_another_process_write_within_50_ms(rrt_dir: Path, writer_pool: Any) -> None:
     url = f"sqlite://{rrt_dir}/store.db"
 
     async def test() -> None:
         store = await open_store(url)
         watch = store.watch([COUNTERS], since=await store.revision())
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(1) as pool:
-            pending = pool.apply_async(_write_later, (url, 1.0))
-            event = await anext(watch)  # type: ignore[arg-type]
-            seen = time.time()
-            written = await asyncio.get_running_loop().run_in_executor(None, pending.get, 10)
+        pending = writer_pool.apply_async(_write_later, (url, 0.3))
+        event = await anext(watch)  # type: ignore[arg-type]
+        seen = time.time()
+        written = await asyncio.get_running_loop().run_in_executor(None, pending.get, 10)
         await watch.aclose()  # type: ignore[attr-defined]
         await store.close()
         assert event.key == COUNTER
@@ -99,11 +97,9 @@ def test_a_watch_sees_another_process_write_within_50_ms(rrt_dir: Path) -> None:
     run(test())
 
 
-def test_several_processes_open_a_fresh_file_at_once(rrt_dir: Path) -> None:
+def test_several_processes_open_a_fresh_file_at_once(rrt_dir: Path, writer_pool: Any) -> None:
     url = f"sqlite://{rrt_dir}/sub/dir/store.db"  # the directories are created
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
-        pool.starmap(_write_or_exist, [(url,)] * 4)
+    writer_pool.starmap(_write_or_exist, [(url,)] * 8)
 
     async def count() -> int:
         store = await open_store(url)

@@ -18,7 +18,6 @@ from rackroute.datastore import (
     open_store,
     parse_url,
 )
-from rackroute.datastore.urls import redacted
 
 
 def test_sqlite_url_names_an_absolute_path_and_options() -> None:
@@ -85,8 +84,3 @@ def test_default_url_is_the_environment_else_a_file_whose_directory_is_created(
     assert default_path() == rrt_dir / ".local" / "share" / "rackroute" / "rackroute.db"
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert default_path() == Path("/var/lib/rackroute/rackroute.db")
-
-
-def test_the_url_a_store_shows_has_no_password() -> None:
-    assert redacted("etcd://root:s3cret@h1:2379") == "etcd://root:***@h1:2379"
-    assert redacted("etcd://h1:2379") == "etcd://h1:2379"

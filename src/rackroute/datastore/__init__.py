@@ -30,7 +30,6 @@ from .urls import (
     default_path,
     default_url,
     parse_url,
-    redacted,
     with_tls,
 )
 
@@ -61,18 +60,17 @@ async def open_store(
     over the URL's ``cacert``/``cert``/``key``. Raises ``InvalidURL`` for a URL it cannot use."""
     text = url if url is not None else default_url()
     parsed = with_tls(parse_url(text), ca_file, cert_file, key_file)
-    shown = redacted(text)
     if isinstance(parsed, MemoryURL):
         from .memory import MemoryStore
 
-        return MemoryStore.open(shown, parsed.name, parsed.history)
+        return MemoryStore.open(text, parsed.name, parsed.history)
     if isinstance(parsed, SQLiteURL):
         from .sqlite import SQLiteStore
 
-        return await SQLiteStore.open(shown, parsed)
+        return await SQLiteStore.open(text, parsed)
     from .etcd import EtcdStore  # grpc is imported only by those who use etcd
 
-    etcd_store: Store = EtcdStore(shown, parsed)
+    etcd_store: Store = EtcdStore(text, parsed)
     return etcd_store
 
 

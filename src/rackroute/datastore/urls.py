@@ -184,13 +184,3 @@ def _integer(url: str, options: dict[str, str], name: str, default: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise InvalidURL(f"{url}: {name} must be a positive integer (got {text!r})")
     return int(text)
-
-
-def redacted(url: str) -> str:
-    """The URL without a password (``user:password@``), as ``Store.url`` shows it."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    user = parts.netloc.rpartition("@")[0].partition(":")[0]
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{user}:***@{host}").geturl()
