@@ -2,7 +2,8 @@
 
     python -m rackroute.bfdd --session 10.0.1.1@10.0.1.11 --tx 300 --rx 300 --multiplier 3
 
-``--session PEER[@LOCAL][%INTERFACE]`` (repeatable; ``--multihop`` makes them RFC 5883 sessions).
+``--session PEER[@LOCAL][%INTERFACE]`` (repeatable) for single hop, ``--multihop-session PEER@LOCAL``
+for RFC 5883 multihop sessions.
 Each line has ``event``, ``peer``, the states, the diagnostic, ``wall`` (Unix time) and ``monotonic``.
 SIGTERM or SIGINT sets every session AdminDown, tells the peers, and exits; ``--status-every`` also
 prints each session's counters periodically. The node agent will embed ``Bfdd`` instead.
@@ -69,10 +70,12 @@ async def run(arguments: argparse.Namespace) -> None:
     bfdd = Bfdd(ports=ports)
     bfdd.subscribe(lambda event: print(event_line(event), flush=True))
     bfdd.start()
-    for text in arguments.session:
+    keys = [parse_session(text, False) for text in arguments.session]
+    keys += [parse_session(text, True) for text in arguments.multihop_session]
+    for key in keys:
         bfdd.add_session(
             SessionConfig(
-                parse_session(text, arguments.multihop),
+                key,
                 desired_min_tx_interval=arguments.tx * 1000,
                 required_min_rx_interval=arguments.rx * 1000,
                 detect_multiplier=arguments.multiplier,
@@ -84,7 +87,7 @@ async def run(arguments: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    print(json.dumps({"event": "Started", "sessions": len(arguments.session)}), flush=True)
+    print(json.dumps({"event": "Started", "sessions": len(keys)}), flush=True)
     try:
         while not stop.is_set():
             try:
@@ -98,8 +101,10 @@ async def run(arguments: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     top = argparse.ArgumentParser(prog="python -m rackroute.bfdd", description=__doc__.splitlines()[0])
-    top.add_argument("--session", action="append", required=True, help="PEER[@LOCAL][%%INTERFACE]")
-    top.add_argument("--multihop", action="store_true", help="RFC 5883 multihop sessions (UDP 4784)")
+    top.add_argument("--session", action="append", default=[], help="PEER[@LOCAL][%%INTERFACE], single hop")
+    top.add_argument(
+        "--multihop-session", action="append", default=[], help="PEER@LOCAL, RFC 5883 (UDP 4784)"
+    )
     top.add_argument("--tx", type=int, default=300, help="desired min TX interval, ms (%(default)s)")
     top.add_argument("--rx", type=int, default=300, help="required min RX interval, ms (%(default)s)")
     top.add_argument("--multiplier", type=int, default=3, help="detect multiplier (%(default)s)")
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     top.add_argument("--peer-multihop-port", type=int, default=4784)
     top.add_argument("--status-every", type=float, default=0.0, help="seconds between status lines")
     arguments = top.parse_args(argv)
+    if not arguments.session and not arguments.multihop_session:
+        top.error("give at least one --session or --multihop-session")
     try:
         asyncio.run(run(arguments))
     except (OSError, ValueError) as error:

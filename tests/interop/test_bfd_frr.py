@@ -1,0 +1,281 @@
+"""rackroute's BFD against FRR 8.4's bfdd, in network namespaces:
+
+    node (python -m rackroute.bfdd)  --eth0/tor0 veth--  tor (FRR bfdd)
+    10.0.1.11/24, fd00:0:1::11/64                        10.0.1.1/24, fd00:0:1::1/64
+
+Three sessions at 300 ms x 3: single hop IPv4 and IPv6 (RFC 5881) and IPv4 multihop (RFC 5883). They
+come Up on both sides; cutting the link takes both sides Down within the Detection Time (0.9 s),
+measured from rackroute's events and FRR's microsecond log timestamps; killing bfdd is detected the
+same way; FRR's `shutdown` is reported as the peer going AdminDown; everything comes Up again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rackroute.lab.daemons import chown_tree
+from rackroute.lab.frr import FRR_USER, FrrRouter
+from rackroute.lab.harness import Lab
+from rackroute.lab.netns import Namespace
+from rackroute.lab.waiting import wait_until
+
+NODE4, TOR4 = "10.0.1.11", "10.0.1.1"
+NODE6, TOR6 = "fd00:0:1::11", "fd00:0:1::1"
+DETECTION_TIME = 0.9  # 3 x 300 ms
+# Scheduling slack on a shared 2-core machine: the loop timer, the kernel, FRR's own timers.
+SLACK = 0.25
+SESSIONS = {  # rackroute's name of the session -> FRR's (peer, multihop)
+    f"{TOR4} from {NODE4}": (NODE4, False),
+    f"{TOR6} from {NODE6}": (NODE6, False),
+    f"{TOR4} from {NODE4} multihop": (NODE4, True),
+}
+FRR_CONFIG = f"""\
+debug bfd peer
+bfd
+ peer {NODE4} local-address {TOR4}
+  receive-interval 300
+  transmit-interval 300
+  detect-multiplier 3
+ !
+ peer {NODE6} local-address {TOR6}
+  receive-interval 300
+  transmit-interval 300
+  detect-multiplier 3
+ !
+ peer {NODE4} multihop local-address {TOR4}
+  receive-interval 300
+  transmit-interval 300
+  detect-multiplier 3
+  minimum-ttl 254
+ !
+!
+"""
+STATE_CHANGE = re.compile(r"^(\S+ \S+) BFD: .*state-change: \[mhop:(\S+) peer:(\S+) .*\] (\w+) -> (\w+)")
+
+
+class FrrBfdd(FrrRouter):
+    """FRR's bfdd alone (no zebra, no bgpd), in a private mount namespace like ``FrrRouter``."""
+
+    def start(self, config: str) -> None:
+        for directory in ("var-tmp", "run"):
+            (self.directory / directory).mkdir(exist_ok=True)
+        path = self.write_config("bfdd.conf", config)
+        chown_tree(self.directory, FRR_USER, FRR_USER)
+        (self.directory / "bfdd.vty").unlink(missing_ok=True)
+        argv = [
+            word
+            for word in self._daemon_argv("bfdd", path)
+            if word not in ("-z", str(self.directory / "zserv.api"))
+        ]
+        argv[argv.index("--log-level") + 1] = "debug"  # state changes are debug messages
+        self.launch("bfdd", argv, ready=(self.directory / "bfdd.vty").exists)
+        # The command line's log target keeps whole seconds; a configured one takes the precision.
+        self.vtysh(
+            "configure terminal",
+            f"log file {self.event_log} debugging",
+            "log timestamp precision 6",
+            daemon="bfdd",
+        )
+
+    @property
+    def event_log(self) -> Path:
+        return self.directory / "bfdd-events.log"
+
+    def peers(self) -> dict[tuple[str, bool], str]:
+        """(peer, multihop) -> status ("up", "down", "init", "shutdown")."""
+        data = json.loads(self.vtysh("show bfd peers json", daemon="bfdd") or "[]")
+        return {(p["peer"], bool(p["multihop"])): p["status"] for p in data}
+
+    def state_changes(self) -> list[tuple[float, str, bool, str, str]]:
+        """(Unix time, peer, multihop, old, new) from the log (microsecond timestamps)."""
+        found = []
+        for line in self.event_log.read_text(errors="replace").splitlines():
+            match = STATE_CHANGE.match(line)
+            if match:
+                stamp = datetime.strptime(match[1], "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                found.append((stamp, match[3], match[2] == "yes", match[4], match[5]))
+        return found
+
+
+class RackrouteBfdd:
+    """``python -m rackroute.bfdd`` in the node's namespace; its events are JSON lines in its log."""
+
+    def __init__(self, lab: Lab, namespace: Namespace) -> None:
+        self.log = lab.state_dir / "rackroute-bfdd.log"
+        argv = [sys.executable, "-m", "rackroute.bfdd", "--tx", "300", "--rx", "300", "--multiplier", "3"]
+        argv += ["--session", f"{TOR4}@{NODE4}", "--session", f"{TOR6}@{NODE6}"]
+        argv += ["--multihop-session", f"{TOR4}@{NODE4}"]
+        self.process = lab.start("node/rackroute-bfdd", namespace, argv, log_path=self.log)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+
+    def states(self) -> dict[str, str]:
+        state: dict[str, str] = {}
+        for event in self.events():
+            if event["event"] == "StateChanged":
+                state[event["peer"]] = event["new_state"]
+        return state
+
+    def downs_after(self, moment: float) -> dict[str, dict[str, Any]]:
+        return {e["peer"]: e for e in self.events() if e["event"] == "SessionDown" and e["wall"] >= moment}
+
+
+def all_up(frr: FrrBfdd, node: RackrouteBfdd) -> tuple[dict[tuple[str, bool], str], dict[str, str]]:
+    return frr.peers(), node.states()
+
+
+def is_all_up(state: tuple[dict[tuple[str, bool], str], dict[str, str]]) -> bool:
+    frr, ours = state
+    return all(frr.get(v) == "up" for v in SESSIONS.values()) and all(ours.get(k) == "UP" for k in SESSIONS)
+
+
+def wait_all_up(frr: FrrBfdd, node: RackrouteBfdd, timeout: float = 15.0) -> None:
+    wait_until(
+        lambda: all_up(frr, node),
+        is_all_up,
+        timeout=timeout,
+        what="BFD sessions Up on both sides",
+        context=frr.log_tail,
+    )
+
+
+def frr_downs_after(frr: FrrBfdd, moment: float) -> dict[tuple[str, bool], float]:
+    return {
+        (peer, multihop): at
+        for at, peer, multihop, old, new in frr.state_changes()
+        if new == "down" and old == "up" and at >= moment
+    }
+
+
+@dataclass(frozen=True)
+class BfdLab:
+    node: Namespace
+    frr: FrrBfdd
+    rackroute: RackrouteBfdd
+
+
+@pytest.fixture
+def bfd_lab(lab: Lab) -> BfdLab:
+    # Keep IPv6 addresses while the link is down, as on a switch port: the kernel's default deletes
+    # them, and the session could not come back until someone re-added the address.
+    keep = {"net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1}
+    tor = lab.add_namespace("tor", sysctls=keep)
+    node = lab.add_namespace("node", sysctls=keep)
+    lab.add_veth(
+        node,
+        "eth0",
+        tor,
+        "tor0",
+        addresses=[f"{NODE4}/24", f"{NODE6}/64"],
+        peer_addresses=[f"{TOR4}/24", f"{TOR6}/64"],
+    )
+    frr = FrrBfdd(lab, tor, "tor-bfdd")
+    frr.start(FRR_CONFIG)
+    rackroute = RackrouteBfdd(lab, node)
+    wait_all_up(frr, rackroute)
+    return BfdLab(node, frr, rackroute)
+
+
+def test_a_cut_link_is_detected_by_both_sides_within_the_detection_time_and_recovers(
+    bfd_lab: BfdLab,
+) -> None:
+    node, frr, rackroute = bfd_lab.node, bfd_lab.frr, bfd_lab.rackroute
+    time.sleep(2.0)  # steady state at 300 ms
+    cut = time.time()
+    node.ip("link", "set", "eth0", "down")
+    wait_until(
+        lambda: (rackroute.downs_after(cut), frr_downs_after(frr, cut)),
+        lambda s: len(s[0]) == len(s[1]) == 3,
+        timeout=10,
+        what="Down on both sides",
+    )
+    ours, theirs = rackroute.downs_after(cut), frr_downs_after(frr, cut)
+    report = {name: round(event["wall"] - cut, 3) for name, event in ours.items()}
+    report |= {
+        f"frr {peer}{' multihop' if mh else ''}": round(at - cut, 3) for (peer, mh), at in theirs.items()
+    }
+    print(f"detection after the cut (s): {report}")
+    for name, event in ours.items():
+        assert event["diagnostic"] == "control detection time expired", name
+        assert event["wall"] - cut <= DETECTION_TIME + SLACK, (name, report)
+    for at in theirs.values():
+        assert at - cut <= DETECTION_TIME + SLACK, report
+    node.ip("link", "set", "eth0", "up")
+    wait_all_up(frr, rackroute)
+
+
+def test_a_killed_frr_bfdd_is_detected_within_the_detection_time_and_a_restarted_one_comes_up(
+    bfd_lab: BfdLab,
+) -> None:
+    frr, rackroute = bfd_lab.frr, bfd_lab.rackroute
+    time.sleep(1.0)
+    killed = time.time()
+    frr.kill9("bfdd")
+    wait_until(
+        lambda: rackroute.downs_after(killed),
+        lambda downs: len(downs) == 3,
+        timeout=10,
+        what="rackroute Down",
+    )
+    for name, event in rackroute.downs_after(killed).items():
+        assert event["diagnostic"] == "control detection time expired", name
+        assert event["wall"] - killed <= DETECTION_TIME + SLACK, (name, event["wall"] - killed)
+    frr.event_log.rename(frr.directory / "bfdd-events-before-kill.log")
+    frr.start(FRR_CONFIG)
+    wait_all_up(frr, rackroute)
+
+
+def test_frr_shutdown_is_reported_as_the_peer_going_admin_down(
+    bfd_lab: BfdLab,
+) -> None:
+    frr, rackroute = bfd_lab.frr, bfd_lab.rackroute
+    moment = time.time()
+    frr.vtysh("configure terminal", "bfd", f"peer {NODE4} local-address {TOR4}", "shutdown", daemon="bfdd")
+    name = f"{TOR4} from {NODE4}"
+    wait_until(
+        lambda: rackroute.downs_after(moment), lambda downs: name in downs, timeout=5, what="rackroute Down"
+    )
+    down = rackroute.downs_after(moment)[name]
+    assert down["remote_state"] == "ADMIN_DOWN"
+    assert down["diagnostic"] == "neighbor signaled session down"
+    frr.vtysh("configure terminal", "bfd", f"peer {NODE4} local-address {TOR4}", "no shutdown", daemon="bfdd")
+    wait_all_up(frr, rackroute)
+
+
+def test_frr_changing_its_interval_runs_a_poll_sequence_we_answer(
+    bfd_lab: BfdLab,
+) -> None:
+    frr, rackroute = bfd_lab.frr, bfd_lab.rackroute
+    frr.vtysh(
+        "configure terminal",
+        "bfd",
+        f"peer {NODE4} local-address {TOR4}",
+        "transmit-interval 100",
+        "receive-interval 100",
+        daemon="bfdd",
+    )
+
+    def frr_view() -> dict[str, Any]:
+        data = json.loads(frr.vtysh(f"show bfd peer {NODE4} local-address {TOR4} json", daemon="bfdd"))
+        return dict(data)
+
+    # FRR applies the new intervals only after our Final (RFC 5880 §6.8.3); the session stays Up.
+    wait_until(
+        frr_view,
+        lambda v: v.get("transmit-interval") == 100 and v.get("status") == "up",
+        timeout=5,
+        what="FRR at 100 ms",
+    )
+    time.sleep(1.0)
+    assert frr.peers()[(NODE4, False)] == "up"
+    assert rackroute.states()[f"{TOR4} from {NODE4}"] == "UP"
