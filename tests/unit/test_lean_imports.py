@@ -167,7 +167,10 @@ def test_help_lists_every_registered_command_in_order_with_its_help() -> None:
     expected = {name: short_help(implementation_of(name)) for name in RackrouteCommands.registry}
     listed = listed_commands()
     assert listed == expected
-    assert list(listed) == ["decode", "status", "routes", "neighbor", "reload", "speaker", "lab"]
+    assert list(listed) == [
+        *("decode", "status", "routes", "neighbor", "reload", "speaker", "lab"),
+        *("apply", "get", "delete", "datastore", "cni"),
+    ]
 
 
 @pytest.mark.parametrize("group", ["speaker", "lab"])

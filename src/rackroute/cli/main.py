@@ -21,6 +21,10 @@ class RackrouteCommands(LazyCommandGroup):
         "reload": "rackroute.cli.operator:reload_command",
         "speaker": "rackroute.cli.speaker_commands:speaker_app",
         "lab": "rackroute.cli.lab_commands:lab_app",
+        "apply": "rackroute.cli.resource_commands:apply_command",
+        "get": "rackroute.cli.resource_commands:get_command",
+        "delete": "rackroute.cli.resource_commands:delete_command",
+        "datastore": "rackroute.cli.resource_commands:datastore_app",
         "cni": "rackroute.cli.cni_commands:cni_app",
     }
 

@@ -326,7 +326,7 @@ class KindTable:
             raise UnknownKind(
                 f"apiVersion {api_version!r} of kind {kind} is not supported (supported: {', '.join(row.models)})"
             )
-        raise UnknownKind(f"unknown kind {api_version}/{kind}; supported: {self.supported_text()}")
+        raise UnknownKind(f"unknown kind {api_version} {kind}; supported: {self.supported_text()}")
 
     def supported_text(self) -> str:
         return ", ".join(f"{version} {row.kind}" for row in self.rows for version in row.models)

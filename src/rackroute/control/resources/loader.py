@@ -29,6 +29,16 @@ from .kind_info import KindInfo
 from .kinds import KINDS, KindTable, UnknownKind
 from .yaml_reader import LoadError, Path, Problem, RawDocument, dotted, read_documents
 
+__all__ = [
+    "LoadError",
+    "LoadedResource",
+    "Problem",
+    "load_documents",
+    "load_paths",
+    "load_text",
+    "read_sources",
+]
+
 SUFFIXES = (".yaml", ".yml", ".json")
 
 

@@ -47,10 +47,14 @@ class Problem:
     reason: str
     context: str = ""  # which document: "BGPPeer rack1-tor, document 2 at line 9"
 
-    def __str__(self) -> str:
+    @property
+    def headline(self) -> str:
+        """``source:line: path: reason`` without the document's context."""
         where = f"{self.path}: " if self.path else ""
-        about = f" ({self.context})" if self.context else ""
-        return f"{self.source}:{self.line}: {where}{self.reason}{about}"
+        return f"{self.source}:{self.line}: {where}{self.reason}"
+
+    def __str__(self) -> str:
+        return f"{self.headline} ({self.context})" if self.context else self.headline
 
 
 class LoadError(Exception):

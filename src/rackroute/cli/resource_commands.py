@@ -1,0 +1,276 @@
+"""``rackroute apply | get | delete | datastore``: resources in the datastore, as kubectl and
+calicoctl handle them.
+
+Every command takes ``--datastore URL`` (else ``$RACKROUTE_DATASTORE``, else the embedded SQLite file
+of ``rackroute.datastore.default_url()``). Kinds are named as in the kinds table (``ippool``,
+``ippools``, ``bgppeers.metallb.io``...). Exit status: 0 done, 1 invalid input or a store error (the
+message says which), 2 the datastore cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from rackroute.control.store import Store
+
+T = TypeVar("T")
+EXIT_INVALID = 1
+EXIT_UNREACHABLE = 2
+
+DatastoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--datastore",
+        envvar="RACKROUTE_DATASTORE",
+        show_envvar=True,
+        help="sqlite:///PATH, etcd://HOST:PORT[,...] or memory:// (default: the embedded SQLite file)",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="namespace of namespaced kinds (default: default)")
+]
+FileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filename", "-f", help="a YAML/JSON file, a directory of them, or - for stdin (repeatable)"
+    ),
+]
+RecursiveOption = Annotated[
+    bool, typer.Option("--recursive", "-R", help="read directories' subdirectories too")
+]
+
+
+class Output(StrEnum):
+    TABLE = "table"
+    WIDE = "wide"
+    YAML = "yaml"
+    JSON = "json"
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> typer.Exit:
+    typer.echo(f"rackroute: {message}" if "\n" not in message else message, err=True)
+    return typer.Exit(code)
+
+
+def with_store(datastore: str | None, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Opens the store, runs ``work``, closes it; store errors become messages and exit statuses."""
+    from rackroute.control.store import StoreError, Unavailable
+    from rackroute.datastore import InvalidURL, open_store
+
+    async def run() -> T:
+        store = await open_store(datastore)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except InvalidURL as error:
+        raise fail(f"--datastore: {error}") from None
+    except Unavailable as error:
+        raise fail(f"the datastore cannot be reached: {error}", EXIT_UNREACHABLE) from None
+    except StoreError as error:
+        raise fail(str(error)) from None
+
+
+def load_input(files: list[str], namespace: str | None, recursive: bool) -> Any:
+    from rackroute.control.resources.loader import LoadError, load_paths
+
+    try:
+        return load_paths(files, recursive=recursive, namespace=namespace or "default")
+    except LoadError as error:
+        count = len(error.problems)
+        raise fail(
+            f"{error}\nrackroute: {count} error{'s' if count > 1 else ''}; nothing was written"
+        ) from None
+
+
+def apply_command(
+    filename: FileOption = None,
+    namespace: NamespaceOption = None,
+    recursive: RecursiveOption = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and show what would change; write nothing")
+    ] = False,
+    datastore: DatastoreOption = None,
+) -> None:
+    """Create or update the resources of files (multi-document YAML or JSON), all or none."""
+    if not filename:
+        raise fail("apply needs -f FILE, -f DIRECTORY or -f - (stdin)")
+    loaded = load_input(filename, namespace, recursive)
+    from rackroute.control.resources.client import ResourceClient
+
+    applied = with_store(datastore, lambda store: ResourceClient(store).apply(loaded, dry_run=dry_run))
+    suffix = " (dry run)" if dry_run else ""
+    for result in applied:
+        typer.echo(f"{result}{suffix}")
+
+
+def get_command(
+    kind: Annotated[
+        str, typer.Argument(help="kind, plural or short name: ippools, bgppeers.metallb.io, svc...")
+    ],
+    name: Annotated[str | None, typer.Argument(help="one resource (default: every one)")] = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="every namespace")] = False,
+    selector: Annotated[
+        str | None,
+        typer.Option("--selector", "-l", help="label selector: rack=r1,env!=prod,tier in (a,b),!canary"),
+    ] = None,
+    output: Annotated[
+        Output, typer.Option("--output", "-o", help="table, wide, yaml or json")
+    ] = Output.TABLE,
+    datastore: DatastoreOption = None,
+) -> None:
+    """Show resources of a kind (or one by name)."""
+    from rackroute.control.resources.kinds import KINDS, UnknownKind
+    from rackroute.control.selectors import SelectorError, parse_label_query
+    from rackroute.control.store import ResourceKey
+
+    from .resource_render import as_list, table, to_json, to_yaml
+
+    try:
+        info = KINDS.resolve(kind)
+    except UnknownKind as error:
+        raise fail(str(error)) from None
+    try:
+        query = parse_label_query(selector) if selector else None
+    except SelectorError as error:
+        raise fail(f"--selector: {error}") from None
+    scope = None if all_namespaces else (namespace or "default")
+
+    async def read(store: Store) -> list[Any]:
+        if name is not None:
+            key = ResourceKey(info.group, info.kind, (scope or "default") if info.namespaced else "", name)
+            document = await store.get(key)
+            if document is None:
+                raise fail(
+                    f"{info.singular}.{info.group or 'core'} {name!r} not found"
+                    + (f" in namespace {key.namespace}" if key.namespace else "")
+                )
+            return [document]
+        listing = await store.list(info.key, namespace=scope if info.namespaced else None)
+        return listing.items
+
+    documents = with_store(datastore, read)
+    if query is not None:
+        documents = [d for d in documents if query.matches((d.get("metadata") or {}).get("labels") or {})]
+    if output in (Output.YAML, Output.JSON):
+        value = documents[0] if name is not None else as_list(documents)
+        typer.echo(to_yaml(value).rstrip("\n") if output == Output.YAML else to_json(value))
+        return
+    if not documents:
+        where = (
+            ""
+            if not info.namespaced
+            else (" in any namespace" if scope is None else f" in namespace {scope}")
+        )
+        typer.echo(f"No {info.plural} found{where}.", err=True)
+        return
+    typer.echo(
+        table(info, documents, all_namespaces=scope is None and info.namespaced, wide=output == Output.WIDE)
+    )
+
+
+def delete_command(
+    kind: Annotated[str | None, typer.Argument(help="kind, plural or short name")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="names of the resources to delete")] = None,
+    filename: FileOption = None,
+    namespace: NamespaceOption = None,
+    recursive: RecursiveOption = False,
+    ignore_not_found: Annotated[
+        bool, typer.Option("--ignore-not-found", help="a missing resource is no error")
+    ] = False,
+    datastore: DatastoreOption = None,
+) -> None:
+    """Delete resources by kind and name, or those a file describes (in one transaction)."""
+    from rackroute.control.resources.kinds import KINDS, UnknownKind
+    from rackroute.control.store import Delete, ResourceKey
+
+    keys: list[tuple[str, ResourceKey]] = []
+    if filename:
+        if kind is not None:
+            raise fail("give KIND NAME or -f FILE, not both")
+        for item in load_input(filename, namespace, recursive):
+            keys.append((f"{item.kind.singular}.{item.kind.group or 'core'}/{item.key.name}", item.key))
+    else:
+        if kind is None or not names:
+            raise fail("delete needs KIND NAME... or -f FILE")
+        try:
+            info = KINDS.resolve(kind)
+        except UnknownKind as error:
+            raise fail(str(error)) from None
+        space = (namespace or "default") if info.namespaced else ""
+        keys = [
+            (f"{info.singular}.{info.group or 'core'}/{n}", ResourceKey(info.group, info.kind, space, n))
+            for n in names
+        ]
+
+    async def remove(store: Store) -> tuple[list[str], list[str]]:
+        present = [(label, key) for label, key in keys if await store.get(key) is not None]
+        missing = [label for label, key in keys if (label, key) not in present]
+        await store.transaction([Delete(key) for _, key in present]) if present else None
+        return [label for label, _ in present], missing
+
+    deleted, missing = with_store(datastore, remove)
+    for label in deleted:
+        typer.echo(f"{label} deleted")
+    if missing and not ignore_not_found:
+        raise fail("; ".join(f"{label} not found" for label in missing))
+
+
+datastore_app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="the datastore: init, check, compact"
+)
+
+
+@datastore_app.command("init")
+def datastore_init(datastore: DatastoreOption = None) -> None:
+    """Create the datastore (the SQLite file and its schema) if it does not exist; show where it is."""
+    from rackroute.datastore import check
+
+    async def initialise(store: Store) -> tuple[str, int]:
+        return store.url, await check(store)
+
+    url, revision = with_store(datastore, initialise)
+    typer.echo(f"datastore {url} ready at revision {revision}")
+
+
+@datastore_app.command("check")
+def datastore_check(datastore: DatastoreOption = None) -> None:
+    """Read the datastore now: its revision and how many resources of each kind it holds."""
+    from rackroute.control.resources.kinds import KINDS
+    from rackroute.datastore import check
+
+    async def survey(store: Store) -> tuple[str, int, list[tuple[str, int]]]:
+        revision = await check(store)
+        counts = [(row.qualified_plural, len((await store.list(row.key)).items)) for row in KINDS]
+        return store.url, revision, counts
+
+    url, revision, counts = with_store(datastore, survey)
+    typer.echo(f"datastore {url}: reachable, revision {revision}")
+    for plural, count in counts:
+        if count:
+            typer.echo(f"  {plural}: {count}")
+
+
+@datastore_app.command("compact")
+def datastore_compact(
+    keep: Annotated[int, typer.Option("--keep", min=0, help="revisions of watch history to keep")] = 1000,
+    datastore: DatastoreOption = None,
+) -> None:
+    """Forget watch history older than the last --keep revisions (watchers behind it relist)."""
+
+    async def compact(store: Store) -> tuple[int, int]:
+        revision = await store.revision()
+        return revision, await store.compact(max(revision - keep, 0))
+
+    revision, oldest = with_store(datastore, compact)
+    typer.echo(f"compacted: revision {revision}, oldest kept {oldest}")
