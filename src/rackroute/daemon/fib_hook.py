@@ -10,7 +10,7 @@ when ``fib.enabled`` is true: a control-plane-only speaker never loads it.
 ``KernelRoutedSpeaker`` is what the daemon runs: the speaker, with the manager as its route sink and
 ``FibManager.run()`` as a task of the same event loop (one owner, STYLE pattern 13). It adds to the
 speaker's public methods only what the kernel side needs: stopping the task, and applying a reloaded
-``fib.local_blocks``. A ``restarting`` manager keeps the routes an earlier incarnation left until the
+``fib.local_blocks``; everything else it offers is listed, typed, and handed to the speaker. A ``restarting`` manager keeps the routes an earlier incarnation left until the
 speaker's ``fib_converged()`` (RFC 4724 §4.1); a fresh one prunes them at its first scan.
 
 A graceful stop leaves our routes in the kernel: the next start either keeps them (``--restarting``)
@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..fib.settings import FibSettings
 from ..net.prefix import Prefix
-from ..speaker.config import FibConfig, SpeakerConfig
+from ..speaker.config import Announcement, FibConfig, SpeakerConfig
+from ..speaker.events import Subscriber
 from ..speaker.speaker import Speaker
 from ..speaker.status import RouteStatus, SpeakerStatus
 
@@ -103,9 +105,11 @@ class KernelRoutedSpeaker:
     def refresh_neighbor(self, address: str) -> None:
         self.speaker.refresh_neighbor(address)
 
-    def __getattr__(self, name: str) -> Any:
-        # Anything else the API or a test asks of the speaker (set_announcements, ...).
-        return getattr(self.speaker, name)
+    def set_announcements(self, announcements: Sequence[Announcement]) -> None:
+        self.speaker.set_announcements(announcements)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        return self.speaker.subscribe(subscriber)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

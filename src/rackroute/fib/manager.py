@@ -109,14 +109,10 @@ class FibManager:
             pending[key] = tuple(next_hops) if next_hops else None
         self._wake()
 
-    update = fib_update
-
     def fib_converged(self) -> None:
         """The speaker has every route it will get (End-of-RIB, deferral over): prune stale ones."""
         self._converge_requested = True
         self._wake()
-
-    converged = fib_converged
 
     def set_local_blocks(self, blocks: Iterable[Prefix]) -> None:
         """The node's own pod blocks, complete: each gets a blackhole (or unreachable) route."""

@@ -2,7 +2,7 @@
 
 Owned by the event loop (STYLE pattern 13). Every change returns the Loc-RIB prefixes whose best
 path or multipath set changed; the runtime collects them per family during a loop tick and asks for
-the exports of all of them at once (``export_batch``), grouped by ``Advertisement`` so each group is
+the exports of all of them at once (``export_groups``), grouped by ``Advertisement`` so each group is
 encoded once and the same bytes go to every neighbour that gets it.
 
 Import pipeline (once per UPDATE, per prefix only when the import policy matches on prefixes):
@@ -37,6 +37,9 @@ Chunks = Iterator[tuple[Family, set[bytes]]]  # (family, changed Loc-RIB prefixe
 # Adj-RIB-In keys per chunk of a whole-neighbour withdrawal: every stage after the RIB (pending
 # prefixes, export runs, UPDATE bytes) then holds a few MB, not a million-route copy of each.
 WITHDRAWAL_CHUNK = 65_536
+# ``prune_if_grown``: the interner is pruned once it holds this many entries, then whenever it has
+# doubled since the last prune (amortised O(1) per interned entry).
+PRUNE_FLOOR = 4096
 
 
 class Rib:
@@ -52,6 +55,7 @@ class Rib:
         # keeps no Adj-RIB-In table: the Loc-RIB indexes its routes (``adj_in``).
         self.index_threshold = index_threshold
         self.interner = Interner()
+        self._prune_at = PRUNE_FLOOR
         self.policy_cache = PolicyCache(self.interner)
         self._exporter = Exporter(settings, self.interner, self.policy_cache)
         self._groups = GroupExports(settings, self.interner, self.policy_cache, self.loc_rib)
@@ -260,6 +264,15 @@ class Rib:
         self.policy_cache.clear()
         return self.interner.prune()
 
+    def prune_if_grown(self) -> int:
+        """``prune`` once the interner has doubled since the last time (the runtime calls this after
+        every flush; attribute sets of withdrawn routes would otherwise stay for ever)."""
+        if len(self.interner) < self._prune_at:
+            return 0
+        pruned = self.prune()
+        self._prune_at = max(PRUNE_FLOOR, 2 * len(self.interner))
+        return pruned
+
     # -- exporting -------------------------------------------------------------------------------
 
     def exports_for(
@@ -267,20 +280,11 @@ class Rib:
     ) -> Export:
         """What neighbour ``address`` must be sent for ``prefixes`` (changed since last time); its
         Adj-RIB-Out is updated as if the result was sent. Pass one ``memo`` to several calls of a
-        tick (``export_batch`` does) so paths are rewritten once per neighbour profile."""
+        tick (``export_groups`` does) so paths are rewritten once per neighbour profile."""
         routes = self.loc_rib(family).routes
         neighbour = self._neighbour(address)
         self._groups.detach(neighbour, family)  # exported on its own from now on
         return self._exporter.export(neighbour, family, routes, prefixes, memo)
-
-    def export_batch(
-        self, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
-    ) -> dict[bytes, Export]:
-        """``exports_for`` every neighbour in ``addresses`` (computed by ``export_groups``)."""
-        groups, exports = self.export_groups(family, prefixes, addresses)
-        for group in groups:
-            exports.update((member, group.for_member(member)) for member in group.members)
-        return exports
 
     def export_groups(
         self,

@@ -3,7 +3,7 @@
 Every RIB change notes the Loc-RIB prefixes it changed (``note``); the first note of an iteration
 schedules one ``flush`` with ``call_soon``. The flush tells the route sink (the kernel) the new next
 hops, asks the RIB for every established neighbour's exports of all changed prefixes at once
-(``Rib.export_batch``), and encodes each distinct UPDATE once for every neighbour it goes to
+(``Rib.export_groups``), and encodes each distinct UPDATE once for every neighbour it goes to
 (``outbound.UpdateEncoder``). Whole tables go out from here too: the initial one after
 Established (then End-of-RIB, RFC 4724 §2), answers to ROUTE-REFRESH (with BoRR/EoRR when enhanced
 route refresh is negotiated, RFC 7313), and re-exports after an export policy change. A whole
@@ -210,6 +210,7 @@ class Outbox:
         for peer, items in outgoing.items():
             _send(peer, items)
         self.last_flush_encodes = encoder.encoded
+        self.rib.prune_if_grown()
 
     def _refreshes(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
         memos: dict[Family, ExportMemo] = {}

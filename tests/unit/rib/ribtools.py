@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 from rackroute.bgp.attributes import AsPathSegment, PathAttributes
 from rackroute.bgp.wire import Origin, SegmentType
@@ -10,6 +11,7 @@ from rackroute.net.family import IPV4_UNICAST, Family
 from rackroute.net.ids import parse_router_id
 from rackroute.net.prefix import Prefix
 from rackroute.rib.decision import DecisionOptions
+from rackroute.rib.outbound import Export
 from rackroute.rib.path import Path
 from rackroute.rib.peer import NextHopMode, PeerInfo
 from rackroute.rib.rib import Rib
@@ -78,3 +80,14 @@ def announce(
     rib: Rib, source: PeerInfo, prefixes: list[str], path_attributes: PathAttributes, family: Family = V4
 ) -> set[bytes]:
     return rib.update(source.address, family, [key(p) for p in prefixes], path_attributes, source.address)
+
+
+def export_batch(
+    rib: Rib, family: Family, prefixes: Iterable[bytes], addresses: Iterable[bytes]
+) -> dict[bytes, Export]:
+    """What each neighbour in ``addresses`` is sent for ``prefixes``, one plain ``Export`` each (the
+    runtime takes the shared ``GroupExport`` of ``Rib.export_groups`` as it is)."""
+    groups, exports = rib.export_groups(family, prefixes, addresses)
+    for group in groups:
+        exports.update((member, group.for_member(member)) for member in group.members)
+    return exports

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from ribtools import SPINE_AS, V4, attributes, key, make_rib, path, peer
+from ribtools import SPINE_AS, V4, attributes, export_batch, key, make_rib, path, peer
 
 from rackroute.rib.decision import DecisionOptions
 from rackroute.rib.locrib import LocRib
@@ -54,14 +54,14 @@ def test_a_group_member_joining_before_the_export_is_sent_the_old_route_then_the
     first, second = CLIENTS
     rib.full_export(first.address, V4)
     changed = rib.update(SPINE.address, V4, [A], attributes(SPINE_AS), SPINE.address)
-    rib.export_batch(V4, changed, [first.address])
+    export_batch(rib, V4, changed, [first.address])
     old_advertisement = rib.adj_rib_out(first.address, V4)[A]
     changed = rib.update(SPINE.address, V4, [A], attributes(SPINE_AS, med=5), SPINE.address)
     # The second client's session comes up before the change is exported: it is sent what the
     # group has (the old route), then the change with everyone else.
     joined = rib.full_export(second.address, V4)
     assert joined.announce == {old_advertisement: [A]}
-    exports = rib.export_batch(V4, changed, [first.address, second.address])
+    exports = export_batch(rib, V4, changed, [first.address, second.address])
     new_advertisement = rib.adj_rib_out(first.address, V4)[A]
     assert new_advertisement is not old_advertisement and new_advertisement.attributes.med == 5
     assert exports[first.address].announce == exports[second.address].announce == {new_advertisement: [A]}
@@ -74,12 +74,12 @@ def test_a_group_keeps_no_table_of_what_it_sent() -> None:
         rib.full_export(client.address, V4)
     keys = [bytes((24, 10, index >> 8, index & 0xFF)) for index in range(50_000)]
     warm = rib.update(SPINE.address, V4, [A], attributes(SPINE_AS), SPINE.address)  # the interner, too
-    rib.export_batch(V4, warm, [client.address for client in CLIENTS])
+    export_batch(rib, V4, warm, [client.address for client in CLIENTS])
     tracemalloc.start()
     try:
         changed = rib.update(SPINE.address, V4, keys, attributes(SPINE_AS), SPINE.address)
         table_only, _ = tracemalloc.get_traced_memory()
-        exports = rib.export_batch(V4, changed, [client.address for client in CLIENTS])
+        exports = export_batch(rib, V4, changed, [client.address for client in CLIENTS])
         del exports, changed
         after_export, _ = tracemalloc.get_traced_memory()
     finally:

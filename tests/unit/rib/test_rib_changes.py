@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ribtools import SPINE_AS, V4, announce, attributes, ip, key, make_rib, peer
+from ribtools import SPINE_AS, V4, announce, attributes, export_batch, ip, key, make_rib, peer
 
 from rackroute.rib.peer import NextHopMode, PeerInfo
 
@@ -97,7 +97,7 @@ def test_thousand_nodes_receiving_the_same_route_share_one_advertisement() -> No
     nodes = [node(index) for index in range(2, 1002)]
     rib = make_rib(SPINE, *nodes)
     changed = announce(rib, SPINE, PREFIXES, attributes(SPINE_AS))
-    exports = rib.export_batch(V4, changed, [n.address for n in nodes])
+    exports = export_batch(rib, V4, changed, [n.address for n in nodes])
     groups = {id(advertisement) for export in exports.values() for advertisement in export.announce}
     assert len(groups) == 1
     [advertisement] = exports[nodes[0].address].announce
@@ -112,7 +112,7 @@ def test_neighbours_needing_different_next_hops_get_different_groups() -> None:
     )
     rib = make_rib(SPINE, near, far)
     changed = announce(rib, SPINE, PREFIXES, attributes(SPINE_AS))
-    exports = rib.export_batch(V4, changed, [near.address, far.address])
+    exports = export_batch(rib, V4, changed, [near.address, far.address])
     [near_group] = exports[near.address].announce
     [far_group] = exports[far.address].announce
     assert near_group.attributes is far_group.attributes

@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ribtools import SPINE_AS, V4, attributes, key, make_rib, peer
+from ribtools import SPINE_AS, V4, attributes, export_batch, key, make_rib, peer
 
 from rackroute.net.prefix import Prefix
 from rackroute.rib.outbound import Export
@@ -86,8 +86,8 @@ def test_every_neighbour_of_a_group_is_sent_what_it_would_be_sent_on_its_own(his
         assert changed == apply(alone, step)
         addresses = [neighbour.address for neighbour in EVERYONE]
         mine, reference = (
-            shared.export_batch(V4, changed, addresses),
-            alone.export_batch(V4, changed, addresses),
+            export_batch(shared, V4, changed, addresses),
+            export_batch(alone, V4, changed, addresses),
         )
         for address in addresses:
             assert comparable(mine[address]) == comparable(reference[address])
@@ -115,11 +115,11 @@ def test_a_route_moving_to_another_client_reaches_the_client_it_came_from() -> N
         rib.full_export(client.address, V4)
     first, second = CLIENTS[0], CLIENTS[1]
     everyone = [c.address for c in CLIENTS]
-    rib.export_batch(
-        V4, rib.update(first.address, V4, PREFIXES[:1], attributes(med=5), first.address), everyone
+    export_batch(
+        rib, V4, rib.update(first.address, V4, PREFIXES[:1], attributes(med=5), first.address), everyone
     )
     changed = rib.update(second.address, V4, PREFIXES[:1], attributes(med=1), second.address)
-    exports = rib.export_batch(V4, changed, everyone)
+    exports = export_batch(rib, V4, changed, everyone)
     [(advertisement, keys)] = exports[first.address].announce.items()  # it had nothing, now gets it
     assert keys == PREFIXES[:1] and advertisement.next_hop == second.address
     assert exports[second.address].withdraw == PREFIXES[:1]  # it had the first client's route
@@ -132,7 +132,7 @@ def test_a_neighbour_alone_in_its_group_keeps_no_table_of_its_own_routes() -> No
     for neighbour in SPINES:
         rib.full_export(neighbour.address, V4)
     changed = rib.update(tester.address, V4, PREFIXES, attributes(SPINE_AS), tester.address)
-    exports = rib.export_batch(V4, changed, [tester.address, monitor.address])
+    exports = export_batch(rib, V4, changed, [tester.address, monitor.address])
     assert not exports[tester.address]
     assert sorted(k for keys in exports[monitor.address].announce.values() for k in keys) == sorted(PREFIXES)
     assert len(rib.adj_rib_out(tester.address, V4)) == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ribtools import SPINE_AS, V4, announce, attributes, key, make_rib, peer
+from ribtools import SPINE_AS, V4, announce, attributes, export_batch, key, make_rib, peer
 
 from rackroute.bgp.communities import WellKnownCommunity
 from rackroute.net.family import IPV6_UNICAST
@@ -74,9 +74,9 @@ def test_entering_long_lived_stale_drops_no_llgr_routes_and_tags_the_rest() -> N
 def test_long_lived_stale_routes_go_only_to_llgr_capable_neighbours() -> None:
     rib = make_rib(SPINE, LLGR_NODE, PLAIN_NODE)
     announce(rib, SPINE, PREFIXES, attributes(SPINE_AS))
-    rib.export_batch(V4, KEYS, [LLGR_NODE.address, PLAIN_NODE.address])
+    export_batch(rib, V4, KEYS, [LLGR_NODE.address, PLAIN_NODE.address])
     changed = rib.mark_stale(SPINE.address, V4, long_lived=True)
-    exports = rib.export_batch(V4, changed, [LLGR_NODE.address, PLAIN_NODE.address])
+    exports = export_batch(rib, V4, changed, [LLGR_NODE.address, PLAIN_NODE.address])
     [advertisement] = exports[LLGR_NODE.address].announce
     assert LLGR_STALE in advertisement.attributes.communities
     assert sorted(exports[PLAIN_NODE.address].withdraw) == sorted(KEYS)
