@@ -110,3 +110,55 @@ def test_layer_checker_catches_upward_sideways_and_relative_imports() -> None:
         "line 1: upward import of speaker from control",
         "line 2: sideways import of rib from control",
     ]
+
+
+# Third-party packages that only one place may import: the heavy or environment-bound libraries
+# stay behind their adapters (pyroute2 needs netlink and ~24 MB; aiohttp is the control API's;
+# the etcd clients pull grpc/protobuf). Values: module paths (or package prefixes) relative to
+# rackroute, a prefix ending in "/" allowing a whole package.
+THIRD_PARTY_HOMES: dict[str, tuple[str, ...]] = {
+    "pyroute2": ("fib/netlink.py",),
+    "aiohttp": ("api/",),
+    "aetcd": ("datastore/",),
+    "etcd3gw": ("datastore/",),
+    "grpc": ("datastore/",),
+}
+
+
+def third_party_imports(source: str) -> list[tuple[int, str]]:
+    """(line, top-level package) of every absolute import in ``source``, lazy ones included."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name.split(".")[0]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+    return sorted(found)
+
+
+def third_party_violations(relative: str, source: str) -> list[str]:
+    violations = []
+    for line, package in third_party_imports(source):
+        homes = THIRD_PARTY_HOMES.get(package)
+        if homes is None:
+            continue
+        if not any(relative == home or (home.endswith("/") and relative.startswith(home)) for home in homes):
+            violations.append(f"line {line}: {package} may only be imported in {', '.join(homes)}")
+    return violations
+
+
+@pytest.mark.parametrize("module_path", all_modules(), ids=lambda p: str(p.relative_to(SOURCE)))
+def test_heavy_third_party_packages_are_imported_only_in_their_adapter(module_path: Path) -> None:
+    relative = module_path.relative_to(SOURCE).as_posix()
+    violations = third_party_violations(relative, module_path.read_text())
+    assert not violations, "\n".join(violations)
+
+
+def test_third_party_checker_catches_lazy_imports_outside_the_home() -> None:
+    source = "def f():\n    import pyroute2\n    from aiohttp import web\nimport grpc.aio\n"
+    assert third_party_violations("speaker/peer.py", source) == [
+        "line 2: pyroute2 may only be imported in fib/netlink.py",
+        "line 3: aiohttp may only be imported in api/",
+        "line 4: grpc may only be imported in datastore/",
+    ]
+    assert third_party_violations("api/endpoint.py", "from aiohttp import web\n") == []
