@@ -18,6 +18,7 @@ faster than the one-second slow rate.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .config import SessionConfig, SessionKey
@@ -43,8 +44,15 @@ class Session:
     """RFC 5880 state variables (§6.8.1) with their RFC names in the comments."""
 
     def __init__(
-        self, config: SessionConfig, local_discriminator: int, now: float, rng: random.Random | None = None
+        self,
+        config: SessionConfig,
+        local_discriminator: int,
+        now: float,
+        rng: random.Random | None = None,
+        on_change: Callable[[Session], None] | None = None,
     ) -> None:
+        """``on_change(session)`` is called whenever the session may have new deadlines or packets to
+        send (``SessionTable`` keeps its timer heap and send list with it)."""
         if not 1 <= local_discriminator <= 0xFFFFFFFF:
             raise ValueError(f"local_discriminator {local_discriminator} must be nonzero and 32 bits")
         self.config = config
@@ -72,6 +80,7 @@ class Session:
         self._admin_down_until: float | None = None
         self._final_due = False
         self._outbox: list[bytes] = []
+        self._on_change = on_change
 
     @property
     def key(self) -> SessionKey:
@@ -245,12 +254,13 @@ class Session:
                 self._next_transmit = None
             elif self._next_transmit is None:
                 self._next_transmit = now + self._jittered(self.transmit_interval)
-            return
-        if self._may_transmit(now):
+        elif self._may_transmit(now):
             self._send(now, poll=self.poll_in_progress, final=False)
             self._next_transmit = now + self._jittered(self.transmit_interval)
         else:
             self._next_transmit = None
+        if self._on_change is not None:
+            self._on_change(self)
 
     def _may_transmit(self, now: float) -> bool:
         """§6.8.7: not while passive and the peer is unknown, not if the peer asks for no packets

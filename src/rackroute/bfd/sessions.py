@@ -10,6 +10,7 @@ one timer. ``datagrams_to_send()`` says which session each packet belongs to (it
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +41,10 @@ class SessionTable:
         self._by_key: dict[SessionKey, Session] = {}
         self._by_discriminator: dict[int, Session] = {}
         self.discards: Counter[DiscardReason] = Counter()
+        # Deadlines as a heap of (deadline, discriminator), pushed whenever a session changes; an
+        # entry that no longer matches its session's deadline is stale and dropped when it surfaces.
+        self._deadlines: list[tuple[float, int]] = []
+        self._changed: dict[int, Session] = {}  # sessions that may have packets to send
 
     # --- configuration -------------------------------------------------------------------------
 
@@ -47,16 +52,24 @@ class SessionTable:
         if config.key in self._by_key:
             raise ValueError(f"a BFD session for {config.key} exists already")
         discriminator = self._free_discriminator()
-        session = Session(config, discriminator, now, self._rng)
+        session = Session(config, discriminator, now, self._rng, self._session_changed)
         self._by_key[config.key] = session
         self._by_discriminator[discriminator] = session
+        self._session_changed(session)
         return session
 
     def remove(self, key: SessionKey) -> Session:
         """Forget a session (the caller sets it AdminDown and sends that first, RFC 5880 §6.8.16)."""
         session = self._by_key.pop(key)
         del self._by_discriminator[session.local_discriminator]
+        self._changed.pop(session.local_discriminator, None)
         return session
+
+    def _session_changed(self, session: Session) -> None:
+        self._changed[session.local_discriminator] = session
+        deadline = session.next_deadline()
+        if deadline is not None:
+            heapq.heappush(self._deadlines, (deadline, session.local_discriminator))
 
     def get(self, key: SessionKey) -> Session | None:
         return self._by_key.get(key)
@@ -120,16 +133,32 @@ class SessionTable:
             )
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (s.next_deadline() for s in self._by_key.values()) if d is not None]
-        return min(deadlines) if deadlines else None
+        heap = self._deadlines
+        while heap:
+            deadline, discriminator = heap[0]
+            session = self._by_discriminator.get(discriminator)
+            if session is not None and session.next_deadline() == deadline:
+                return deadline
+            heapq.heappop(heap)  # stale: the session moved its deadline or is gone
+        return None
 
     def handle_timer(self, now: float) -> list[Event]:
         events: list[Event] = []
-        for session in list(self._by_key.values()):
+        due: dict[int, Session] = {}
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            _, discriminator = heapq.heappop(heap)
+            session = self._by_discriminator.get(discriminator)
+            if session is not None:
+                due[discriminator] = session
+        for session in due.values():
             deadline = session.next_deadline()
             if deadline is not None and deadline <= now:
                 events += session.handle_timer(now)
+            elif deadline is not None:
+                heapq.heappush(heap, (deadline, session.local_discriminator))
         return events
 
     def datagrams_to_send(self) -> list[tuple[Session, bytes]]:
-        return [(s, d) for s in self._by_key.values() for d in s.datagrams_to_send()]
+        changed, self._changed = self._changed, {}
+        return [(s, d) for s in changed.values() for d in s.datagrams_to_send()]

@@ -160,3 +160,21 @@ def test_a_removed_session_no_longer_receives() -> None:
 def test_a_configuration_out_of_range_names_its_field(field: str, value: int) -> None:
     with pytest.raises(ValueError, match=field):
         SessionConfig(SessionKey.of(PEER), **{field: value})  # type: ignore[arg-type]
+
+
+def test_the_tables_next_deadline_is_always_its_earliest_sessions() -> None:
+    table = SessionTable(random.Random(9))
+    for i in range(50):
+        table.add(SessionConfig(SessionKey.of(f"10.1.0.{i + 1}"), passive=i % 7 == 0), 0.0)
+    now = 0.0
+    for step in range(400):
+        expected = min((d for d in (s.next_deadline() for s in table) if d is not None), default=None)
+        assert table.next_deadline() == expected
+        if step % 5 == 0:  # a peer speaks to one session now and then
+            peer = f"10.1.0.{step % 50 + 1}"
+            table.receive_datagram(packet(), arrival(peer), now)
+        assert expected is not None
+        now = max(now, expected)
+        table.handle_timer(now)
+        sent = table.datagrams_to_send()
+        assert all(session in list(table) for session, _ in sent)
