@@ -27,7 +27,7 @@ from rackroute.rib.peer import PeerInfo
 from rackroute.rib.rib import Rib
 from rackroute.rib.settings import RibSettings
 from rackroute.speaker.group_send import encode_group
-from rackroute.speaker.outbound import UpdateEncoder
+from rackroute.speaker.update_encoder import UpdateEncoder
 
 TICK = 60  # UPDATEs of ~1,000 prefixes per loop iteration
 NEXT_HOP = b"\x0a\xff\x00\x01"

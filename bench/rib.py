@@ -12,7 +12,7 @@ from collections.abc import Callable
 from rackroute.bgp.attributes import AsPathSegment, PathAttributes
 from rackroute.bgp.wire import Origin, SegmentType
 from rackroute.net.family import IPV4_UNICAST
-from rackroute.rib.outbound import Export
+from rackroute.rib.exporter import Export
 from rackroute.rib.peer import NextHopMode, PeerInfo
 from rackroute.rib.policy import Actions, Match, Policy, PrefixRange, Term
 from rackroute.rib.rib import Rib

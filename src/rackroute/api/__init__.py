@@ -1,4 +1,6 @@
 """REST API, Prometheus metrics and dashboard over the public methods of the layers below.
 
-Layer 5: imports layers 0-4.
+Layer 5: imports layers 0-4. ``speaker_api`` is the speaker's control API (status, routes,
+neighbour actions, reload over HTTP, aiohttp); ``endpoint`` where it listens. (Not to be confused
+with the ``control`` package, the desired state of the cluster.)
 """

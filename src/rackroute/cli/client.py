@@ -1,4 +1,4 @@
-"""A small synchronous client of the control API (``rackroute.api.control``) for the CLI.
+"""A small synchronous client of the control API (``rackroute.api.speaker_api``) for the CLI.
 
 The standard library's ``http.client`` is enough for one request per command, speaks over a unix
 socket with a three-line subclass, and costs nothing at startup, where an asyncio HTTP client would

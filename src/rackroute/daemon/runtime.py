@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..api.control import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..api.endpoint import Endpoint, parse_listen_address
+from ..api.speaker_api import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..speaker.config import ConfigError, SpeakerConfig, load_config
-from ..speaker.runtime import choose_event_loop, run_speaker
+from ..speaker.event_loop import choose_event_loop, run_speaker
 from .fib_hook import KernelRoutedSpeaker, open_kernel_routes
 from .logs import configure_logging
 
@@ -59,7 +59,7 @@ class DaemonOptions:
     restarting: bool = False
     log_format: str = "text"
     log_level: str = "info"
-    event_loop: str = "asyncio"  # speaker.runtime.EVENT_LOOPS
+    event_loop: str = "asyncio"  # speaker.event_loop.EVENT_LOOPS
 
 
 def load_checked_config(path: Path) -> tuple[SpeakerConfig, Endpoint]:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 
 from ..net.family import Family
 from .export import after_policy, before_policy, group_refusal
+from .exporter import Export
 from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, RecordMemo, records, runs_of
 from .intern import Interner
 from .locrib import LocRib
-from .outbound import Export
 from .path import Advertisement, Path, Route
 from .policy import PolicyCache
 from .settings import RibSettings

@@ -31,8 +31,8 @@ from itertools import compress, pairwise, repeat
 from operator import is_, is_not
 
 from ..net.family import Family
+from .exporter import Export
 from .locrib import LocRib
-from .outbound import Export
 from .path import Advertisement, Path, Route
 
 Record = tuple[Advertisement, bytes]  # (what the group is sent, address the best path came from)

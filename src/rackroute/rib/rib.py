@@ -17,12 +17,12 @@ from ..bgp.attributes import PathAttributes
 from ..bgp.communities import WellKnownCommunity
 from ..net.family import Family
 from .adj_in import INDEX_THRESHOLD, by_path_id
+from .exporter import Export, Exporter, ExportMemo
 from .group_exports import GroupExports
 from .groups import GroupExport
 from .intern import Interner
 from .locrib import LocRib
 from .next_hop import NextHopUsable, next_hop_eligibility
-from .outbound import Export, Exporter, ExportMemo
 from .path import Advertisement, Path, Route
 from .peer import PeerInfo
 from .policy import Policy, PolicyCache

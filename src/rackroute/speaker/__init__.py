@@ -10,10 +10,10 @@ Modules: ``speaker`` (``Speaker``: RIB, neighbours, listeners, public reads and 
 asyncio adapter around one sans-IO ``Session``), ``listener`` (accept, MD5 keys, listen ranges),
 ``dial`` (outgoing sockets), ``timers`` (every deadline of the neighbour layer in one queue, one
 loop timer), ``events`` (what subscribers are told), ``outbox`` (per-iteration batching to the kernel and neighbours) with
-``outbound`` (each UPDATE encoded once), ``convergence`` (after our restart: when export resumes and
+``update_encoder`` (each UPDATE encoded once), ``convergence`` (after our restart: when export resumes and
 when the kernel may sweep), ``settings`` / ``policies`` / ``session_facts`` (configuration
 resolved into what the runtime and the RIB act on), ``snapshot`` (status values), ``reload``,
-``runtime`` (entry points, uvloop), ``config`` / ``sockets`` / ``status`` (schema, socket options,
+``event_loop`` (entry points, uvloop), ``config`` / ``sockets`` / ``status`` (schema, socket options,
 snapshot types).
 
 RFCs: 4271 §6.8 and §8 (collisions, connect retry), 4486 / 8538 (Cease subcodes, Hard Reset), 4724

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from ..bgp.negotiated import Negotiated
 from ..net.family import Family
+from ..rib.exporter import Export
 from ..rib.groups import GroupExport, Segment
-from ..rib.outbound import Export
-from .outbound import EncodingProfile, UpdateEncoder, encoding_profile
+from .update_encoder import EncodingProfile, UpdateEncoder, encoding_profile
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Every RIB change notes the Loc-RIB prefixes it changed (``note``); the first not
 schedules one ``flush`` with ``call_soon``. The flush tells the route sink (the kernel) the new next
 hops, asks the RIB for every established neighbour's exports of all changed prefixes at once
 (``Rib.export_groups``), and encodes each distinct UPDATE once for every neighbour it goes to
-(``outbound.UpdateEncoder``). Whole tables go out from here too: the initial one after
+(``update_encoder.UpdateEncoder``). Whole tables go out from here too: the initial one after
 Established (then End-of-RIB, RFC 4724 §2), answers to ROUTE-REFRESH (with BoRR/EoRR when enhanced
 route refresh is negotiated, RFC 7313), and re-exports after an export policy change. A whole
 neighbour's routes going away at once come in chunks (``note_chunks``), each flushed before the RIB
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 from ..bgp.messages import RouteRefresh
 from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
-from ..rib.outbound import ExportMemo
+from ..rib.exporter import ExportMemo
 from ..rib.path import Advertisement, Route
 from ..rib.rib import WITHDRAWAL_CHUNK, Changes, Chunks, Rib
 from .connection import Connection
 from .group_send import Encoded, encode_group
-from .outbound import EncodingProfile, UpdateEncoder
 from .peer import Peer
+from .update_encoder import EncodingProfile, UpdateEncoder
 
 if TYPE_CHECKING:
     from .convergence import SweepGate

@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from speaker_fakes import FakeSpeaker, peer
 
-from rackroute.api.control import ControlApi, ReloadOutcome, SpeakerHandle, create_app
 from rackroute.api.endpoint import TcpEndpoint, UnixEndpoint, parse_endpoint, parse_listen_address
+from rackroute.api.speaker_api import ControlApi, ReloadOutcome, SpeakerHandle, create_app
 from rackroute.speaker.config import ConfigError
 
 Scenario = Callable[[TestClient[Any, Any]], Awaitable[Any]]

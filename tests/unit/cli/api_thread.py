@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 from speaker_fakes import FakeSpeaker
 
-from rackroute.api.control import ControlApi, Reloader, create_app
 from rackroute.api.endpoint import UnixEndpoint
+from rackroute.api.speaker_api import ControlApi, Reloader, create_app
 
 
 class ApiThread:

@@ -10,7 +10,7 @@ from api_thread import ApiThread
 from speaker_fakes import FakeSpeaker
 from typer.testing import CliRunner
 
-from rackroute.api.control import ReloadOutcome
+from rackroute.api.speaker_api import ReloadOutcome
 from rackroute.cli.main import app
 from rackroute.speaker.config import ConfigError
 

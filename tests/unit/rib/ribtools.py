@@ -11,7 +11,7 @@ from rackroute.net.family import IPV4_UNICAST, Family
 from rackroute.net.ids import parse_router_id
 from rackroute.net.prefix import Prefix
 from rackroute.rib.decision import DecisionOptions
-from rackroute.rib.outbound import Export
+from rackroute.rib.exporter import Export
 from rackroute.rib.path import Path
 from rackroute.rib.peer import NextHopMode, PeerInfo
 from rackroute.rib.rib import Rib

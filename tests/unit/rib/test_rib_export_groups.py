@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ribtools import SPINE_AS, V4, attributes, export_batch, key, make_rib, peer
 
 from rackroute.net.prefix import Prefix
-from rackroute.rib.outbound import Export
+from rackroute.rib.exporter import Export
 from rackroute.rib.peer import NextHopMode, PeerInfo
 from rackroute.rib.policy import Match, Policy, PrefixRange, Term
 from rackroute.rib.rib import Rib

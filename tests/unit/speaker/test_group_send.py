@@ -16,14 +16,14 @@ from rackroute.bgp.update_codec import decode_update
 from rackroute.bgp.wire import Origin
 from rackroute.net.family import IPV4_UNICAST
 from rackroute.net.prefix import Prefix
+from rackroute.rib.exporter import Export
 from rackroute.rib.groups import GroupExport, Segment
-from rackroute.rib.outbound import Export
 from rackroute.rib.path import Advertisement
 from rackroute.speaker import connection as connection_module
 from rackroute.speaker.connection import Connection
 from rackroute.speaker.group_send import encode_group
-from rackroute.speaker.outbound import UpdateEncoder
 from rackroute.speaker.timers import TimerQueue
+from rackroute.speaker.update_encoder import UpdateEncoder
 
 SESSION = Negotiated(local_as=65000, peer_as=65000, four_octet_as=True)
 ONE, TWO, THREE = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02", b"\x0a\x00\x00\x03"

@@ -18,15 +18,15 @@ from rackroute.bgp.negotiated import Negotiated
 from rackroute.bgp.update_codec import decode_update
 from rackroute.bgp.wire import Origin, SegmentType
 from rackroute.net.family import IPV4_UNICAST, Family
-from rackroute.rib.outbound import Export
+from rackroute.rib.exporter import Export
 from rackroute.rib.peer import PeerInfo
 from rackroute.rib.rib import WITHDRAWAL_CHUNK, Rib
 from rackroute.rib.settings import RibSettings
-from rackroute.speaker import outbound
+from rackroute.speaker import update_encoder
 from rackroute.speaker.convergence import SweepGate
 from rackroute.speaker.events import Subscribers, route_sink_subscriber
-from rackroute.speaker.outbound import UpdateEncoder
 from rackroute.speaker.outbox import Outbox
+from rackroute.speaker.update_encoder import UpdateEncoder
 
 LOCAL_AS, TESTER_AS, MONITOR_AS = 65010, 65001, 65002
 TESTER, MONITOR = bytes((192, 0, 2, 1)), bytes((192, 0, 2, 2))
@@ -155,13 +155,13 @@ def test_long_equal_withdrawals_are_encoded_once_and_different_ones_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[int] = []
-    encode = outbound.encode_withdrawals
+    encode = update_encoder.encode_withdrawals
 
     def counting(*args: Any) -> list[bytes]:
         calls.append(len(args[1]))
         return encode(*args)
 
-    monkeypatch.setattr(outbound, "encode_withdrawals", counting)
+    monkeypatch.setattr(update_encoder, "encode_withdrawals", counting)
     keys = slash24s(100_000)
     middle = [*keys[:50_000], bytes((24, 192, 0, 2)), *keys[50_001:]]  # same length and ends
     encoder = UpdateEncoder()

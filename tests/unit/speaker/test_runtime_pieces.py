@@ -14,8 +14,8 @@ from rackroute.bgp.messages import KEEPALIVE, Update, end_of_rib
 from rackroute.bgp.negotiated import DEFAULT_NEGOTIATED, Negotiated
 from rackroute.net.family import IPV4_UNICAST, IPV6_UNICAST
 from rackroute.speaker.connection import MessageCounter
-from rackroute.speaker.outbound import encoding_profile
-from rackroute.speaker.runtime import choose_event_loop
+from rackroute.speaker.event_loop import choose_event_loop
+from rackroute.speaker.update_encoder import encoding_profile
 
 STREAM = b"".join(
     [

@@ -25,7 +25,7 @@ from speakers import (
 )
 
 from rackroute.bgp import codec, update_packer
-from rackroute.speaker import outbound
+from rackroute.speaker import update_encoder
 from rackroute.speaker.config import Announcement
 from rackroute.speaker.speaker import Speaker
 
@@ -186,7 +186,7 @@ async def test_one_announcement_is_encoded_once_for_every_client(monkeypatch: py
         calls.append((negotiated.local_router_id, keys))
         return encode(*args, **kwargs)
 
-    monkeypatch.setattr(outbound, "encode_announcements", counting)
+    monkeypatch.setattr(update_encoder, "encode_announcements", counting)
     speakers: list[Speaker] = await start(reflector(port), *(client(i, port) for i in range(1, 6)))
     rr, clients = speakers[0], speakers[1:]
     try:

@@ -20,10 +20,10 @@ from ..bgp.messages import end_of_rib
 from ..bgp.negotiated import Negotiated
 from ..bgp.update_packer import encode_announcement_attributes, encode_announcements, encode_withdrawals
 from ..net.family import Afi, Family
-from ..rib.outbound import Export
+from ..rib.exporter import Export
 from ..rib.path import Advertisement
 
-log = logging.getLogger("rackroute.speaker.outbound")
+log = logging.getLogger("rackroute.speaker.update_encoder")
 
 
 @dataclass(frozen=True, slots=True)
