@@ -4,10 +4,12 @@ decides anything about the protocol; ``arrival_of`` only reads what the kernel r
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import socket
 import struct
+import time
 
 from ..bfd.config import SessionKey
 from ..bfd.sessions import Arrival
@@ -87,13 +89,30 @@ def arrival_of(ancillary: list[tuple[int, int, bytes]], source: str, multihop: b
         elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 20:
             destination = ipaddress.IPv6Address(data[:16])
             interface = _interface_name(struct.unpack("=I", data[16:20])[0])
+    return Arrival(_address(source), ttl, multihop, interface, destination)
+
+
+@functools.lru_cache(maxsize=4096)
+def _address(source: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     # An IPv6 link-local source carries its zone ("fe80::1%eth0"); the session key has no zone.
-    address = ipaddress.ip_address(source.split("%", 1)[0])
-    return Arrival(address, ttl, multihop, interface, destination)
+    return ipaddress.ip_address(source.split("%", 1)[0])
+
+
+_names: dict[int, str | None] = {}
+_names_read_at = 0.0
+NAMES_LIFETIME = 10.0  # seconds: a renamed or re-created interface is seen within this time
 
 
 def _interface_name(index: int) -> str | None:
-    try:
-        return socket.if_indextoname(index)
-    except OSError:
-        return None
+    """if_indextoname, remembered for a few seconds (it is a syscall per packet otherwise)."""
+    global _names_read_at
+    now = time.monotonic()
+    if now - _names_read_at > NAMES_LIFETIME:
+        _names.clear()
+        _names_read_at = now
+    if index not in _names:
+        try:
+            _names[index] = socket.if_indextoname(index)
+        except OSError:
+            _names[index] = None
+    return _names[index]
