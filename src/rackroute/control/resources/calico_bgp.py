@@ -235,7 +235,7 @@ class _OfFamily:
                 raise PydanticCustomError(
                     "family",
                     "rule {index}: cidr {cidr} is not IPv{v}",
-                    {"index": index, "cidr": rule.cidr, "v": version},
+                    {"index": index, "cidr": rule.cidr, "v": version, "at": f"[{index}].cidr"},
                 )
             length = rule.prefix_length
             if length is not None and rule.cidr is not None:
@@ -246,6 +246,7 @@ class _OfFamily:
                             "prefix_length",
                             "rule {index}: prefixLength {bound} must lie in {low}..{limit} for {cidr}",
                             {
+                                "at": f"[{index}].prefixLength",
                                 "index": index,
                                 "bound": bound,
                                 "low": network_length,

@@ -159,7 +159,7 @@ def problems_of(error: ValidationError, raw: RawDocument, model: type[Resource])
         problems.append(
             Problem(raw.source, raw.line_of(path), dotted(path), _reason(item, model, path), _describe(raw))
         )
-    return problems
+    return sorted(problems, key=lambda problem: problem.line)
 
 
 def validate_document(
@@ -188,7 +188,7 @@ def validate_document(
         elif not kind.namespaced and metadata.get("namespace"):
             raise fail(
                 ("metadata", "namespace"),
-                f"{kind.kind}.{kind.group or 'core'} is cluster-scoped: remove namespace",
+                f"{kind.kind} ({kind.api_version}) is cluster-scoped: remove namespace",
             )
     if isinstance(content.get("spec", {}), type(None)):
         content = {key: value for key, value in content.items() if key != "spec"}  # `spec:` left empty

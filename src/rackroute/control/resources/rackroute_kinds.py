@@ -49,9 +49,13 @@ class NodeStatusSpec(StrictModel):
 
 
 class NodeStatusStatus(StrictModel):
+    agent_version: Str | None = None
+    started_at: Str | None = None  # RFC 3339: when the agent process started (uptime = now - this)
     sessions: list[SessionSummary] = Field(default_factory=list)
     blocks_announced: list[CIDR] = Field(default_factory=list)  # the node's pod blocks
     addresses_announced: list[CIDR] = Field(default_factory=list)  # LoadBalancer /32 and /128
+    pod_count: Int = Field(0, ge=0)  # pods with addresses from this node's blocks
+    problems: list[Str] = Field(default_factory=list)  # resources the agent cannot honour, and why
     conditions: list[NodeCondition] = Field(default_factory=list)
     last_heartbeat: Str | None = None  # RFC 3339, UTC: when the agent last wrote this status
 

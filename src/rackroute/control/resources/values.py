@@ -27,6 +27,12 @@ def _got(value: Any) -> str:
 
 def parse_as_number(value: Any) -> int:
     """An AS number: an integer 0..4294967295, its decimal text, or asdot ``"1.10"`` (RFC 5396)."""
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "as_number",
+            'must be an AS number (got {got}); quote a dotted AS number ("1.10"): unquoted, YAML reads it as a decimal fraction',
+            {"got": repr(value)},
+        )
     if isinstance(value, bool):
         raise PydanticCustomError("as_number", "must be an AS number (got {got})", {"got": _got(value)})
     if isinstance(value, int):
