@@ -6,7 +6,8 @@
 Three sessions at 300 ms x 3: single hop IPv4 and IPv6 (RFC 5881) and IPv4 multihop (RFC 5883). They
 come Up on both sides; cutting the link takes both sides Down within the Detection Time (0.9 s),
 measured from rackroute's events and FRR's microsecond log timestamps; killing bfdd is detected the
-same way; FRR's `shutdown` is reported as the peer going AdminDown; everything comes Up again.
+same way; FRR's `shutdown` is reported as the peer going AdminDown; everything comes Up again. The
+same cut between two rackroute instances.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ bfd
  !
 !
 """
+# Keep IPv6 addresses while the link is down, as on a switch port: the kernel's default deletes
+# them, and the session could not come back until someone re-added the address.
+KEEP_ADDRESSES = {"net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1}
 STATE_CHANGE = re.compile(r"^(\S+ \S+) BFD: .*state-change: \[mhop:(\S+) peer:(\S+) .*\] (\w+) -> (\w+)")
 
 
@@ -109,12 +113,18 @@ class FrrBfdd(FrrRouter):
 class RackrouteBfdd:
     """``python -m rackroute.bfdd`` in the node's namespace; its events are JSON lines in its log."""
 
-    def __init__(self, lab: Lab, namespace: Namespace) -> None:
-        self.log = lab.state_dir / "rackroute-bfdd.log"
+    def __init__(
+        self,
+        lab: Lab,
+        namespace: Namespace,
+        own: tuple[str, str] = (NODE4, NODE6),
+        peer: tuple[str, str] = (TOR4, TOR6),
+    ) -> None:
+        self.log = lab.state_dir / f"rackroute-bfdd-{namespace.short_name}.log"
         argv = [sys.executable, "-m", "rackroute.bfdd", "--tx", "300", "--rx", "300", "--multiplier", "3"]
-        argv += ["--session", f"{TOR4}@{NODE4}", "--session", f"{TOR6}@{NODE6}"]
-        argv += ["--multihop-session", f"{TOR4}@{NODE4}"]
-        self.process = lab.start("node/rackroute-bfdd", namespace, argv, log_path=self.log)
+        argv += ["--session", f"{peer[0]}@{own[0]}", "--session", f"{peer[1]}@{own[1]}"]
+        argv += ["--multihop-session", f"{peer[0]}@{own[0]}"]
+        self.process = lab.start(f"{namespace.short_name}/rackroute-bfdd", namespace, argv, log_path=self.log)
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
@@ -166,11 +176,8 @@ class BfdLab:
 
 @pytest.fixture
 def bfd_lab(lab: Lab) -> BfdLab:
-    # Keep IPv6 addresses while the link is down, as on a switch port: the kernel's default deletes
-    # them, and the session could not come back until someone re-added the address.
-    keep = {"net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1}
-    tor = lab.add_namespace("tor", sysctls=keep)
-    node = lab.add_namespace("node", sysctls=keep)
+    tor = lab.add_namespace("tor", sysctls=KEEP_ADDRESSES)
+    node = lab.add_namespace("node", sysctls=KEEP_ADDRESSES)
     lab.add_veth(
         node,
         "eth0",
@@ -279,3 +286,40 @@ def test_frr_changing_its_interval_runs_a_poll_sequence_we_answer(
     time.sleep(1.0)
     assert frr.peers()[(NODE4, False)] == "up"
     assert rackroute.states()[f"{TOR4} from {NODE4}"] == "UP"
+
+
+def test_two_rackroute_instances_detect_a_cut_link_within_the_detection_time_and_recover(lab: Lab) -> None:
+    tor = lab.add_namespace("tor", sysctls=KEEP_ADDRESSES)
+    node = lab.add_namespace("node", sysctls=KEEP_ADDRESSES)
+    lab.add_veth(
+        node,
+        "eth0",
+        tor,
+        "tor0",
+        addresses=[f"{NODE4}/24", f"{NODE6}/64"],
+        peer_addresses=[f"{TOR4}/24", f"{TOR6}/64"],
+    )
+    ours = RackrouteBfdd(lab, node)
+    theirs = RackrouteBfdd(lab, tor, own=(TOR4, TOR6), peer=(NODE4, NODE6))
+
+    def states() -> tuple[dict[str, str], dict[str, str]]:
+        return ours.states(), theirs.states()
+
+    def all_up(both: tuple[dict[str, str], dict[str, str]]) -> bool:
+        return all(len(side) == 3 and set(side.values()) == {"UP"} for side in both)
+
+    wait_until(states, all_up, timeout=15, what="rackroute <-> rackroute Up")
+    time.sleep(1.5)
+    cut = time.time()
+    node.ip("link", "set", "eth0", "down")
+    wait_until(
+        lambda: (ours.downs_after(cut), theirs.downs_after(cut)),
+        lambda downs: len(downs[0]) == len(downs[1]) == 3,
+        timeout=10,
+        what="Down on both sides",
+    )
+    times = [event["wall"] - cut for side in (ours, theirs) for event in side.downs_after(cut).values()]
+    print(f"rackroute <-> rackroute detection after the cut (s): {[round(t, 3) for t in times]}")
+    assert max(times) <= DETECTION_TIME + SLACK, times
+    node.ip("link", "set", "eth0", "up")
+    wait_until(states, all_up, timeout=15, what="rackroute <-> rackroute Up again")
