@@ -23,6 +23,7 @@ class Side:
     session: Session
     events: list[tuple[float, Event]] = field(default_factory=list)
     sent: list[tuple[float, ControlPacket]] = field(default_factory=list)
+    received: list[float] = field(default_factory=list)  # when a packet of the peer arrived
 
 
 class Pair:
@@ -74,6 +75,7 @@ class Pair:
                 self._in_flight.remove(item)
                 _, sender, datagram, receiver = item
                 arrival = Arrival(ipaddress.ip_address(sender.address), 255, False)
+                receiver.received.append(self.now)
                 for event in receiver.table.receive_datagram(datagram, arrival, self.now):
                     receiver.events.append((self.now, event))
             for side in (self.a, self.b):

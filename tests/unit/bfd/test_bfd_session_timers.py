@@ -8,6 +8,8 @@ import random
 
 import pytest
 from bfd_pair import Pair
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rackroute.bfd.config import SessionConfig, SessionKey
 from rackroute.bfd.events import SessionDown, SessionUp, StateChanged
@@ -224,3 +226,33 @@ def test_a_peer_asking_for_no_packets_gets_none() -> None:
     for step in range(1, 30):
         session.handle_timer(0.1 + step * 0.1)
     assert session.datagrams_to_send() == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["cut", "cut a->b", "cut b->a", "restore"]), st.floats(0.05, 3.0)),
+        max_size=12,
+    )
+)
+@settings(max_examples=30, deadline=None)
+def test_an_up_session_has_always_heard_its_peer_within_the_detection_time(
+    script: list[tuple[str, float]],
+) -> None:
+    pair = up_pair()
+    for action, seconds in script:
+        if action == "restore":
+            pair.restore()
+        else:
+            pair.cut_a_to_b = pair.cut_a_to_b or action in ("cut", "cut a->b")
+            pair.cut_b_to_a = pair.cut_b_to_a or action in ("cut", "cut b->a")
+        end = pair.now + seconds
+        while pair.now < end:
+            pair.step(min(0.05, end - pair.now))
+            for side in (pair.a, pair.b):
+                if side.session.state is State.UP:
+                    detection = side.session.detection_time
+                    assert detection is not None and side.received
+                    assert pair.now - side.received[-1] <= detection + 1e-9
+    pair.restore()
+    pair.step(6.0)
+    assert pair.a.session.state is State.UP and pair.b.session.state is State.UP
