@@ -7,7 +7,7 @@ Field semantics follow Calico's resource reference
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
@@ -91,6 +91,9 @@ class PrefixAdvertisement(StrictModel):
 
 
 class BGPConfigurationSpec(StrictModel):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "a prefixAdvertisements community is a value (aa:nn, aa:nn:mm) or a name defined in communities",
+    )
     log_severity_screen: Annotated[str, OneOf("Debug", "Info", "Warning", "Error", "Fatal")] = "Info"
     node_to_node_mesh_enabled: Bool = True
     as_number: ASNumber = 64512
@@ -137,6 +140,14 @@ class BGPConfiguration(Resource):
 
 
 class BGPPeerSpec(StrictModel):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "node and nodeSelector are mutually exclusive; neither: the peer is global (every node)",
+        "peerIP, peerSelector and localWorkloadSelector are mutually exclusive; one of them is required",
+        "asNumber is required with peerIP (with peerSelector the peers' own AS numbers apply)",
+        "keepOriginalNextHop and nextHopMode are mutually exclusive",
+        "reachableBy must be of the peer's address family",
+        "selectors are parsed when the document is loaded; global() is refused (it has no meaning for nodes)",
+    )
     node: Name | None = None
     peer_ip: PeerIP | None = Field(None, alias="peerIP")
     as_number: ASNumber | None = None
@@ -204,6 +215,11 @@ class PrefixLength(StrictModel):
 
 
 class BGPFilterRule(StrictModel):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "cidr and matchOperator go together; prefixLength needs them",
+        "exportV4/importV4 rules are IPv4, exportV6/importV6 rules IPv6; prefixLength lies between the cidr's length and 32 (128)",
+        "the first rule that matches decides; a route no rule matches is accepted",
+    )
     action: Annotated[str, OneOf("Accept", "Reject")]
     cidr: CIDR | None = None
     match_operator: Annotated[str, OneOf("Equal", "NotEqual", "In", "NotIn")] | None = None

@@ -9,7 +9,7 @@ only serves it (tunnel addresses, the ``Tunnel`` use of a pool) is refused by na
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -24,6 +24,10 @@ EncapsulationMode = Annotated[str, OneOf("Never", refused=("Always", "CrossSubne
 
 
 class IPPoolSpec(StrictModel):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "blockSize: IPv4 20..32 (default 26), IPv6 116..128 (default 122), and no larger than the pool",
+        "allowedUses is Workload or LoadBalancer, not both (default: Workload)",
+    )
     cidr: CIDR
     block_size: Int | None = None  # default 26 (IPv4) / 122 (IPv6): see ``effective_block_size``
     node_selector: CalicoSelector = "all()"

@@ -7,7 +7,8 @@ in ``KINDS``.
 
 **Adding kinds** (the IPAM kinds of ``ipam_kinds``, later ones): define the models and a tuple of
 ``KindInfo`` rows in the kind's own module, then add that tuple here with one line in the
-``rackroute.io/v1`` section (``*IPAM_KINDS,``) and its import.
+``rackroute.io/v1`` section (``*IPAM_KINDS,``) and its import; then regenerate the field reference
+(``python -m rackroute.control.resources.reference docs/resources``, checked by a test).
 
 Names resolve as kubectl's do: the kind (``BGPPeer``, any case), its singular and plural
 (``bgppeer``, ``bgppeers``), short names (``ippool``, ``pool``), or any of those qualified by the

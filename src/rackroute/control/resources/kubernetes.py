@@ -14,7 +14,7 @@ two spellings of one annotation disagree is refused.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -71,6 +71,10 @@ class NodeStatusV1(KubernetesModel):
 class Node(Resource):
     """A Kubernetes node; its labels (``rack``, ``topology.kubernetes.io/zone``) select pools and peers."""
 
+    RULES: ClassVar[tuple[str, ...]] = (
+        "status is copied from applied input, as the kubelet writes it in a real cluster",
+    )
+
     model_config = {"extra": "allow"}
     api_version: Literal["v1"] = Field(alias="apiVersion")
     kind: Literal["Node"]
@@ -123,6 +127,12 @@ class ServiceStatus(KubernetesModel):
 
 class Service(Resource):
     """A Service; type LoadBalancer ones get an address from an IPAddressPool (status.loadBalancer)."""
+
+    RULES: ClassVar[tuple[str, ...]] = (
+        "MetalLB annotations are read under metallb.io/ and metallb.universe.tf/; both spellings of one must agree",
+        "loadBalancerIPs (annotation, comma separated) wins over spec.loadBalancerIP; each must be an IP address",
+        "status is written by rackroute's controller; status in applied input is ignored",
+    )
 
     model_config = {"extra": "allow"}
     api_version: Literal["v1"] = Field(alias="apiVersion")
@@ -188,6 +198,9 @@ class PodStatus(KubernetesModel):
 
 
 class Pod(Resource):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "status is copied from applied input, as the kubelet writes it in a real cluster",
+    )
     model_config = {"extra": "allow"}
     api_version: Literal["v1"] = Field(alias="apiVersion")
     kind: Literal["Pod"]
@@ -232,6 +245,11 @@ class EndpointPort(KubernetesModel):
 class EndpointSlice(Resource):
     """The endpoints of a Service (label ``kubernetes.io/service-name``). No spec: its fields are
     top-level, as in Kubernetes."""
+
+    RULES: ClassVar[tuple[str, ...]] = (
+        "every endpoint address is of the slice's addressType (IPv4, IPv6; FQDN unchecked)",
+        "an endpoint without conditions.ready counts as ready (Kubernetes: unknown is ready)",
+    )
 
     model_config = {"extra": "allow"}
     api_version: Literal["discovery.k8s.io/v1"] = Field(alias="apiVersion")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -111,6 +111,10 @@ class IPAddressPool(Resource):
 
 
 class BGPAdvertisementSpec(StrictModel):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "an empty spec (or none) announces every pool, to every peer, from every node",
+        "communities are values (aa:nn, large:aa:nn:mm) or names of a Community resource's entries",
+    )
     aggregation_length: Int | None = Field(None, ge=0, le=32)
     aggregation_length_v6: Int | None = Field(None, alias="aggregationLengthV6", ge=0, le=128)
     local_pref: Int | None = Field(None, ge=0, le=0xFFFFFFFF)
@@ -154,6 +158,13 @@ _NO_VRF = "rackroute's speaker runs in the default VRF only"
 
 class BGPPeerSpec(StrictModel):
     """v1beta2 (v1beta1 is the same without passwordSecret, dynamicASN, connectTime and the rest)."""
+
+    RULES: ClassVar[tuple[str, ...]] = (
+        "password and passwordSecret are mutually exclusive",
+        "peerASN and dynamicASN are mutually exclusive; one is required",
+        "holdTime is 0 or at least 3s; keepaliveTime needs holdTime and is below it",
+        "routerID is an IPv4 address; an empty nodeSelectors selects every node",
+    )
 
     my_asn: ASNumber = Field(alias="myASN")
     peer_asn: ASNumber | None = Field(None, alias="peerASN")

@@ -9,7 +9,7 @@ The IPAM kinds (IPAMBlock, BlockAffinity, IPAMHandle) are defined in ``ipam_kind
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -61,6 +61,9 @@ class NodeStatusStatus(StrictModel):
 
 
 class NodeStatus(Resource):
+    RULES: ClassVar[tuple[str, ...]] = (
+        "written by the node's agent through update_status; apply writes only spec.node",
+    )
     api_version: Literal["rackroute.io/v1"] = Field(alias="apiVersion")
     kind: Literal["NodeStatus"]
     spec: NodeStatusSpec
