@@ -240,7 +240,7 @@ class EtcdStore:
         try:
             response = await self.endpoints.call(call, write=bool(success))
         except Ambiguous:
-            applied = await self._applied(keys, decided)
+            applied = await self._applied(keys, bases, decided)
             if applied is None:
                 raise
             return True, applied, {}
@@ -248,10 +248,15 @@ class EtcdStore:
             return True, response.header.revision, {}
         return False, 0, self._states(keys, response)
 
-    async def _applied(self, keys: Sequence[ResourceKey], decided: Plan) -> int | None:
-        """After an unanswered write: does the store hold exactly what it wrote? (A created document
-        has a fresh uid, so "ours" is certain for creates; for an update it means the stored document
-        is the one we asked for, whoever wrote it.) Its revision, or None."""
+    async def _applied(
+        self, keys: Sequence[ResourceKey], bases: dict[ResourceKey, Stored | None], decided: Plan
+    ) -> int | None:
+        """After an unanswered write of creates only: the revision they were applied at, when the
+        store holds every one of them (each has the fresh uid we gave it, so they are ours). An
+        update or delete cannot be told from an equal write of someone else: its outcome stays
+        unknown (None)."""
+        if any(document is None or bases[key] is not None for key, document in decided.writes.items()):
+            return None
         try:
             current = await self._read_keys(keys)
         except StoreError:
@@ -259,13 +264,9 @@ class EtcdStore:
         revisions = set()
         for key, document in decided.writes.items():
             state = current[key]
-            if document is None:
-                if state is not None:
-                    return None
-            elif state is None or state.document != document:
+            if state is None or state.document != document:
                 return None
-            else:
-                revisions.add(state.revision)
+            revisions.add(state.revision)
         return revisions.pop() if len(revisions) == 1 else None
 
     # -- watch, compaction --

@@ -105,16 +105,19 @@ class Endpoints:
             self.current = (failed + 1) % len(self.targets)
 
     async def connected(self, index: int, timeout: float) -> bool:
+        """Whether the channel to ``index`` is (or within ``timeout`` becomes) connected; a refused
+        connection answers at once (TRANSIENT_FAILURE), not at the timeout."""
         channel = self.channel(index)
+        deadline = time.monotonic() + timeout
         state = channel.get_state(try_to_connect=True)
-        if state == grpc.ChannelConnectivity.READY:
-            return True
-        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-            return False
-        try:
-            await asyncio.wait_for(channel.channel_ready(), timeout)
-        except TimeoutError:
-            return False
+        while state != grpc.ChannelConnectivity.READY:
+            if state in (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
+                return False
+            try:
+                await asyncio.wait_for(channel.wait_for_state_change(state), deadline - time.monotonic())
+            except TimeoutError:
+                return False
+            state = channel.get_state(try_to_connect=True)
         return True
 
     async def call(self, request: Callable[[int, float], Awaitable[T]], *, write: bool) -> T:

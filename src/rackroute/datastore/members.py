@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -28,6 +29,16 @@ class EtcdMissing(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class ServerTLS:
+    """PEM files for members serving clients over TLS and requiring a client certificate signed by
+    ``ca_file`` (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
 @dataclass
 class Member:
     name: str
@@ -35,10 +46,12 @@ class Member:
     peer_port: int
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    tls: ServerTLS | None = None
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -70,18 +83,19 @@ def etcd_binary() -> str:
 class LocalCluster:
     """``size`` etcd members on loopback; ``url`` is the datastore URL listing them all."""
 
-    def __init__(self, size: int = 1, *, base_dir: Path | None = None) -> None:
+    def __init__(self, size: int = 1, *, base_dir: Path | None = None, tls: ServerTLS | None = None) -> None:
         self.binary = etcd_binary()
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="rrt-etcd-"))
         self.token = "rrt-" + os.urandom(4).hex()
         self.members = [
-            Member(f"m{index}", free_port(), free_port(), self.base_dir / f"m{index}")
+            Member(f"m{index}", free_port(), free_port(), self.base_dir / f"m{index}", tls=tls)
             for index in range(1, size + 1)
         ]
 
     @property
     def url(self) -> str:
-        return "etcd://" + ",".join(member.endpoint for member in self.members)
+        scheme = "etcds" if self.members[0].tls else "etcd"
+        return f"{scheme}://" + ",".join(member.endpoint for member in self.members)
 
     def start(self, timeout: float = 20.0) -> LocalCluster:
         initial = ",".join(f"{member.name}={member.peer_url}" for member in self.members)
@@ -102,6 +116,7 @@ class LocalCluster:
                     "--initial-cluster-token", self.token,
                     "--heartbeat-interval", "50",
                     "--election-timeout", "500",
+                    *tls_flags(member.tls),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -151,9 +166,24 @@ class LocalCluster:
         self.stop()
 
 
+def tls_flags(tls: ServerTLS | None) -> list[str]:
+    if tls is None:
+        return []
+    return [
+        "--cert-file", str(tls.cert_file),
+        "--key-file", str(tls.key_file),
+        "--trusted-ca-file", str(tls.ca_file),
+        "--client-cert-auth",
+    ]  # fmt: skip
+
+
 def healthy(member: Member) -> bool:
+    context = None
+    if member.tls is not None:  # the member's own certificate serves as a client one (it has both usages)
+        context = ssl.create_default_context(cafile=str(member.tls.ca_file))
+        context.load_cert_chain(str(member.tls.cert_file), str(member.tls.key_file))
     try:
-        with urllib.request.urlopen(member.client_url + "/health", timeout=1) as response:
+        with urllib.request.urlopen(member.client_url + "/health", timeout=1, context=context) as response:
             return bool(json.load(response).get("health") == "true")
     except (OSError, ValueError):
         return False
