@@ -26,10 +26,12 @@ class SessionKey:
     def of(
         cls, peer: str, local: str | None = None, interface: str | None = None, multihop: bool = False
     ) -> SessionKey:
+        """From text; a zone on a link-local peer ("fe80::1%eth0") becomes the interface."""
+        address, _, zone = peer.partition("%")
         return cls(
-            ipaddress.ip_address(peer),
-            None if local is None else ipaddress.ip_address(local),
-            interface,
+            ipaddress.ip_address(address),
+            None if local is None else ipaddress.ip_address(local.partition("%")[0]),
+            interface or zone or None,
             multihop,
         )
 

@@ -25,8 +25,8 @@ from .daemon import Bfdd, Ports
 
 
 def parse_session(text: str, multihop: bool) -> SessionKey:
-    peer, _, local = text.partition("@")
-    local, _, interface = local.partition("%")
+    addresses, _, interface = text.partition("%")
+    peer, _, local = addresses.partition("@")
     return SessionKey.of(peer, local or None, interface or None, multihop)
 
 
