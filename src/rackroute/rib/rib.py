@@ -185,18 +185,28 @@ class Rib:
     def withdraw_originated(self, family: Family, keys: Iterable[bytes]) -> set[bytes]:
         return self.withdraw(self.local_peer.address, family, keys)
 
-    def set_originated(self, family: Family, routes: Mapping[bytes, PathAttributes]) -> set[bytes]:
-        """Level-triggered origination (STYLE pattern 12): exactly ``routes`` stay originated."""
+    def set_originated(
+        self,
+        family: Family,
+        routes: Mapping[bytes, PathAttributes],
+        next_hops: Mapping[bytes, bytes] | None = None,
+    ) -> set[bytes]:
+        """Level-triggered origination (STYLE pattern 12): exactly ``routes`` stay originated, each
+        with its ``next_hops`` entry (default b"": each neighbour's own next-hop address for us);
+        what is new or different is originated, what is gone withdrawn, the rest untouched. The one
+        home of the origination diff (the speaker's ``set_announcements`` calls it)."""
+        next_hops = next_hops or {}
         current = self.adj_rib_in(self.local_peer.address, family)
         gone = [key for key in current if key not in routes]
         changed = self.withdraw_originated(family, gone)
-        groups: dict[PathAttributes, list[bytes]] = {}
+        groups: dict[tuple[PathAttributes, bytes], list[bytes]] = {}
         for key, attributes in routes.items():
+            next_hop = next_hops.get(key, b"")
             path = current.get(key)
-            if path is None or path.attributes != attributes or path.next_hop:
-                groups.setdefault(attributes, []).append(key)
-        for attributes, keys in groups.items():
-            changed |= self.originate(family, keys, attributes)
+            if path is None or path.attributes != attributes or path.next_hop != next_hop:
+                groups.setdefault((attributes, next_hop), []).append(key)
+        for (attributes, next_hop), keys in groups.items():
+            changed |= self.originate(family, keys, attributes, next_hop)
         return changed
 
     # -- graceful restart ------------------------------------------------------------------------
@@ -248,6 +258,11 @@ class Rib:
         """What the neighbour sent, key -> path; for a neighbour indexed by the Loc-RIB (``adj_in``)
         a read-only view of its candidates there, whose ``len`` is O(1)."""
         return self._neighbour(address).adj_rib_in.view(family, self.loc_rib(family))
+
+    def accepted(self, address: bytes, family: Family) -> int:
+        """The neighbour's paths in the Loc-RIB (after import policy): a counter the Loc-RIB keeps
+        as routes come and go, not a walk of the table."""
+        return self.loc_rib(family).counts.get(address, 0)
 
     def adj_rib_out(self, address: bytes, family: Family) -> Mapping[bytes, Advertisement]:
         neighbour = self._neighbour(address)

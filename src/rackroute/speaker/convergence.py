@@ -39,7 +39,7 @@ def end_of_rib_outstanding(peers: Iterable[Peer], *, restarting_ones: bool) -> b
         capability = negotiated.peer_graceful_restart
         if capability is None or (capability.restarting and not restarting_ones):
             continue
-        if not (negotiated.families - peer.disabled_families) <= peer.end_of_rib_received:
+        if not peer.active_families <= peer.end_of_rib_received:
             return True
     return False
 

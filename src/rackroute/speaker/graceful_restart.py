@@ -180,5 +180,4 @@ class NeighbourActions:
     def restart_expired(self) -> None:
         peer = self.peer
         log.info("restart time expired, stale routes removed", extra={"neighbor": peer.address})
-        if peer.settings.dynamic and peer.established is None and not peer.connections:
-            peer.owner.peer_expired(peer)
+        peer.expire_if_unused()

@@ -194,7 +194,7 @@ class Outbox:
             peers = {
                 p.key: p
                 for p in self._synced
-                if family in _families(p) and p.negotiated is not None and p not in self._blocked
+                if family in p.active_families and p.negotiated is not None and p not in self._blocked
             }
             groups, exports = self.rib.export_groups(family, list(journal), peers, list(journal.values()))
             negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
@@ -217,7 +217,7 @@ class Outbox:
         later = [(peer, family) for peer, family in self._refresh if peer in self._blocked]
         for peer, family in self._refresh:
             negotiated = peer.negotiated
-            if negotiated is None or peer not in self._synced or family not in _families(peer):
+            if negotiated is None or peer not in self._synced or family not in peer.active_families:
                 continue
             if peer in self._blocked:
                 continue  # answered once its output drained
@@ -240,7 +240,7 @@ class Outbox:
             if negotiated is None or peer.established is None:
                 continue
             items = outgoing.setdefault(peer, [])
-            for family in sorted(_families(peer)):
+            for family in sorted(peer.active_families):
                 export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
                 items.append(_encoded(encoder.export(export, negotiated)))
                 if peer in self._initial:  # RFC 4724 §2: after the initial table, GR or not
@@ -249,13 +249,6 @@ class Outbox:
             self._synced.add(peer)
         self._initial.clear()
         self._reexport = later
-
-
-def _families(peer: Peer) -> frozenset[Family]:
-    negotiated = peer.negotiated
-    if negotiated is None:
-        return frozenset()
-    return negotiated.families - peer.disabled_families
 
 
 def next_hops(route: Route | None) -> list[bytes] | None:

@@ -102,6 +102,24 @@ class Peer:
         self._drop_on_close = False
         self._prefix_limit: rules.PrefixLimit | None = None
 
+    @property
+    def active_families(self) -> frozenset[Family]:
+        """What is exchanged with the neighbour: the session's families less those disabled on it
+        (RFC 7606 AFI/SAFI disable). The one place that says so."""
+        negotiated = self.negotiated
+        return frozenset() if negotiated is None else negotiated.families - self.disabled_families
+
+    def expire_if_unused(self) -> bool:
+        """The one rule for dynamic neighbours (listen ranges): one goes for good once it has no
+        session, no connection, keeps no stale routes (GR helper) and is not stopped (a max-prefix
+        stop is remembered, or the neighbour would reconnect as a fresh one at once). True if it
+        went."""
+        unused = self.established is None and not self.connections and not self.helper.holding
+        if self.settings.dynamic and unused and not self.stopped:
+            self.owner.peer_expired(self)
+            return True
+        return False
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -382,8 +400,7 @@ class Peer:
                 self._set_since()
                 if event.notification is None and self.last_error is None:
                     self.last_error = event.description
-                if self.settings.dynamic and not self.helper.holding:
-                    self.owner.peer_expired(self)  # a dynamic neighbour that never came up
+                if self.expire_if_unused():  # a dynamic neighbour that never came up
                     return
             if connection.session.active and self.established is None:
                 self._retry_later()
@@ -401,10 +418,9 @@ class Peer:
         self.owner.peer_down(self)
         graceful = event.graceful and self.running and not self._drop_on_close
         self._drop_on_close = False
-        retained = self.helper.session_lost(self.negotiated, graceful, self.clock())
+        self.helper.session_lost(self.negotiated, graceful, self.clock())
         self.timers.changed(self)
-        if self.settings.dynamic and not retained and not self.connections:
-            self.owner.peer_expired(self)
+        if self.expire_if_unused():
             return
         self._retry_later()
 

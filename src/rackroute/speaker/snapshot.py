@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..bgp.communities import format_community, format_large_community
@@ -24,14 +23,9 @@ if TYPE_CHECKING:
     from .peer import Peer
     from .speaker import Speaker
 
-Accepted = Counter[tuple[bytes, Family]]
-
 
 def speaker_status(speaker: Speaker) -> SpeakerStatus:
-    accepted = accepted_counts(speaker.rib)
-    peers = tuple(
-        peer_status(speaker, peer, accepted) for peer in sorted(speaker.peers.values(), key=_address_order)
-    )
+    peers = tuple(peer_status(speaker, peer) for peer in sorted(speaker.peers.values(), key=_address_order))
     return SpeakerStatus(
         router_id=speaker.config.router_id,
         local_as=speaker.settings.local_as,
@@ -46,20 +40,7 @@ def _address_order(peer: Peer) -> tuple[int, bytes]:
     return (len(peer.key), peer.key)
 
 
-def accepted_counts(rib: Rib) -> Accepted:
-    """Loc-RIB candidates per (neighbour, family); prefixes sharing one Route object count once each."""
-    counts: Accepted = Counter()
-    for family in SUPPORTED_FAMILIES:
-        routes = rib.loc_rib(family).routes
-        shared = Counter(id(route) for route in routes.values())
-        objects = {id(route): route for route in routes.values()}
-        for identity, times in shared.items():
-            for path in objects[identity].candidates:
-                counts[(path.peer.address, family)] += times
-    return counts
-
-
-def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
+def peer_status(speaker: Speaker, peer: Peer) -> PeerStatus:
     settings = peer.settings
     connection = peer.established
     negotiated = peer.negotiated if connection is not None else None
@@ -68,7 +49,7 @@ def peer_status(speaker: Speaker, peer: Peer, accepted: Accepted) -> PeerStatus:
         FamilyCounters(
             family=family.name,
             received=len(speaker.rib.adj_rib_in(peer.key, family)) if known else 0,
-            accepted=accepted[(peer.key, family)],
+            accepted=speaker.rib.accepted(peer.key, family) if known else 0,
             advertised=len(speaker.rib.adj_rib_out(peer.key, family)) if known else 0,
             stale=_stale(speaker, peer, family) if known else 0,
             end_of_rib_received=family in peer.end_of_rib_received,

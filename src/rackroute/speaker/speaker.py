@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from ..bgp.attributes import PathAttributes
 from ..bgp.messages import Open, RouteRefresh, Update
 from ..bgp.wire import Cease, RouteRefreshSubtype
 from ..net.family import IPV4_UNICAST, SUPPORTED_FAMILIES, Family
@@ -90,6 +91,7 @@ class Speaker:
         self._opens: dict[tuple[object, ...], Open] = {}  # see ``local_open``
         self.started_at = time.time()
         self._announcements: list[Announcement] = []
+        self._originated: dict[Family, dict[bytes, tuple[PathAttributes, bytes]]] = {}  # the last set applied
         self._infos: dict[bytes, PeerInfo] = {}  # neighbours the RIB knows, by key
         self._deferral = Deadline(self.timers, self._deferral_expired)  # RFC 4724 §4.1
 
@@ -241,9 +243,8 @@ class Speaker:
             peer = self.add_peer(listen_range.template.for_address(address))
             log.info("dynamic neighbour", extra={"neighbor": address, "listen_range": name})
         refusal = peer.accept(transport)
-        idle = peer.established is None and not peer.connections and not peer.helper.holding
-        if refusal is not None and peer.settings.dynamic and idle and not peer.stopped:
-            self.peer_expired(peer)
+        if refusal is not None:
+            peer.expire_if_unused()
         return refusal
 
     # -- PeerOwner ------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class Speaker:
     def routes_received(self, peer: Peer, update: Update) -> None:
         negotiated = peer.negotiated
         assert negotiated is not None
-        families = negotiated.families - peer.disabled_families
+        families = peer.active_families
         key, rib, attributes, note = peer.key, self.rib, update.attributes, self.outbox.note
         if IPV4_UNICAST in families:
             if update.withdrawn:
@@ -349,27 +350,23 @@ class Speaker:
 
     def apply_announcements(self, announcements: Sequence[Announcement] | None = None) -> bool:
         """Originate exactly the configured announcements plus ``announcements`` (default: the last
-        set); True when anything changed. A bad announcement raises ``ValueError`` first."""
+        set); True when anything changed. A bad announcement raises ``ValueError`` first. The diff
+        is the RIB's (``Rib.set_originated``)."""
         extra = self._announcements if announcements is None else announcements
         wanted: dict[Family, dict[bytes, Origination]] = {family: {} for family in SUPPORTED_FAMILIES}
         for announcement in [*self.config.announce, *extra]:
             route = origination(announcement)
             wanted.setdefault(route.family, {})[route.key] = route
         changed = False
-        local = self.rib.local_peer.address
         for family, routes in wanted.items():
-            current = self.rib.adj_rib_in(local, family)
-            gone = [key for key in current if key not in routes]
-            self.outbox.note(family, self.rib.withdraw_originated(family, gone))
-            groups: dict[tuple[object, bytes], list[bytes]] = {}
-            for key, route in routes.items():
-                path = current.get(key)
-                if path is None or path.attributes != route.attributes or path.next_hop != route.next_hop:
-                    groups.setdefault((route.attributes, route.next_hop), []).append(key)
-            for keys in groups.values():
-                route = routes[keys[0]]
-                self.outbox.note(family, self.rib.originate(family, keys, route.attributes, route.next_hop))
-            changed = changed or bool(gone or groups)
+            originated = {key: (route.attributes, route.next_hop) for key, route in routes.items()}
+            if originated == self._originated.get(family, {}):
+                continue
+            self._originated[family] = originated
+            attributes = {key: route.attributes for key, route in routes.items()}
+            next_hops = {key: route.next_hop for key, route in routes.items() if route.next_hop}
+            self.outbox.note(family, self.rib.set_originated(family, attributes, next_hops))
+            changed = True
         return changed
 
     # -- our own restart ------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class NeighbourStub:
     disabled_families: set[Family] = field(default_factory=set)
     end_of_rib_sent: set[Family] = field(default_factory=set)
 
+    @property
+    def active_families(self) -> frozenset[Family]:
+        return self.negotiated.families - self.disabled_families
+
 
 class KernelStub:
     """A route sink recording each call's size, and how many routes the Loc-RIB still had then."""
