@@ -167,10 +167,8 @@ def test_help_lists_every_registered_command_in_order_with_its_help() -> None:
     expected = {name: short_help(implementation_of(name)) for name in RackrouteCommands.registry}
     listed = listed_commands()
     assert listed == expected
-    assert list(listed) == [
-        *("decode", "status", "routes", "neighbor", "reload", "speaker", "lab"),
-        *("apply", "get", "delete", "datastore", "cni"),
-    ]
+    assert list(listed) == list(RackrouteCommands.registry)  # in the registry's order
+    assert list(listed)[:7] == ["decode", "status", "routes", "neighbor", "reload", "speaker", "lab"]
 
 
 @pytest.mark.parametrize("group", ["speaker", "lab"])

@@ -26,6 +26,7 @@ class RackrouteCommands(LazyCommandGroup):
         "delete": "rackroute.cli.resource_commands:delete_command",
         "datastore": "rackroute.cli.resource_commands:datastore_app",
         "cni": "rackroute.cli.cni_commands:cni_app",
+        "agent": "rackroute.cli.agent_commands:agent_command",
     }
 
 

@@ -1,0 +1,120 @@
+"""Cached documents -> the typed ``ClusterState`` one node's derivation reads (pure).
+
+A stored document that does not validate (written by an older version, or by hand into etcd) is left
+out and reported as a ``Problem`` naming it; the others still apply. The node's held blocks come from
+its BlockAffinity records (they change when a block is claimed or released, not on every pod), each
+matched to the IPPool that contains it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from ..control.ipam.read import AFFINITIES, CALICO_NODE, IPPOOL, KUBERNETES_NODE
+from ..control.node_bgp import ClusterState, HeldBlock, Problem
+from ..control.resources.base import Resource
+from ..control.resources.calico_bgp import BGPConfiguration, BGPFilter, BGPPeer
+from ..control.resources.calico_ipam import IPPool
+from ..control.resources.calico_ipam import Node as CalicoNode
+from ..control.resources.kubernetes import Node as KubeNode
+from ..control.store import Document, KindKey
+
+CALICO = "projectcalico.org"
+BGP_CONFIGURATION = KindKey(CALICO, "BGPConfiguration")
+BGP_PEER = KindKey(CALICO, "BGPPeer")
+BGP_FILTER = KindKey(CALICO, "BGPFilter")
+SECRET = KindKey("", "Secret")
+
+# What an agent watches (LoadBalancer kinds join with the LoadBalancer issue).
+AGENT_KINDS = (
+    KUBERNETES_NODE,
+    CALICO_NODE,
+    BGP_CONFIGURATION,
+    BGP_PEER,
+    BGP_FILTER,
+    IPPOOL,
+    AFFINITIES,
+    SECRET,
+)
+
+M = TypeVar("M", bound=Resource)
+
+
+def parsed(model: type[M], documents: Iterable[Document], problems: list[Problem]) -> list[M]:
+    found: list[M] = []
+    for document in documents:
+        try:
+            found.append(model.from_document(document))
+        except (ValidationError, ValueError, KeyError, TypeError) as error:
+            name = (document.get("metadata") or {}).get("name", "?")
+            first = (
+                error.errors()[0] if isinstance(error, ValidationError) else {"msg": str(error), "loc": ()}
+            )
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            problems.append(
+                Problem(f"{model.__name__}/{name}", f"invalid in the datastore: {where}: {first['msg']}")
+            )
+    return found
+
+
+def held_blocks(node: str, affinities: Iterable[Document], pools: Iterable[IPPool]) -> list[HeldBlock]:
+    networks = [(ipaddress.ip_network(pool.spec.cidr, strict=False), pool.name) for pool in pools]
+    found = []
+    for document in affinities:
+        spec = document.get("spec") or {}
+        if spec.get("node") != node or not spec.get("cidr"):
+            continue
+        block = ipaddress.ip_network(spec["cidr"])
+        pool = next((name for network, name in networks if contains(network, block)), "")
+        found.append(HeldBlock(str(block), pool))
+    return found
+
+
+def contains(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    block: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return network.version == block.version and network.supernet_of(block)  # type: ignore[arg-type]
+
+
+def secrets_of(documents: Iterable[Document]) -> dict[tuple[str, str], dict[str, str]]:
+    """v1 Secrets: ``stringData`` as given, ``data`` base64-decoded (as the API server would)."""
+    import base64
+
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for document in documents:
+        metadata = document.get("metadata") or {}
+        values: dict[str, str] = {}
+        for key, value in (document.get("data") or {}).items():
+            try:
+                values[key] = base64.b64decode(value, validate=True).decode()
+            except (ValueError, TypeError):
+                continue
+        values.update({k: str(v) for k, v in (document.get("stringData") or {}).items()})
+        found[(metadata.get("namespace") or "", metadata.get("name", ""))] = values
+    return found
+
+
+def cluster_state(
+    node: str,
+    items: Callable[[KindKey], list[Document]],
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[ClusterState, list[Problem]]:
+    problems: list[Problem] = []
+    pools = parsed(IPPool, items(IPPOOL), problems)
+    state = ClusterState(
+        kube_nodes=parsed(KubeNode, items(KUBERNETES_NODE), problems),
+        calico_nodes=parsed(CalicoNode, items(CALICO_NODE), problems),
+        configurations=parsed(BGPConfiguration, items(BGP_CONFIGURATION), problems),
+        peers=parsed(BGPPeer, items(BGP_PEER), problems),
+        filters=parsed(BGPFilter, items(BGP_FILTER), problems),
+        pools=pools,
+        blocks=held_blocks(node, items(AFFINITIES), pools),
+        secrets=secrets_of(items(SECRET)),
+        **dict(extra or {}),
+    )
+    return state, problems

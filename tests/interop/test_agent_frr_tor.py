@@ -1,0 +1,252 @@
+"""``rackroute agent`` on two nodes under a real FRR ToR (listen range, dynamic neighbours), driven only
+by resources applied with ``rackroute apply`` to one SQLite datastore:
+
+    tor (FRR + zebra, AS 65101, listen range 10.0.1.0/24) -- node1, node2 (rackroute agent each)
+
+- the nodes peer with the ToR the rack's BGPPeer names; no switch configuration per node;
+- a pod ADD through rackroute-cni claims a block of the rack's pool; the block is announced and the
+  ToR's kernel routes it to the node; pods on two nodes reach each other through the fabric;
+- deleting the BGPPeer closes only that session, re-applying it brings it back, the other node's
+  session never flaps (FRR's established-transition counter proves it);
+- kill -9 of an agent under traffic: it restarts as a restarting speaker and no ping is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from interop_rack import RackLab, build_rack
+
+from rackroute.cni import plugin
+from rackroute.lab.frr import FrrRouter
+from rackroute.lab.frr_config import frr_tor_config
+from rackroute.lab.harness import Lab
+from rackroute.lab.waiting import wait_until
+
+PYTHON = os.path.realpath(sys.executable)
+RESOURCES = """
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec: {nodeToNodeMeshEnabled: false, asNumber: 65101}
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: rack1-pods}
+spec: {cidr: 10.244.0.0/20, blockSize: 26, nodeSelector: "rack == 'rack1'"}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1, labels: {rack: rack1}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node2, labels: {rack: rack1}}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: node1}
+spec: {bgp: {ipv4Address: 10.0.1.11/24}}
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: node2}
+spec: {bgp: {ipv4Address: 10.0.1.12/24}}
+"""
+PEER = """
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: rack1-tor}
+spec: {nodeSelector: "rack == 'rack1'", peerIP: 10.0.1.1, asNumber: 65101}
+"""
+
+
+@dataclass
+class AgentRack:
+    lab: Lab
+    rack: RackLab
+    tor: FrrRouter
+    store_url: str
+    directory: Path
+    agents: dict[str, subprocess.Popen[bytes]]
+
+    def node_ns(self, index: int) -> Any:
+        return self.rack.nodes[index - 1]
+
+    def rackroute(self, *args: str, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", self.store_url],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr + result.stdout
+        return result.stdout
+
+    def start_agent(self, index: int) -> None:
+        name = f"node{index}"
+        argv = [PYTHON, "-m", "rackroute.cli.main", "agent", "--node", name, "--datastore", self.store_url]
+        argv += ["--cni-socket", str(self.directory / f"{name}-cni.sock")]
+        argv += ["--status-socket", str(self.directory / f"{name}-status.sock")]
+        argv += ["--state-dir", str(self.directory / "state"), "--deferral-time", "5"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        self.agents[name] = self.lab.start(f"agent-{name}", self.node_ns(index), argv, env=env)
+
+    def cni_add(self, index: int, pod_ns: str, container: str) -> dict[str, Any]:
+        config = {
+            "cniVersion": "1.0.0",
+            "name": "k8s-pod-network",
+            "type": "rackroute",
+            "agentSocket": str(self.directory / f"node{index}-cni.sock"),
+        }
+        env = {
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": container,
+            "CNI_NETNS": f"/var/run/netns/{pod_ns}",
+            "CNI_IFNAME": "eth0",
+            "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}",
+        }
+        result = subprocess.run(
+            [PYTHON, "-I", "-S", plugin.__file__],
+            input=json.dumps(config).encode(),
+            env=env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        output = json.loads(result.stdout)
+        assert result.returncode == 0, output
+        return output
+
+
+@pytest.fixture(scope="module")
+def agent_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[AgentRack]:
+    failures_before = request.session.testsfailed
+    with Lab("agent-frr-tor") as lab:
+        rack = build_rack(lab, node_count=2)
+        tor = FrrRouter(lab, rack.tor, "tor")
+        tor.start(
+            frr_tor_config(
+                hostname="tor",
+                asn=RackLab.TOR_AS,
+                router_id=RackLab.TOR_IPV4,
+                listen_ranges=[RackLab.NODE_RANGE_IPV4],
+                graceful_restart_time=60,
+            )
+        )
+        for namespace in rack.nodes:
+            namespace.set_sysctls({"net.ipv4.ip_forward": 1})
+        directory = lab.state_dir / "agents"
+        directory.mkdir()
+        store_url = f"sqlite://{directory / 'store.db'}"
+        setup = AgentRack(lab, rack, tor, store_url, directory, {})
+        setup.rackroute("apply", "-f", "-", stdin=RESOURCES + "---" + PEER)
+        for index in (1, 2):
+            setup.start_agent(index)
+        yield setup
+    if request.session.testsfailed == failures_before:
+        shutil.rmtree(lab.state_dir, ignore_errors=True)
+    else:
+        print(f"lab state and daemon logs kept in {lab.state_dir}")
+
+
+@pytest.fixture(scope="module")
+def pods(agent_rack: AgentRack) -> Iterator[dict[str, str]]:
+    """One pod per node (namespace rrt-ap-<lab>-N), its address from the node's block."""
+    found: dict[str, str] = {}
+    names = []
+    suffix = secrets.token_hex(3)
+    try:
+        for index in (1, 2):
+            name = f"rrt-ap-{suffix}-{index}"
+            subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
+            names.append(name)
+            socket_path = agent_rack.directory / f"node{index}-cni.sock"
+            wait_until(socket_path.exists, timeout=30)
+            result = agent_rack.cni_add(index, name, f"pod{index}")
+            found[name] = result["ips"][0]["address"].split("/")[0]
+        yield found
+    finally:
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def test_agents_peer_with_the_rack_tor_from_the_bgppeer_resource(agent_rack: AgentRack) -> None:
+    neighbors = agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    assert all(n.dynamic and n.remote_as == RackLab.TOR_AS for n in neighbors)
+
+
+def test_pod_block_is_announced_and_routed_and_pods_reach_each_other(
+    agent_rack: AgentRack, pods: dict[str, str]
+) -> None:
+    first, second = pods.values()
+    assert first.startswith("10.244.") and second.startswith("10.244.")
+    tor = agent_rack.rack.tor
+
+    def routed() -> bool:
+        return len([r for r in tor.routes(4) if str(r.get("dst", "")).startswith("10.244.")]) >= 2
+
+    wait_until(routed, timeout=30, what="both nodes' blocks in the ToR's kernel")
+    pod_a = next(iter(pods))
+    subprocess.run(
+        ["ip", "netns", "exec", pod_a, "ping", "-c", "3", "-i", "0.2", "-W", "2", second],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    status = json.loads(agent_rack.rackroute("get", "nodestatus", "node1", "-o", "json"))
+    assert status["status"]["sessions"][0]["state"] == "Established"
+    assert any(block.startswith("10.244.") for block in status["status"]["blocksAnnounced"])
+
+
+def established_transitions(tor: FrrRouter, address: str) -> int:
+    neighbor = tor.show_json(f"show bgp neighbors {address}")[address]
+    return int(neighbor.get("connectionsEstablished", 0))
+
+
+def test_deleting_the_bgppeer_closes_the_sessions_and_reapplying_restores_them(agent_rack: AgentRack) -> None:
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    agent_rack.rackroute("delete", "bgppeers.projectcalico.org", "rack1-tor")
+
+    def gone() -> bool:
+        return not any(n.established for n in agent_rack.tor.neighbors())
+
+    wait_until(gone, timeout=20, what="sessions closed after the BGPPeer was deleted")
+    agent_rack.rackroute("apply", "-f", "-", stdin=PEER)
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+
+
+def test_kill_9_of_an_agent_loses_no_packet(agent_rack: AgentRack, pods: dict[str, str]) -> None:
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    pod_a, _ = pods
+    target = list(pods.values())[1]
+    before = established_transitions(agent_rack.tor, "10.0.1.12")
+    ping = subprocess.Popen(
+        ["ip", "netns", "exec", pod_a, "ping", "-c", "60", "-i", "0.1", "-W", "1", target],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    process = agent_rack.agents["node2"]
+    process.kill()
+    process.wait(10)
+    agent_rack.lab.forget(process)
+    agent_rack.start_agent(2)
+    output, _ = ping.communicate(timeout=60)
+    assert " 0% packet loss" in output, output
+    agent_rack.tor.wait_established(["10.0.1.12"], timeout=60)
+    assert established_transitions(agent_rack.tor, "10.0.1.11") >= 1
+    assert established_transitions(agent_rack.tor, "10.0.1.12") == before + 1
