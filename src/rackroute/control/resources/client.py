@@ -29,6 +29,7 @@ from ..store import (
     Conflict,
     Create,
     Document,
+    KindKey,
     Operation,
     ResourceKey,
     Store,
@@ -44,6 +45,7 @@ R = TypeVar("R", bound=Resource)
 
 SYSTEM_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp")
 APPLY_ATTEMPTS = 5
+LIST_INSTEAD_OF_GETS = 16  # more resources of one kind than this: one listing instead of a get each
 
 
 class Action(enum.Enum):
@@ -139,16 +141,31 @@ class ResourceClient:
                     raise
         raise AssertionError("unreachable")
 
+    async def _current(self, loaded: Sequence[LoadedResource]) -> dict[ResourceKey, Document | None]:
+        """The stored state of every key: a get each, or one listing for a kind with many of them."""
+        wanted: dict[KindKey, list[ResourceKey]] = {}
+        for item in loaded:
+            wanted.setdefault(item.key.kind_key, []).append(item.key)
+        current: dict[ResourceKey, Document | None] = {}
+        for kind, keys in wanted.items():
+            if len(keys) > LIST_INSTEAD_OF_GETS:
+                listing = await self.store.list(kind)
+                stored = {ResourceKey.of(document): document for document in listing.items}
+                current.update((key, stored.get(key)) for key in keys)
+            else:
+                for key in keys:
+                    current[key] = await self.store.get(key)
+        return current
+
     async def _apply_once(self, loaded: Sequence[LoadedResource], dry_run: bool) -> builtins.list[Applied]:
         operations: list[Operation] = []
         planned: list[tuple[LoadedResource, Action, int | None]] = []  # index into operations
         later_status: list[tuple[int, Document]] = []  # (operation index, status document)
-        current_of: dict[ResourceKey, Document | None] = {}
+        current_of = await self._current(loaded)
         for item in loaded:
             document = item.document
             status = document.get("status") if item.kind.status_from_input else None
-            current = await self.store.get(item.key)
-            current_of[item.key] = current
+            current = current_of[item.key]
             if current is None:
                 new = document if status is not None else _without_status(document)
                 planned.append((item, Action.CREATED, len(operations)))

@@ -223,3 +223,30 @@ status: {loadBalancer: {ingress: [{ip: 192.0.2.10}]}}
         assert service is not None and service.status is None
 
     run("memory://", work)
+
+
+def test_many_resources_of_one_kind_are_read_with_one_listing(url: str) -> None:
+    pools = "".join(
+        f"---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: p{i}}}\nspec: {{cidr: 10.{i}.0.0/16}}\n"
+        for i in range(40)
+    )
+
+    async def work(store: Store) -> None:
+        client = ResourceClient(store)
+        await client.apply(load_text(pools, "pools.yaml"))
+        listed = 0
+        original_list = store.list
+
+        async def counting_list(*args: Any, **kwargs: Any) -> Any:
+            nonlocal listed
+            listed += 1
+            return await original_list(*args, **kwargs)
+
+        store.list = counting_list  # type: ignore[method-assign]
+        changed = pools.replace("10.7.0.0/16", "10.77.0.0/16")
+        applied = await client.apply(load_text(changed, "pools.yaml"))
+        assert listed == 1
+        assert [a.key.name for a in applied if a.action == Action.CONFIGURED] == ["p7"]
+        assert sum(a.action == Action.UNCHANGED for a in applied) == 39
+
+    run(url, work)
