@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from .pools import NamespaceLabels, Pool
-from .ranges import Address, AddressRange, first_free
+from .ranges import Address, AddressRange, first_free, format_address
 from .requests import ServiceKey, ServiceRequest, sharing_conflict
 
 ALLOCATED = "IPAllocated"
@@ -175,7 +175,11 @@ def _allocated(request: ServiceRequest, addresses: Sequence[Address], pool: Pool
     order = {f: i for i, f in enumerate(request.families)}
     ordered = tuple(sorted(addresses, key=lambda a: order.get(a.version, a.version)))
     return Outcome(
-        request.key, ordered, pool.name, ALLOCATED, f"{', '.join(map(str, ordered))} from pool {pool.name}"
+        request.key,
+        ordered,
+        pool.name,
+        ALLOCATED,
+        f"{', '.join(map(format_address, ordered))} from pool {pool.name}",
     )
 
 

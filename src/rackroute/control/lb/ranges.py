@@ -12,13 +12,28 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def parse_address(text: str) -> Address:
-    return ipaddress.ip_address(text.strip())
+    """An address from text; ValueError otherwise. (The C parser: ``ipaddress`` from text is ~10x slower.)"""
+    body = text.strip()
+    try:
+        if ":" in body:
+            return ipaddress.IPv6Address(int.from_bytes(socket.inet_pton(socket.AF_INET6, body), "big"))
+        return ipaddress.IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, body), "big"))
+    except OSError:
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def format_address(address: Address) -> str:
+    """RFC 5952 text of an address (the C formatter; ``str`` of an IPv6Address is ~10x slower)."""
+    if address.version == 4:
+        return str(address)
+    return socket.inet_ntop(socket.AF_INET6, address.packed)
 
 
 def is_buggy(value: int, version: int) -> bool:
@@ -52,9 +67,8 @@ class AddressRange:
         return address.version == self.version and self.first <= int(address) <= self.last
 
     def __str__(self) -> str:
-        first = ipaddress.ip_address(self.first) if self.version == 4 else ipaddress.IPv6Address(self.first)
-        last = ipaddress.ip_address(self.last) if self.version == 4 else ipaddress.IPv6Address(self.last)
-        return f"{first}-{last}"
+        kind = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
+        return f"{format_address(kind(self.first))}-{format_address(kind(self.last))}"
 
 
 def _next_usable(value: int, version: int, avoid_buggy: bool) -> int:
@@ -103,7 +117,3 @@ def usable_count(address_range: AddressRange, avoid_buggy: bool) -> int:
     if avoid_buggy and address_range.version == 4:
         size -= _buggy_in(address_range.first, address_range.last)
     return size
-
-
-def address_text(value: int, version: int) -> str:
-    return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))

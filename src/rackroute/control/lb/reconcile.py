@@ -31,6 +31,7 @@ from ..resources.metallb import IPAddressPool
 from ..store import Document, ResourceKey
 from .assign import ALLOCATED, Outcome, assign
 from .pools import Pool
+from .ranges import format_address
 from .requests import ServiceKey, handles, request_of
 
 CONDITION = "LoadBalancerIPAllocated"
@@ -103,7 +104,7 @@ def desired_status(document: Document, outcome: Outcome | None, now: str) -> dic
         load_balancer.pop("ingress", None)
         new_conditions = others
     else:
-        load_balancer["ingress"] = [{"ip": str(a)} for a in outcome.addresses]
+        load_balancer["ingress"] = [{"ip": format_address(a)} for a in outcome.addresses]
         generation = (document.get("metadata") or {}).get("generation")
         new_conditions = [*others, _condition(outcome, ours, generation, now)]
     status["loadBalancer"] = load_balancer
@@ -124,12 +125,49 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return bool(normal(a) == normal(b))
 
 
+class ParseMemo:
+    """Validated Services by (namespace, name, resourceVersion), kept between calls by a caller that
+    reconciles often (the controller): a document that did not change is not validated again. Only
+    a cache: the result of ``reconcile`` is the same with or without it."""
+
+    def __init__(self) -> None:
+        self.services: dict[tuple[str, str, str], Service | str] = {}
+
+    def service(self, document: Document) -> Service | str:
+        metadata = document.get("metadata") or {}
+        version = metadata.get("resourceVersion")
+        key = (str(metadata.get("namespace")), str(metadata.get("name")), str(version))
+        if version is not None and key in self.services:
+            return self.services[key]
+        try:
+            parsed: Service | str = Service.from_document(document)
+        except (ValidationError, ValueError) as error:
+            parsed = _error_text(document, error)
+        if version is not None:
+            self.services[key] = parsed
+        return parsed
+
+    def keep_only(self, documents: Sequence[Document]) -> None:
+        alive = {
+            (
+                str(d["metadata"].get("namespace")),
+                str(d["metadata"].get("name")),
+                str(d["metadata"].get("resourceVersion")),
+            )
+            for d in documents
+            if isinstance(d.get("metadata"), dict)
+        }
+        for key in [k for k in self.services if k not in alive]:
+            del self.services[key]
+
+
 def reconcile(
     services: Sequence[Document],
     pools: Sequence[Document],
     namespaces: Sequence[Document],
     load_balancer_class: str | None,
     now: datetime,
+    memo: ParseMemo | None = None,
 ) -> Reconciled:
     result = Reconciled()
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -137,11 +175,11 @@ def reconcile(
     requests = []
     ours: dict[ServiceKey, Document] = {}
     released: list[Document] = []
+    memo = memo if memo is not None else ParseMemo()
     for document in services:
-        try:
-            service = Service.from_document(document)
-        except (ValidationError, ValueError) as error:
-            result.problems.append(_error_text(document, error))
+        service = memo.service(document)
+        if isinstance(service, str):
+            result.problems.append(service)
             continue
         if handles(service, load_balancer_class):
             request = request_of(service)

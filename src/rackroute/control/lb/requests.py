@@ -21,7 +21,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..resources.kubernetes import Service
-from .ranges import Address
+from .ranges import Address, parse_address
 
 ServiceKey = tuple[str, str]  # (namespace, name)
 FAMILY_VERSION = {"IPv4": 4, "IPv6": 6}
@@ -63,14 +63,14 @@ def _current(service: Service) -> tuple[Address, ...]:
     found: list[Address] = []
     for entry in service.status.load_balancer.ingress if service.status else ():
         if entry.ip:
-            found.append(ipaddress.ip_address(entry.ip))
+            found.append(parse_address(entry.ip))
     return tuple(found)
 
 
 def request_of(service: Service) -> ServiceRequest:
     spec = service.spec
     problem = None
-    requested = tuple(ipaddress.ip_address(text) for text in service.requested_load_balancer_ips)
+    requested = tuple(parse_address(text) for text in service.requested_load_balancer_ips)
     policy = spec.ip_family_policy or "SingleStack"
     families = tuple(FAMILY_VERSION[f] for f in spec.ip_families)
     if not families and requested:
