@@ -151,6 +151,11 @@ def test_get_yaml_output_applies_back_unchanged(datastore: str, rack_file: Path,
     assert (code, out.strip()) == (0, "bgppeer.projectcalico.org/rack1-tor unchanged")
     _, one, _ = rackroute("get", "ippool", "rack1", "-o", "json", datastore=datastore)
     assert json.loads(one)["spec"] == {"cidr": "10.244.0.0/20", "nodeSelector": "rack == 'r1'"}
+    rackroute("delete", "bgppeers.p", "rack1-tor", datastore=datastore)  # the copy's uid and resourceVersion
+    code, out, _ = rackroute(
+        "apply", "-f", str(copy), datastore=datastore
+    )  # are the store's, not the input's
+    assert (code, out.strip()) == (0, "bgppeer.projectcalico.org/rack1-tor created")
 
 
 def test_apply_from_stdin_and_a_directory(datastore: str, tmp_path: Path) -> None:

@@ -87,6 +87,13 @@ def _without_status(document: Document) -> Document:
     return {k: v for k, v in document.items() if k != "status"}
 
 
+def applied_form(document: Document) -> Document:
+    """An input document without the metadata the store owns (a `get -o yaml` copy carries uid and
+    resourceVersion: apply compares and swaps on what it read, not on what the copy says)."""
+    metadata = {k: v for k, v in document["metadata"].items() if k not in SYSTEM_METADATA}
+    return {**document, "metadata": metadata}
+
+
 class ResourceClient:
     def __init__(self, store: Store, kinds: KindTable = KINDS) -> None:
         self.store = store
@@ -163,7 +170,7 @@ class ResourceClient:
         later_status: list[tuple[int, Document]] = []  # (operation index, status document)
         current_of = await self._current(loaded)
         for item in loaded:
-            document = item.document
+            document = applied_form(item.document)
             status = document.get("status") if item.kind.status_from_input else None
             current = current_of[item.key]
             if current is None:

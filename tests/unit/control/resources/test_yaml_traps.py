@@ -312,3 +312,11 @@ def test_namespaced_kind_without_namespace_gets_the_default_one() -> None:
     text = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n"
     assert load_text(text, "t.yaml")[0].key.namespace == "default"
     assert load_text(text, "t.yaml", namespace="shop")[0].key.namespace == "shop"
+
+
+def test_a_number_where_a_label_value_belongs_says_to_quote_it() -> None:
+    # Kubernetes label values are strings: `rack: 1` is refused, `rack: "1"` is the label.
+    text = "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  labels:\n    rack: 1\n"
+    assert problems(text) == ["t.yaml:6: metadata.labels.rack: must be a string (got 1); quote it"]
+    (loaded,) = load_text(text.replace("rack: 1", 'rack: "1"'), "t.yaml")
+    assert loaded.resource.labels == {"rack": "1"}
