@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import copy
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from ..store import (
     Conflict,
     Create,
     Document,
+    EventType,
     KindKey,
     Operation,
     ResourceKey,
@@ -94,6 +95,14 @@ def applied_form(document: Document) -> Document:
     return {**document, "metadata": metadata}
 
 
+@dataclass(frozen=True, slots=True)
+class TypedEvent:
+    type: EventType
+    key: ResourceKey
+    resource: Resource  # the new state; for DELETED the last one
+    revision: int
+
+
 class ResourceClient:
     def __init__(self, store: Store, kinds: KindTable = KINDS) -> None:
         self.store = store
@@ -105,7 +114,19 @@ class ResourceClient:
 
     def key(self, model: type[Resource], name: str, namespace: str = "") -> ResourceKey:
         kind = self.kinds.of_model(model)
+        if kind.namespaced and not namespace:
+            raise ValueError(
+                f"{kind.kind}.{kind.group or 'core'} is namespaced: name the namespace of {name!r}"
+            )
         return ResourceKey(kind.group, kind.kind, namespace if kind.namespaced else "", name)
+
+    async def watch(self, models: Sequence[type[Resource]], *, since: int) -> AsyncIterator[TypedEvent]:
+        """The store's watch of these kinds with each document read by its model (``RevisionTooOld``
+        passes through: relist with ``list`` and watch again from the listing's revision)."""
+        by_key = {self.kinds.of_model(model).key: model for model in models}
+        async for event in self.store.watch(list(by_key), since=since):
+            model = by_key[event.key.kind_key]
+            yield TypedEvent(event.type, event.key, model.from_document(event.document), event.revision)
 
     async def get(self, model: type[R], name: str, namespace: str = "") -> R | None:
         document = await self.store.get(self.key(model, name, namespace))

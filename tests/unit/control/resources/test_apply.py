@@ -250,3 +250,32 @@ def test_many_resources_of_one_kind_are_read_with_one_listing(url: str) -> None:
         assert sum(a.action == Action.UNCHANGED for a in applied) == 39
 
     run(url, work)
+
+
+def test_typed_watch_reads_each_event_by_its_model(url: str) -> None:
+    from rackroute.control.store import EventType
+
+    async def work(store: Store) -> None:
+        client = ResourceClient(store)
+        await client.apply(load_text(POOLS_AND_PEER, "pools.yaml"))
+        await client.delete(calico_ipam.IPPool, "rack2")
+        events = []
+        async for event in client.watch([calico_ipam.IPPool], since=0):
+            events.append((event.type, event.resource.name, type(event.resource)))
+            if len(events) == 3:
+                break
+        assert events == [
+            (EventType.ADDED, "rack1", calico_ipam.IPPool),
+            (EventType.ADDED, "rack2", calico_ipam.IPPool),
+            (EventType.DELETED, "rack2", calico_ipam.IPPool),
+        ]
+
+    run(url, work)
+
+
+def test_namespaced_kind_needs_a_namespace() -> None:
+    async def work(store: Store) -> None:
+        with pytest.raises(ValueError, match="namespaced"):
+            await ResourceClient(store).get(kubernetes.Service, "web")
+
+    run("memory://", work)
