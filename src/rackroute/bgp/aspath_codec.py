@@ -110,10 +110,23 @@ def encode_as4_path(attributes: PathAttributes, negotiated: Negotiated) -> bytes
     if negotiated.four_octet_as:
         return None
     # RFC 6793 §4.2.2: sent only when the path needs 4 octets, and never with confederation segments.
-    segments = tuple(segment for segment in attributes.as_path if segment.type not in CONFEDERATION_SEGMENTS)
-    if not any(segment.asns and max(segment.asns) > MAX_TWO_OCTET_ASN for segment in segments):
+    path = attributes.as_path
+    if not _needs_four_octets(path):
         return None
+    # Confederation segments belong at the front (RFC 5065 §5), and then this is every segment
+    # but them. A path with one further in (a peer put it there) gets an AS4_PATH that starts after
+    # it when nothing before it needs 4 octets: the receiver takes the head, confederation segment
+    # included, from AS_PATH (RFC 6793 §4.2.3) and rebuilds the same path; a full-length AS4_PATH
+    # would leave it nothing to take, and the segment would be lost.
+    last = max((i for i, s in enumerate(path) if s.type in CONFEDERATION_SEGMENTS), default=-1)
+    if last >= 0 and not _needs_four_octets(path[:last]):
+        path = path[last + 1 :]
+    segments = tuple(segment for segment in path if segment.type not in CONFEDERATION_SEGMENTS)
     return pack_segments(segments, True)
+
+
+def _needs_four_octets(segments: tuple[AsPathSegment, ...]) -> bool:
+    return any(segment.asns and max(segment.asns) > MAX_TWO_OCTET_ASN for segment in segments)
 
 
 # --- AGGREGATOR (RFC 4271 §5.1.7; RFC 7606 §7.7) and AS4_AGGREGATOR (RFC 6793 §3, §6) ---
@@ -188,9 +201,15 @@ def merge_paths(
             leading.append(AsPathSegment(segment.type, taken))
             surplus -= len(taken)
     if leading and as4_path and leading[-1].type == as4_path[0].type == SegmentType.AS_SEQUENCE:
-        # Join at the seam so the result reads as the path a 4-octet speaker would have received.
-        seam = AsPathSegment(SegmentType.AS_SEQUENCE, leading[-1].asns + as4_path[0].asns)
-        return (*leading[:-1], seam, *as4_path[1:])
+        # Join at the seam so the result reads as the path a 4-octet speaker would have received:
+        # in segments of at most 255 numbers, as that speaker would have received them, so the
+        # path encodes and decodes back to itself.
+        joined = leading[-1].asns + as4_path[0].asns
+        seam = tuple(
+            AsPathSegment(SegmentType.AS_SEQUENCE, joined[start : start + MAX_SEGMENT_ASNS])
+            for start in range(0, len(joined), MAX_SEGMENT_ASNS)
+        )
+        return (*leading[:-1], *seam, *as4_path[1:])
     return (*leading, *as4_path)
 
 

@@ -299,9 +299,15 @@ class _Decoding:
             if aggregator is not None:
                 found["aggregator"] = aggregator
         if self.unknown:
-            found["unknown"] = tuple(self.unknown)
+            # In ascending type code, the order they are sent in (RFC 4271 §5): what we pass on
+            # decodes to what we received, however the peer ordered them.
+            found["unknown"] = tuple(sorted(self.unknown, key=_code_of))
         attributes = PathAttributes(**found) if found else EMPTY_ATTRIBUTES
         return DecodedAttributes(attributes, frozenset(self.codes), mp_reach, mp_unreach, tuple(self.faults))
+
+
+def _code_of(unknown: UnknownAttribute) -> int:
+    return unknown.code
 
 
 def encode_attribute(flags: int, code: int, value: bytes) -> bytes:

@@ -246,11 +246,13 @@ def _decode_fqdn(value: bytes) -> Capability:
     domain_part = value[hostname_end:]
     if domain_part and 1 + domain_part[0] != len(domain_part):
         raise malformed("FQDN capability domain length does not match the capability")
-    # The names are for display only: undecodable octets must not end the session.
-    return Fqdn(
-        hostname=value[1:hostname_end].decode("utf-8", "replace"),
-        domain=domain_part[1:].decode("utf-8", "replace"),
-    )
+    # The names are for display only: names that are not UTF-8 must not end the session, and are
+    # no names to show either. The capability is kept as it came (an ``UnknownCapability`` of code
+    # 73), so it encodes back to the same octets; decoding with replacement characters would not.
+    try:
+        return Fqdn(hostname=value[1:hostname_end].decode(), domain=domain_part[1:].decode())
+    except UnicodeDecodeError:
+        return UnknownCapability(int(CapabilityCode.FQDN), value)
 
 
 def _encode_fqdn(capability: Fqdn) -> bytes:

@@ -2,7 +2,29 @@
 
 OPEN is in ``open_codec``, UPDATE in ``update_codec``; NOTIFICATION (RFC 4271 §4.5), KEEPALIVE
 (§4.4) and ROUTE-REFRESH (RFC 2918, with the RFC 7313 subtype) are here. ``decode_message`` takes what
-``Framer.feed`` yields; ``encode_message`` returns the whole framed message.
+``Framer.next_message`` hands out; ``encode_message`` returns the whole framed message.
+
+Symmetry: for every message that decodes, ``decode(encode(decode(wire))) == decode(wire)`` under the
+same ``Negotiated`` (for an UPDATE, less its ``faults``: what RFC 7606 discarded or withdrew is not
+sent again), property-tested over mutated input in ``tests/unit/bgp/test_codec_symmetry.py``. The
+octets need not come back the same; these are the deliberate normalisations:
+- attributes go out in ascending type code (RFC 4271 §5), unrecognised optional transitive ones
+  among them with Partial set; they are decoded in that order too, whatever order they came in;
+- the Extended Length flag is set exactly when a value needs it; Partial on recognised attributes,
+  and unrecognised optional non-transitive attributes (RFC 4271 §5), are not kept;
+- MP_REACH_NLRI and MP_UNREACH_NLRI go first (RFC 7606 §5.1);
+- an UPDATE whose only attribute was an empty AS_PATH keeps it: a present attribute set always
+  encodes as at least one attribute, so it never re-encodes as a withdrawal or End-of-RIB;
+- AS_PATH segments hold at most 255 numbers: a longer one (built in memory, or joined at the seam
+  of an RFC 6793 merge) goes as consecutive segments of its type, and decodes as those;
+- from a 2-octet AS speaker, AS_PATH and AS4_PATH decode into one path (RFC 6793 §4.2.3, leading
+  confederation segments kept) and are regenerated from it; AS4_PATH starts after a confederation
+  segment that is not in front, so the receiver rebuilds the same path (``aspath_codec``);
+- an FQDN capability that is not UTF-8 is an ``UnknownCapability`` of code 73, kept as its octets;
+  a valid one without a domain part gets an empty one;
+- an OPEN's capabilities go in one Capabilities optional parameter, in the order decoded;
+- a ROUTE-REFRESH's ORF entries (RFC 5291, never negotiated) are dropped; NOTIFICATION data is
+  kept, cut only to what the message length allows.
 """
 
 from __future__ import annotations

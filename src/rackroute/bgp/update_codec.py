@@ -46,6 +46,7 @@ MANDATORY_FOR_MP_REACH = frozenset({AttributeCode.ORIGIN, AttributeCode.AS_PATH}
 MANDATORY_ON_IBGP = frozenset({AttributeCode.LOCAL_PREF})  # RFC 4271 §5.1.5, RFC 4760 §3
 
 NO_KEYS: tuple[bytes, ...] = ()
+EMPTY_AS_PATH = bytes((AttributeFlag.TRANSITIVE, AttributeCode.AS_PATH, 0))
 EXTENDED_LENGTH = int(AttributeFlag.EXTENDED_LENGTH)  # a plain int: IntFlag's & runs in Python
 
 
@@ -266,7 +267,10 @@ def encode_update(update: Update, negotiated: Negotiated) -> bytes:
     if update.mp_unreach is not None:
         attributes += encode_mp_unreach(update.mp_unreach.family, encode_nlri(update.mp_unreach.withdrawn))
     if update.attributes is not None:
-        attributes += encode_attributes(update.attributes, negotiated)
+        encoded = encode_attributes(update.attributes, negotiated)
+        # Attributes that say nothing (an empty AS_PATH was all the peer sent) still go as one, so
+        # the UPDATE does not turn into a withdrawal or End-of-RIB (RFC 4724 §2) on the way out.
+        attributes += encoded or EMPTY_AS_PATH
     withdrawn = encode_nlri(update.withdrawn)
     if len(withdrawn) > 0xFFFF or len(attributes) > 0xFFFF:
         raise ValueError("UPDATE fields exceed their two-octet lengths")

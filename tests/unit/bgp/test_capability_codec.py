@@ -99,9 +99,15 @@ def test_fqdn_without_domain_length_is_accepted() -> None:
     assert decode_capabilities(bytes.fromhex("49 07 06 6c6561663031")) == (Fqdn("leaf01"),)
 
 
-def test_fqdn_with_invalid_utf8_does_not_end_the_session() -> None:
-    (fqdn,) = decode_capabilities(bytes.fromhex("49 04 02 ff fe 00"))
-    assert isinstance(fqdn, Fqdn) and fqdn.hostname == "\ufffd\ufffd"
+def test_fqdn_with_invalid_utf8_is_kept_as_it_came_and_does_not_end_the_session() -> None:
+    # Not names we can show: an unknown capability, which encodes back to the very same octets.
+    wire = bytes.fromhex("49 04 02 ff fe 00")
+    (fqdn,) = decode_capabilities(wire)
+    assert fqdn == UnknownCapability(CapabilityCode.FQDN, bytes.fromhex("02 ff fe 00"))
+    assert encode_capability(fqdn) == wire
+    long_name = b"\xff" * 200  # "replace" would have tripled it past one length octet
+    (kept,) = decode_capabilities(bytes((73, 202, 200)) + long_name + b"\x00")
+    assert encode_capability(kept) == bytes((73, 202, 200)) + long_name + b"\x00"
 
 
 def test_add_path_with_invalid_send_receive_is_treated_as_not_received() -> None:
