@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..control.ipam import RackPool, assign_blocks
+from ..control.ipam import PoolGeometry
 from ..net.ids import parse_asn
 
 
@@ -54,7 +54,12 @@ class Rack(Model):
         subnet = ipaddress.ip_network(self.node_subnet)
         if subnet.num_addresses - 2 < NODE_HOST_OFFSET + self.nodes:
             raise ValueError(f"node_subnet {self.node_subnet} is too small for {self.nodes} nodes")
-        RackPool(self.name, self.pod_pool, self.block_size)  # raises on a bad block size
+        geometry = PoolGeometry.of(self.pod_pool, self.block_size)  # raises on a bad block size
+        if geometry.block_count < self.nodes:
+            raise ValueError(
+                f"pod_pool {self.pod_pool} has {geometry.block_count} blocks of /{self.block_size}: "
+                f"not enough for {self.nodes} nodes"
+            )
         return self
 
 
@@ -154,10 +159,14 @@ def load_topology(path: str | Path) -> Topology:
 
 
 def pod_blocks(topology: Topology) -> dict[str, tuple[str, ...]]:
-    """node name -> pod blocks, from each rack's pool (rack-aware IPAM)."""
-    pools = [RackPool(r.name, r.pod_pool, r.block_size) for r in topology.racks]
-    nodes = {node_name(r.name, i): r.name for r in topology.racks for i in range(1, r.nodes + 1)}
-    return assign_blocks(pools, nodes, {})
+    """node name -> pod blocks: node i of a rack holds block i-1 of its rack's pool (the block math
+    of rack-aware IPAM, ``control.ipam``; a static plan until the lab's agents claim blocks)."""
+    blocks: dict[str, tuple[str, ...]] = {}
+    for rack in topology.racks:
+        geometry = PoolGeometry.of(rack.pod_pool, rack.block_size)
+        for index in range(rack.nodes):
+            blocks[node_name(rack.name, index + 1)] = (str(geometry.block(index)),)
+    return blocks
 
 
 def host(network: str, offset: int) -> str:

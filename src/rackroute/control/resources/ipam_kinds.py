@@ -18,12 +18,14 @@ the map agree, ordinals lie inside the block) so that a hand-edited record is re
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .base import Resource, StrictModel
+from .kind_info import KindInfo, spec_field
 
 GROUP = "rackroute.io"
 API_VERSION = f"{GROUP}/v1"
@@ -143,4 +145,59 @@ class IPAMHandle(Resource):
     spec: IPAMHandleSpec
 
 
-IPAM_KINDS = (IPAMBlock, BlockAffinity, IPAMHandle)
+def _in_use(document: Mapping[str, Any]) -> str:
+    spec = document.get("spec") or {}
+    size = ipaddress.ip_network(spec.get("cidr", "0.0.0.0/32")).num_addresses
+    return f"{len(spec.get('allocations') or {})}/{size}"
+
+
+def _handle_addresses(document: Mapping[str, Any]) -> str:
+    return ",".join(a.get("address", "") for a in (document.get("spec") or {}).get("allocations") or [])
+
+
+def _handle_pod(document: Mapping[str, Any]) -> str:
+    spec = document.get("spec") or {}
+    return f"{spec['namespace']}/{spec['pod']}" if spec.get("pod") else ""
+
+
+DOCS = "docs/ipam.md"
+IPAM_KINDS = (
+    KindInfo(
+        GROUP,
+        "IPAMBlock",
+        {API_VERSION: IPAMBlock},
+        "ipamblocks",
+        ("ipamblock",),
+        docs=DOCS,
+        summary="a block of an IPPool, its node (affinity) and its allocations (written by IPAM)",
+        columns=(
+            ("CIDR", spec_field("spec", "cidr")),
+            ("AFFINITY", spec_field("spec", "affinity")),
+            ("IN-USE", _in_use),
+        ),
+    ),
+    KindInfo(
+        GROUP,
+        "BlockAffinity",
+        {API_VERSION: BlockAffinity},
+        "blockaffinities",
+        ("blockaffinity",),
+        docs=DOCS,
+        summary="a node's claim of a block (written by IPAM with the block)",
+        columns=(("NODE", spec_field("spec", "node")), ("CIDR", spec_field("spec", "cidr"))),
+    ),
+    KindInfo(
+        GROUP,
+        "IPAMHandle",
+        {API_VERSION: IPAMHandle},
+        "ipamhandles",
+        ("ipamhandle",),
+        docs=DOCS,
+        summary="one CNI attachment and the addresses it holds (written by IPAM)",
+        columns=(
+            ("NODE", spec_field("spec", "node")),
+            ("POD", _handle_pod),
+            ("ADDRESSES", _handle_addresses),
+        ),
+    ),
+)

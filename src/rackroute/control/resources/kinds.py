@@ -25,6 +25,7 @@ from typing import Any
 from ..store import KindKey
 from . import calico_bgp, calico_ipam, kubernetes, metallb, rackroute_kinds
 from .base import Resource
+from .ipam_kinds import IPAM_KINDS
 from .kind_info import KindInfo, spec_field
 
 CALICO = "projectcalico.org"
@@ -280,7 +281,7 @@ KINDS_ROWS: tuple[KindInfo, ...] = (
         columns=(("HOLDER", spec_field("spec", "holderIdentity")),),
     ),
     # -- rackroute rackroute.io/v1 -----------------------------------------------------------
-    # The IPAM kinds (IPAMBlock, BlockAffinity, IPAMHandle) come from ipam_kinds: add `*IPAM_KINDS,` here.
+    *IPAM_KINDS,
     KindInfo(
         RACKROUTE,
         "NodeStatus",
