@@ -5,7 +5,8 @@ Layer 2: imports ``rackroute.net`` and ``rackroute.bgp``. Sans-IO.
 Modules: ``rib`` (the ``Rib`` the runtime drives: receive, originate, GR stale/sweep, exports),
 ``adj_in`` (Adj-RIB-In: a table, or the Loc-RIB as index for big neighbours), ``locrib``
 (Loc-RIB), ``tables`` (Adj-RIB-Out, the neighbour), ``decision`` (the ``STEPS`` table and multipath),
-``receive`` / ``export`` (protocol rules each way), ``exporter`` (exports of a tick grouped by
+``receive`` / ``export`` (protocol rules each way), ``next_hop`` (which paths the decision process
+may select, by their next hop: RFC 4271 §5.1.3/§9.1.2), ``exporter`` (exports of a tick grouped by
 ``Advertisement`` for encoding once), ``groups`` / ``group_exports`` (export groups: neighbours of one
 export profile share one Adj-RIB-Out, computed once per tick), ``policy`` and ``policy_presets`` (import/export
 policy, Calico BGPFilter, MetalLB BGPAdvertisement), ``intern`` (shared attribute objects),
