@@ -436,3 +436,24 @@ def test_watch_of_quiet_kinds_survives_compaction_of_other_writes(backend: Backe
         assert revision_of(first) < revision_of(s2)
 
     with_store(backend, test)
+
+
+def test_a_transaction_of_many_resources_is_one_revision(backend: Backend) -> None:
+    async def test() -> None:
+        store = await backend.open()
+        other = await backend.open()  # plans against what it has never seen
+        try:
+            created = await store.transaction([Create(pool(f"p{i:03}")) for i in range(300)])
+            assert len({revision_of(document) for document in created if document}) == 1
+            edits = []
+            for document in created:
+                assert document is not None
+                edits.append(Update({**copy.deepcopy(document), "spec": {"cidr": "10.5.0.0/24"}}))
+            updated = await other.transaction(edits)
+            assert len({revision_of(document) for document in updated if document}) == 1
+            assert len((await store.list(POOL)).items) == 300
+        finally:
+            await store.close()
+            await other.close()
+
+    run(test())

@@ -104,3 +104,17 @@ def test_keys_are_laid_out_by_group_kind_namespace_name(etcd_member: LocalCluste
         check=True,
     ).stdout.split()
     assert listed == ["/rrt-layout/core/Service/shop/web", "/rrt-layout/projectcalico.org/IPPool//p1"]
+
+
+def test_a_transaction_beyond_the_members_max_txn_ops_says_which_flag(etcd_member: LocalCluster) -> None:
+    from rackroute.control.store import Create, InvalidDocument
+    from rackroute.datastore.members import MAX_TXN_OPS
+
+    async def test() -> None:
+        store = await open_store(f"{etcd_member.url}?prefix=/rrt-big")
+        names = [f"p{i}" for i in range(MAX_TXN_OPS + 1)]
+        with pytest.raises(InvalidDocument, match="--max-txn-ops"):
+            await store.transaction([Create({**POOL, "metadata": {"name": name}}) for name in names])
+        await store.close()
+
+    run(test())

@@ -48,6 +48,7 @@ from .writes import Plan, Stored, decode, encode, keys_of, plan, stamp, stamped
 CACHE_SIZE = 4096  # documents remembered for planning writes without a read
 PAGE = 500  # documents per Range of a list (Kubernetes' page size)
 ATTEMPTS = 20  # plans of one write before giving up (each after a failed compare)
+READ_CHUNK = 128  # keys per txn of reads (etcd's default --max-txn-ops)
 
 
 class KeyLayout:
@@ -185,14 +186,19 @@ class EtcdStore:
         raise StoreError(f"etcd: {len(keys)} key(s) kept changing during {ATTEMPTS} attempts to write them")
 
     async def _read_keys(self, keys: Sequence[ResourceKey]) -> dict[ResourceKey, Stored | None]:
-        """The current state of ``keys``, read at one revision (one txn of ranges)."""
-        request = rpc.TxnRequest(success=[self._range_op(key) for key in keys])
+        """The current state of ``keys``: txns of ranges, ``READ_CHUNK`` keys each (etcd refuses
+        txns of more than --max-txn-ops, 128 by default). They need not be read at one revision:
+        the write's compares check every one of them again."""
+        states: dict[ResourceKey, Stored | None] = {}
+        for first in range(0, len(keys), READ_CHUNK):
+            chunk = keys[first : first + READ_CHUNK]
+            request = rpc.TxnRequest(success=[self._range_op(key) for key in chunk])
 
-        async def call(index: int, left: float) -> Any:
-            return await self.endpoints.kv(index).Txn(request, timeout=left)
+            async def call(index: int, left: float, request: Any = request) -> Any:
+                return await self.endpoints.kv(index).Txn(request, timeout=left)
 
-        response = await self.endpoints.call(call, write=False)
-        return self._states(keys, response)
+            states.update(self._states(chunk, await self.endpoints.call(call, write=False)))
+        return states
 
     def _range_op(self, key: ResourceKey) -> Any:
         return rpc.RequestOp(request_range=rpc.RangeRequest(key=self.layout.key(key)))

@@ -163,4 +163,9 @@ def refused(error: grpc.aio.AioRpcError) -> StoreError:
     details = error.details() or error.code().name
     if error.code() == grpc.StatusCode.INVALID_ARGUMENT and "too large" in details:
         return InvalidDocument(f"etcd: {details} (etcd's --max-request-bytes)")
+    if "too many operations" in details:
+        return InvalidDocument(
+            f"etcd: {details}: a store transaction is one etcd txn, with a compare and a write per "
+            "resource; run the members with a larger --max-txn-ops (default 128)"
+        )
     return StoreError(f"etcd: {details}")

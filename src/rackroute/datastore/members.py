@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INSTALL_HINT = "apt-get install etcd-server etcd-client"
+MAX_TXN_OPS = 4096  # a store transaction is one etcd txn: apply of 1,000 resources needs > 128 (the default)
 
 
 class EtcdMissing(RuntimeError):
@@ -116,6 +117,7 @@ class LocalCluster:
                     "--initial-cluster-token", self.token,
                     "--heartbeat-interval", "50",
                     "--election-timeout", "500",
+                    "--max-txn-ops", str(MAX_TXN_OPS),
                     *tls_flags(member.tls),
                 ],
                 stdout=log,

@@ -62,6 +62,7 @@ Reader = Callable[[ResourceKey], Stored | None]
 def keys_of(operations: Sequence[Operation]) -> list[ResourceKey]:
     """The key of each operation, in order; the same key twice is an ``InvalidDocument``."""
     keys: list[ResourceKey] = []
+    seen: set[ResourceKey] = set()
     for operation in operations:
         if isinstance(operation, Delete | Unchanged):
             key = operation.key
@@ -69,8 +70,9 @@ def keys_of(operations: Sequence[Operation]) -> list[ResourceKey]:
             key = ResourceKey.of(operation.document)
         else:
             raise InvalidDocument(f"not a store operation: {operation!r}")
-        if key in keys:
+        if key in seen:
             raise InvalidDocument(f"{key} appears twice in one transaction")
+        seen.add(key)
         keys.append(key)
     return keys
 
