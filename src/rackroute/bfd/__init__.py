@@ -4,7 +4,8 @@ demultiplexing of received packets to sessions.
 Layer 1: imports nothing of ours but ``rackroute.net`` (and needs none of it today). No asyncio,
 sockets, clocks or logging handlers: datagrams, TTLs and ``now`` in; datagrams to send and events
 (``SessionUp``, ``SessionDown`` with the diagnostic) out. Timers are deadlines: ``next_deadline()``
-and ``handle_timer(now)``. The asyncio UDP adapter is ``rackroute.bfdd``.
+and ``handle_timer(now)``. The asyncio UDP adapter is ``rackroute.bfdd``. ``profile`` turns MetalLB's
+BFDProfile spec into session parameters.
 
 RFCs: 5880 (BFD: asynchronous mode, state machine, poll sequence, reception checks §6.8.6, jitter
 §6.8.7, authentication section format §4.2-4.4), 5881 (single hop, IPv4 and IPv6: GTSM TTL/hop limit
