@@ -8,6 +8,8 @@ import ipaddress
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rackroute.bfd.config import SessionConfig, SessionKey
 from rackroute.bfd.errors import DiscardReason
@@ -178,3 +180,33 @@ def test_the_tables_next_deadline_is_always_its_earliest_sessions() -> None:
         table.handle_timer(now)
         sent = table.datagrams_to_send()
         assert all(session in list(table) for session, _ in sent)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.binary(max_size=60),
+                st.builds(packet, st.sampled_from(State), st.sampled_from([0, 1, 0xDEAD])),
+            ),
+            st.sampled_from([PEER, PEER6, "192.0.2.9"]),
+            st.integers(0, 255),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_any_datagram_from_anywhere_is_processed_or_counted_never_raised(
+    datagrams: list[tuple[bytes, str, int, bool]],
+) -> None:
+    table = table_with(SINGLE, MULTIHOP, SessionConfig(SessionKey.of(PEER6)))
+    for step, (data, source, ttl, multihop) in enumerate(datagrams):
+        before = sum(table.discards.values())
+        received = sum(s.counters.packets_received for s in table)
+        table.receive_datagram(data, arrival(source, ttl, multihop), float(step))
+        processed = sum(s.counters.packets_received for s in table) - received
+        discarded = sum(table.discards.values()) - before
+        assert processed + discarded >= 1
+        table.handle_timer(float(step))
+        table.datagrams_to_send()
