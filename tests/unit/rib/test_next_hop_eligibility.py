@@ -143,3 +143,15 @@ def test_the_reachability_hook_still_applies_on_top() -> None:
     receive(rib, SPINE_2, PREFIX_V4, "192.0.2.2")
     route = rib.route(V4, key(PREFIX_V4))
     assert route is not None and route.best is not None and route.best.peer == SPINE_2
+
+
+def test_a_replacement_via_ourselves_withdraws_what_was_advertised() -> None:
+    rib = rib_with(SPINE_1)
+    receive(rib, SPINE_1, PREFIX_V4, "192.0.2.1")
+    first = rib.exports_for(NODE.address, V4, [key(PREFIX_V4)])
+    assert list(first.announce.values()) == [[key(PREFIX_V4)]]
+    changed = receive(rib, SPINE_1, PREFIX_V4, "192.0.2.254")  # the same route, now via ourselves
+    assert changed == {key(PREFIX_V4)}
+    export = rib.exports_for(NODE.address, V4, changed)
+    assert export.withdraw == [key(PREFIX_V4)] and not export.announce
+    assert_not_used(rib, PREFIX_V4)
