@@ -26,6 +26,8 @@ class RackrouteCommands(LazyCommandGroup):
         "delete": "rackroute.cli.resource_commands:delete_command",
         "datastore": "rackroute.cli.resource_commands:datastore_app",
         "cni": "rackroute.cli.cni_commands:cni_app",
+        "controller": "rackroute.cli.controller_commands:controller_command",
+        "node": "rackroute.cli.node_commands:node_app",
         "agent": "rackroute.cli.agent_commands:agent_command",
     }
 

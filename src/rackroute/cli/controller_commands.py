@@ -1,0 +1,109 @@
+"""``rackroute controller``: the cluster controller in the foreground, logging JSON lines.
+
+Run one per machine that may lead (two or three for availability): they elect one leader through
+the datastore Lease ``--lease-namespace``/``--lease-name``; a standby takes over at most
+``--lease-duration`` after the leader stops (at once when it exits cleanly: it releases the
+Lease). SIGTERM or SIGINT stops it cleanly. Each log line is one JSON object: ``time``, ``level``,
+``logger``, ``message`` and the event's fields (``service``, ``addresses``, ``reason``...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from .resource_commands import DatastoreOption, fail
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JSONLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def _seconds(text: str, option: str) -> float:
+    from rackroute.control.resources.values import duration_seconds
+
+    try:
+        value = duration_seconds(text) if not text.replace(".", "", 1).isdigit() else float(text)
+    except ValueError:
+        raise fail(f"{option}: {text!r} is not a duration (e.g. 15s)") from None
+    if value < 1:
+        raise fail(f"{option}: must be at least 1s (got {text})")
+    return value
+
+
+def controller_command(
+    datastore: DatastoreOption = None,
+    lease_duration: Annotated[
+        str, typer.Option("--lease-duration", help="leader lease duration (Go duration or seconds)")
+    ] = "15s",
+    load_balancer_class: Annotated[
+        str | None,
+        typer.Option("--load-balancer-class", help="also handle Services of this spec.loadBalancerClass"),
+    ] = None,
+    identity: Annotated[
+        str | None, typer.Option("--identity", help="this candidate's name (default: HOST-PID)")
+    ] = None,
+    lease_name: Annotated[str, typer.Option("--lease-name")] = "rackroute-controller",
+    lease_namespace: Annotated[str, typer.Option("--lease-namespace")] = "rackroute-system",
+    resync: Annotated[str, typer.Option("--resync", help="a full pass at least this often")] = "30s",
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Assign LoadBalancer IPs (MetalLB's rules) to Services, one leader per cluster."""
+    import asyncio
+    import signal
+
+    from rackroute.control.store import StoreError
+    from rackroute.controller.loop import Controller, ControllerConfig
+    from rackroute.datastore import InvalidURL, open_store
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONLines())
+    root = logging.getLogger("rackroute")
+    root.handlers[:] = [handler]
+    root.setLevel(log_level.upper())
+    config = ControllerConfig(
+        identity=identity or f"{socket.gethostname()}-{os.getpid()}",
+        lease_name=lease_name,
+        lease_namespace=lease_namespace,
+        lease_duration=_seconds(lease_duration, "--lease-duration"),
+        load_balancer_class=load_balancer_class,
+        resync=_seconds(resync, "--resync"),
+    )
+
+    async def run() -> None:
+        store = await open_store(datastore)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        root.info("controller starting", extra={"identity": config.identity, "datastore": store.url})
+        try:
+            await Controller(store, config).run(stop)
+        finally:
+            await store.close()
+            root.info("controller stopped", extra={"identity": config.identity})
+
+    try:
+        asyncio.run(run())
+    except InvalidURL as error:
+        raise fail(f"--datastore: {error}") from None
+    except StoreError as error:
+        raise fail(str(error)) from None
