@@ -17,6 +17,7 @@ Three syntaxes, each the one its users know:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -312,6 +313,13 @@ class _Parser:
 def parse_selector(text: str) -> Selector:
     """The tree of a Calico selector; ``SelectorError`` (with the column) when it does not parse."""
     return _Parser(text).parse()
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(text: str) -> Selector:
+    """``parse_selector`` once per text: models validate their selectors when loaded and evaluate
+    the cached tree afterwards."""
+    return parse_selector(text)
 
 
 # -- Kubernetes label selectors ------------------------------------------------------------------

@@ -7,12 +7,13 @@ Field semantics follow Calico's resource reference
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
 
-from ..selectors import SelectorError, parse_selector, uses_global
+from ..selectors import SelectorError, compiled, matches, uses_global
 from .base import Resource, StrictModel
 from .values import (
     CIDR,
@@ -35,7 +36,7 @@ CommunityValueCheck: TypeAdapter[str] = TypeAdapter(CommunityValue)
 
 def check_calico_selector(value: str) -> str:
     try:
-        tree = parse_selector(value)
+        tree = compiled(value)
     except SelectorError as error:
         raise PydanticCustomError("selector", "{reason}", {"reason": str(error)}) from None
     if uses_global(tree):
@@ -164,6 +165,21 @@ class BGPPeerSpec(StrictModel):
     reachable_by: IPAddress | None = None
     filters: list[Name] = Field(default_factory=list)
     local_workload_selector: CalicoSelector | None = None
+
+    @property
+    def is_global(self) -> bool:
+        """Neither node nor nodeSelector: every node peers with it."""
+        return self.node is None and self.node_selector is None
+
+    def applies_to_node(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether the node ``name`` (with ``labels``) has this peer."""
+        if self.node is not None:
+            return self.node == name
+        return self.node_selector is None or matches(compiled(self.node_selector), labels)
+
+    def selects_peer_node(self, labels: Mapping[str, str]) -> bool:
+        """With peerSelector: whether a Calico node with ``labels`` is one of the peers."""
+        return self.peer_selector is not None and matches(compiled(self.peer_selector), labels)
 
     @model_validator(mode="after")
     def _consistent(self) -> BGPPeerSpec:

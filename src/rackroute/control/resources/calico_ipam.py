@@ -9,11 +9,13 @@ only serves it (tunnel addresses, the ``Tunnel`` use of a pool) is refused by na
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..selectors import compiled, matches
 from .base import Resource, StrictModel
 from .calico_bgp import CalicoSelector
 from .values import CIDR, ASNumber, Bool, CIDROrIP, Int, Name, OneOf, Refused, Str
@@ -44,6 +46,10 @@ class IPPoolSpec(StrictModel):
     nat_outgoing_v1: Annotated[Any, Refused("the deprecated v1 field; write natOutgoing", None)] = Field(
         None, alias="nat-outgoing"
     )
+
+    def selects_node(self, labels: Mapping[str, str]) -> bool:
+        """Whether a node with ``labels`` may take blocks of this pool."""
+        return matches(compiled(self.node_selector), labels)
 
     @property
     def effective_block_size(self) -> int:

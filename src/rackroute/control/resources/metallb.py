@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -93,6 +94,24 @@ class IPAddressPoolSpec(StrictModel):
     avoid_buggy_i_ps: Bool = Field(False, alias="avoidBuggyIPs")
     service_allocation: ServiceAllocation | None = None
 
+    def allows_service(
+        self, namespace: str, namespace_labels: Mapping[str, str], service_labels: Mapping[str, str]
+    ) -> bool:
+        """serviceAllocation: whether a Service may take an address of this pool. Without it, every
+        Service may; with it, the Service's namespace is one of ``namespaces`` or matches one of
+        ``namespaceSelectors`` (when either is given), and the Service matches one of
+        ``serviceSelectors`` (when given)."""
+        allocation = self.service_allocation
+        if allocation is None:
+            return True
+        if allocation.namespaces or allocation.namespace_selectors:
+            listed = namespace in allocation.namespaces
+            if not listed and not any(s.matches(namespace_labels) for s in allocation.namespace_selectors):
+                return False
+        return not allocation.service_selectors or any(
+            s.matches(service_labels) for s in allocation.service_selectors
+        )
+
 
 class IPAddressPoolStatus(StrictModel):
     assigned_i_pv4: Int | None = Field(None, alias="assignedIPv4")
@@ -125,6 +144,18 @@ class BGPAdvertisementSpec(StrictModel):
     )
     node_selectors: list[LabelSelector] = Field(default_factory=list)
     peers: list[Name] = Field(default_factory=list)
+
+    def selects_pool(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether this advertisement announces the addresses of the pool ``name``."""
+        if self.selects_every_pool:
+            return True
+        return name in self.ip_address_pools or any(s.matches(labels) for s in self.ip_address_pool_selectors)
+
+    def selects_node(self, labels: Mapping[str, str]) -> bool:
+        return self.selects_every_node or any(selector.matches(labels) for selector in self.node_selectors)
+
+    def selects_peer(self, name: str) -> bool:
+        return self.selects_every_peer or name in self.peers
 
     @property
     def selects_every_pool(self) -> bool:
@@ -189,6 +220,10 @@ class BGPPeerSpec(StrictModel):
     interface: Annotated[
         Any, Refused("BGP unnumbered (peering over an interface) is not implemented", None, "")
     ] = None
+
+    def applies_to_node(self, labels: Mapping[str, str]) -> bool:
+        """Whether a node with ``labels`` opens this session (every node when nodeSelectors is empty)."""
+        return not self.node_selectors or any(selector.matches(labels) for selector in self.node_selectors)
 
     @model_validator(mode="after")
     def _consistent(self) -> BGPPeerSpec:
