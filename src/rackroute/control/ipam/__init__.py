@@ -17,7 +17,7 @@ What a node agent / CNI server calls::
 and ``node_blocks(store, node)`` for the blocks to announce. ``docs/ipam.md`` has the model.
 """
 
-from .allocator import Assignment, NodeAllocator, release_address, release_handle
+from .allocator import Assignment, NodeAllocator
 from .audit import Finding, Report, audit
 from .blocks import DEFAULT_BLOCK_SIZE, PoolGeometry, block_name, first_free_block
 from .errors import (
@@ -28,6 +28,7 @@ from .errors import (
     PoolExhausted,
     TooManyConflicts,
 )
+from .release import release_address, release_handle
 from .state import AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, PoolView, handle_id_for
 
 __all__ = [

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..store import AlreadyExists, Conflict, Document, NotFound, ResourceKey, Store, StoreError
-from .blocks import Address, Network, block_name
-from .errors import AddressUnavailable, IpamError, NoPoolForNode, TooManyConflicts
+from .blocks import Address, Network
+from .errors import IpamError, NoPoolForNode, TooManyConflicts
 from .plan import (
     Choice,
     candidate_pools,
@@ -31,20 +31,16 @@ from .plan import (
     choose_in_node_blocks,
     choose_new_block,
     plan_assignment,
-    plan_release,
-    plan_release_address,
     pool_of,
     relieve_contention,
     requested_addresses,
 )
-from .read import BLOCKS, HANDLES, parse_blocks, read_node, read_pool_config
+from .read import BLOCKS, HANDLES, cidrs_of, parse_blocks, read_node, read_pool_config
+from .release import DEFAULT_MAX_ATTEMPTS, backoff, release_handle
 from .state import IPAMHANDLE, AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, PoolView
 
-DEFAULT_MAX_ATTEMPTS = 200
 MAX_CLAIM_SPREAD = 8
 FRESH_READS_AFTER_CONFLICT = 64  # allocations that re-read their block before writing it
-BACKOFF_BASE = 0.001  # seconds; doubled per attempt up to BACKOFF_CAP, full jitter
-BACKOFF_CAP = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +95,17 @@ class NodeAllocator:
 
     async def _node_blocks(self, *, refresh: bool = False) -> dict[Network, BlockState]:
         if self._blocks is None or refresh:
+            # Only this node's blocks are parsed whole; of the others the CIDR is all a claim needs.
+            mine: list[Document] = []
+            others: list[Document] = []
+            affinity = f"host:{self.node_name}"
+            for document in (await self.store.list(BLOCKS)).items:
+                spec = document.get("spec") or {}
+                (mine if spec.get("affinity") == affinity else others).append(document)
             errors: list[str] = []
-            stored = parse_blocks((await self.store.list(BLOCKS)).items, errors)
-            self._all_blocks = [b.cidr for b in stored]
-            self._blocks = {b.cidr: b for b in stored if b.node == self.node_name}
+            blocks = parse_blocks(mine, errors)
+            self._all_blocks = [b.cidr for b in blocks] + cidrs_of(others, errors)
+            self._blocks = {b.cidr: b for b in blocks}
         return self._blocks
 
     async def _refresh_block(self, cidr: Network) -> None:
@@ -118,7 +121,7 @@ class NodeAllocator:
             blocks.pop(cidr, None)
 
     async def _backoff(self, attempt: int) -> None:
-        await asyncio.sleep(self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+        await backoff(self.rng, attempt)
 
     # -- assign ----------------------------------------------------------------------------------
 
@@ -329,91 +332,17 @@ class NodeAllocator:
 
     async def release(self, handle_id: str) -> tuple[AssignedAddress, ...]:
         """Releases what the handle holds; returns it (empty when the handle is gone already)."""
-        return await release_handle(
-            self.store, handle_id, max_attempts=self.max_attempts, rng=self.rng, cache=self
-        )
+        async with self._lock:
+            cached = self._blocks if not self._contended else None
 
+            def lost() -> None:
+                self._contended = FRESH_READS_AFTER_CONFLICT
 
-async def release_handle(
-    store: Store,
-    handle_id: str,
-    *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-    rng: random.Random | None = None,
-    cache: NodeAllocator | None = None,
-) -> tuple[AssignedAddress, ...]:
-    """DEL, idempotent: clears the handle's ordinals and deletes the handle in one transaction."""
-    rng = rng or random.Random()
-    key = HandleState(handle_id, "-").key
-    for attempt in range(max_attempts):
-        document = await store.get(key)
-        if document is None:
-            return ()
-        handle = HandleState.from_document(document)
-        blocks: dict[Network, BlockState] = {}
-        cached = cache._blocks if cache is not None and not cache._contended and not attempt else None
-        for assigned in handle.addresses:
-            if cached is not None and assigned.block in cached:  # this process is its only writer
-                blocks[assigned.block] = cached[assigned.block]
-                continue
-            stored = await store.get(BlockState(assigned.block, None).key)
-            if stored is not None:
-                blocks[assigned.block] = BlockState.from_document(stored)
-        operations, written = plan_release(handle, blocks)
-        try:
-            results: list[Document | None] = await store.transaction(operations)
-        except (Conflict, NotFound):
-            if cache is not None:
-                cache._contended = FRESH_READS_AFTER_CONFLICT
-            await asyncio.sleep(rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
-            continue
-        if cache is not None and cache._blocks is not None:
-            for block, result in zip(written, results, strict=False):
-                if block.cidr in cache._blocks and result is not None:
-                    cache._blocks[block.cidr] = replace(block, metadata=result["metadata"])
-        return handle.addresses
-    raise TooManyConflicts(f"gave up releasing handle {handle_id} after {max_attempts} lost writes")
-
-
-async def release_address(
-    store: Store, address: Address, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS
-) -> str | None:
-    """``ipam release --ip``: frees one address wherever it is allocated; returns its handle id.
-    ``AddressUnavailable`` when no block holds it."""
-    rng = random.Random()
-    for attempt in range(max_attempts):
-        block = await _block_holding(store, address)
-        if block is None:
-            raise AddressUnavailable(f"{address} is in no IPAM block")
-        ordinal = int(address) - int(block.cidr.network_address)
-        handle_id = block.allocations.get(ordinal)
-        if handle_id is None:
-            raise AddressUnavailable(f"{address} is not allocated (block {block.cidr} of {block.node})")
-        document = await store.get(HandleState(handle_id, "-").key)
-        handle = None if document is None else HandleState.from_document(document)
-        try:
-            await store.transaction(plan_release_address(block, address, handle))
-        except (Conflict, NotFound):
-            await asyncio.sleep(rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
-            continue
-        return handle_id
-    raise TooManyConflicts(f"gave up releasing {address} after {max_attempts} lost writes")
-
-
-async def _block_holding(store: Store, address: Address) -> BlockState | None:
-    config = await read_pool_config(store)
-    pool = pool_of(ipaddress.ip_network(address), config.pools)
-    if pool is not None:  # the pool's geometry names the block: one get
-        cidr = pool.geometry.block_of(address)
-        assert cidr is not None
-        document = await store.get(BlockState(cidr, None).key)
-        if document is not None:
-            return BlockState.from_document(document)
-    for document in (await store.list(BLOCKS)).items:  # a block outside pools, or of another size
-        block = BlockState.from_document(document)
-        if address in block.cidr:
-            return block
-    return None
-
-
-__all__ = ["Assignment", "NodeAllocator", "block_name", "release_address", "release_handle"]
+            return await release_handle(
+                self.store,
+                handle_id,
+                max_attempts=self.max_attempts,
+                rng=self.rng,
+                cached=cached,
+                on_conflict=lost,
+            )

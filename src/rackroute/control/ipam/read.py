@@ -137,6 +137,17 @@ def parse_blocks(documents: Sequence[Document], errors: list[str]) -> list[Block
     return blocks
 
 
+def cidrs_of(documents: Sequence[Document], errors: list[str]) -> list[Network]:
+    """The CIDRs of block documents, without validating the rest of them."""
+    found = []
+    for document in documents:
+        try:
+            found.append(ipaddress.ip_network(document["spec"]["cidr"]))
+        except (ValueError, TypeError, KeyError) as error:
+            errors.append(f"IPAMBlock {document['metadata']['name']}: spec.cidr: {error}")
+    return found
+
+
 async def read_snapshot(store: Store, *, leak_grace_seconds: float = 900.0) -> tuple[Snapshot, list[str]]:
     """Everything ``audit`` needs, read in the order its trust rules assume."""
     errors: list[str] = []
