@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from ..api.endpoint import Endpoint, parse_listen_address
 from ..api.speaker_api import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..speaker.config import ConfigError, SpeakerConfig, load_config
 from ..speaker.event_loop import choose_event_loop, run_speaker
+from ..speaker.neighbour_memory import state_path_for
 from .fib_hook import KernelRoutedSpeaker, open_kernel_routes
 from .logs import configure_logging
 
@@ -72,12 +74,17 @@ def load_checked_config(path: Path) -> tuple[SpeakerConfig, Endpoint]:
     return config, endpoint
 
 
-async def start_rackroute_speaker(config: SpeakerConfig, restarting: bool) -> RunningSpeaker:
+async def start_rackroute_speaker(
+    config: SpeakerConfig, restarting: bool, *, neighbour_state: Path | None = None
+) -> RunningSpeaker:
     """The speaker with the kernel route programmer as its route sink (none without root or with
-    ``fib.enabled: false``); the programmer runs as a task of the same loop (see ``fib_hook``)."""
+    ``fib.enabled: false``); the programmer runs as a task of the same loop (see ``fib_hook``).
+    ``neighbour_state``: where the dynamic neighbours are remembered across restarts."""
     fib = open_kernel_routes(config.fib, restarting=restarting)
     try:
-        speaker = await run_speaker(config, restarting=restarting, route_sink=fib)
+        speaker = await run_speaker(
+            config, restarting=restarting, route_sink=fib, neighbour_state=neighbour_state
+        )
     except BaseException:
         if fib is not None:
             fib.close()
@@ -93,12 +100,16 @@ class Daemon:
         options: DaemonOptions,
         config: SpeakerConfig,
         endpoint: Endpoint,
-        start_speaker: StartSpeaker = start_rackroute_speaker,
+        start_speaker: StartSpeaker | None = None,
     ) -> None:
         self.options = options
         self.config = config
         self.endpoint = endpoint
-        self._start_speaker = start_speaker
+        # The dynamic neighbours are remembered next to the configuration (``neighbour_memory``).
+        state = state_path_for(options.config_path)
+        self._start_speaker = start_speaker or functools.partial(
+            start_rackroute_speaker, neighbour_state=state
+        )
         self._handle = SpeakerHandle()
         self._speaker: RunningSpeaker | None = None
         self._stopping = asyncio.Event()

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ..bgp.attributes import PathAttributes
 from ..bgp.messages import Open, RouteRefresh, Update
@@ -40,6 +41,7 @@ from .events import (
     route_sink_subscriber,
 )
 from .listener import Listener, matching_range
+from .neighbour_memory import NeighbourMemory
 from .outbox import Outbox
 from .peer import Peer
 from .policies import Origination, origination
@@ -59,10 +61,13 @@ class Speaker:
         restarting: bool = False,
         route_sink: RouteSink | None = None,
         clock: Clock | None = None,
+        neighbour_state: Path | None = None,
     ) -> None:
         """``clock``: the time every deadline of the neighbour layer is on (``timers``). Default: the
         event loop's, with one loop timer at the earliest deadline; with a clock of its own the
-        caller runs the timers (``handle_timer``), as the tests do with a fake clock."""
+        caller runs the timers (``handle_timer``), as the tests do with a fake clock.
+        ``neighbour_state``: the file the dynamic neighbours are remembered in (``neighbour_memory``;
+        the daemon puts it next to the configuration)."""
         self.config = config
         if clock is None:
             self._loop_timer: LoopTimer | None = LoopTimer(asyncio.get_running_loop())
@@ -94,6 +99,9 @@ class Speaker:
         self._originated: dict[Family, dict[bytes, tuple[PathAttributes, bytes]]] = {}  # the last set applied
         self._infos: dict[bytes, PeerInfo] = {}  # neighbours the RIB knows, by key
         self._deferral = Deadline(self.timers, self._deferral_expired)  # RFC 4724 §4.1
+        self.memory = (
+            None if neighbour_state is None else NeighbourMemory(neighbour_state, self.timers, self.clock)
+        )
 
     # -- running ------------------------------------------------------------------------------
 
@@ -123,6 +131,8 @@ class Speaker:
             await asyncio.wait(waiting, timeout=2.0)
         if self._loop_timer is not None:
             self._loop_timer.close()
+        if self.memory is not None:
+            self.memory.write()
         log.info("speaker stopped", extra={"graceful_restart": graceful_restart})
 
     def md5_keys(self) -> dict[str, str]:
@@ -269,6 +279,9 @@ class Speaker:
         self._set_rib_peer(peer, info)
         self.outbox.peer_up(peer)
         self.subscribers.publish(NeighbourEstablished(peer.address, negotiated.peer_as))
+        gr = peer.settings.graceful_restart and negotiated.peer_graceful_restart is not None
+        if self.memory is not None and peer.settings.dynamic and gr:
+            self.memory.came_up(peer.address)
         self._check_deferral()
 
     def peer_down(self, peer: Peer) -> None:
@@ -338,6 +351,8 @@ class Speaker:
                 self._range_members[listen_range] -= 1
         peer.running = False
         peer.helper.forget()
+        if self.memory is not None and peer.settings.dynamic and not self.stopping:
+            self.memory.went(peer.address)  # (stopping, they are the ones to wait for next time)
         self.peer_down(peer)
         if peer.key in self._infos:
             self.drop_routes(peer, None)  # in chunks; ``remove_peer`` then finds nothing left
@@ -374,10 +389,14 @@ class Speaker:
     def _check_deferral(self) -> None:
         """RFC 4724 §4.1: end the deferral once every GR neighbour (but those restarting themselves)
         sent End-of-RIB for all its families; let the kernel sweep once the restarting ones did too
-        (``convergence``). Listen ranges bring neighbours we cannot count, so with a GR listen range
-        the deferral time always runs out."""
-        if any(r.template.graceful_restart for r in self.settings.listen_ranges):
+        (``convergence``). Listen ranges bring neighbours the configuration cannot count: those we
+        remember having had (``neighbour_memory``) are waited for; without a memory the deferral
+        time always runs out."""
+        remembered = self.memory.remembered if self.memory is not None else frozenset()
+        if any(r.template.graceful_restart for r in self.settings.listen_ranges) and not remembered:
             return
+        if any(address not in self.peers for address in remembered):
+            return  # a remembered neighbour has not connected yet
         peers = self.peers.values()
         if self.restarting and not end_of_rib_outstanding(peers, restarting_ones=False):
             self._end_deferral("End-of-RIB received from every neighbour")
@@ -394,6 +413,8 @@ class Speaker:
             return
         self.restarting = False
         log.info("graceful restart: deferral over, initial best-path run", extra={"reason": reason})
+        if self.memory is not None:
+            self.memory.forget_absent(set(self.peers))
         self.outbox.release(p for p in self.peers.values() if p.established is not None)
         if not self.sweep_gate.held:
             self._cancel_deferral_timer()
@@ -422,9 +443,12 @@ async def run_speaker(
     restarting: bool = False,
     route_sink: RouteSink | None = None,
     clock: Clock | None = None,
+    neighbour_state: Path | None = None,
 ) -> Speaker:
     """Start a speaker on the running loop: listeners bound, neighbours connecting. ``restarting``
     after a restart of ours that kept the kernel routes (graceful restart, RFC 4724 §4.1)."""
-    speaker = Speaker(config, restarting=restarting, route_sink=route_sink, clock=clock)
+    speaker = Speaker(
+        config, restarting=restarting, route_sink=route_sink, clock=clock, neighbour_state=neighbour_state
+    )
     await speaker.start()
     return speaker
