@@ -213,6 +213,7 @@ class BGPPeerSpec(StrictModel):
     bfd_profile: Name | None = None
     enable_graceful_restart: Bool = False
     ebgp_multi_hop: Bool = False
+    dual_stack_address_family: Bool = False
     vrf: Annotated[Any, Refused(_NO_VRF, None, "")] = None
     disable_mp: Annotated[
         Any, Refused("rackroute carries every family over one multiprotocol session", None, False)

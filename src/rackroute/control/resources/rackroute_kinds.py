@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from .base import Resource, StrictModel
 from .values import CIDR, ASNumber, Int, IPAddress, Name, OneOf, Str
@@ -68,3 +69,13 @@ class NodeStatus(Resource):
     kind: Literal["NodeStatus"]
     spec: NodeStatusSpec
     status: NodeStatusStatus | None = None
+
+    @model_validator(mode="after")
+    def _named_after_its_node(self) -> NodeStatus:
+        if self.spec.node != self.metadata.name:
+            raise PydanticCustomError(
+                "node",
+                "a NodeStatus is named after its node: metadata.name is {name}",
+                {"name": self.metadata.name, "at": "spec.node"},
+            )
+        return self

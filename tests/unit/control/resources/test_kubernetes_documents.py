@@ -270,3 +270,12 @@ def test_cluster_scoped_kind_with_a_namespace_is_refused() -> None:
     assert problems(NODE.replace("  name: node-1a\n", "  name: node-1a\n  namespace: default\n", 1)) == [
         "k8s.yaml:5: metadata.namespace: Node (v1) is cluster-scoped: remove namespace"
     ]
+
+
+def test_node_status_is_named_after_its_node() -> None:
+    text = (
+        "apiVersion: rackroute.io/v1\nkind: NodeStatus\nmetadata: {name: node-1a}\nspec:\n  node: node-2a\n"
+    )
+    assert problems(text) == [
+        "k8s.yaml:5: spec.node: a NodeStatus is named after its node: metadata.name is node-1a"
+    ]
