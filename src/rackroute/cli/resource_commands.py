@@ -84,7 +84,7 @@ def load_input(files: list[str], namespace: str | None, recursive: bool) -> Any:
     from rackroute.control.resources.loader import LoadError, load_paths
 
     try:
-        return load_paths(files, recursive=recursive, namespace=namespace or "default")
+        return load_paths(files, recursive=recursive, namespace=namespace)
     except LoadError as error:
         count = len(error.problems)
         raise fail(

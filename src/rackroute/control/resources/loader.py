@@ -5,8 +5,9 @@ number (got "65x")``), nothing returned unless every document is valid.
 The documents come from ``yaml_reader`` (scalars as written, lines kept); each is matched to the
 kinds table by apiVersion and kind (an unknown one is an error listing the supported), validated by
 its model, upgraded to the stored apiVersion (MetalLB BGPPeer v1beta1 -> v1beta2), and given the
-default namespace when its kind is namespaced and it names none (a cluster-scoped kind naming a
-namespace is an error). One input defining one resource twice is an error too.
+namespace asked for (``-n``, else ``default``) when its kind is namespaced and it names none (one
+naming another namespace than ``-n`` is an error, as in kubectl; so is a cluster-scoped kind naming a
+namespace). One input defining one resource twice is an error too.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 SUFFIXES = (".yaml", ".yml", ".json")
+DEFAULT_NAMESPACE = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,7 @@ def problems_of(error: ValidationError, raw: RawDocument, model: type[Resource])
 
 
 def validate_document(
-    raw: RawDocument, *, kinds: KindTable = KINDS, namespace: str = "default"
+    raw: RawDocument, *, kinds: KindTable = KINDS, namespace: str | None = None
 ) -> LoadedResource:
     """The resource a raw document describes; ``LoadError`` with every problem found in it."""
     content = raw.content
@@ -183,8 +185,15 @@ def validate_document(
         raise fail(("kind",) if "unknown kind" in str(error) else ("apiVersion",), str(error)) from None
     metadata = content.get("metadata")
     if isinstance(metadata, dict):
-        if kind.namespaced and not metadata.get("namespace"):
-            content = {**content, "metadata": {**metadata, "namespace": namespace}}
+        written = metadata.get("namespace")
+        if kind.namespaced and not written:
+            content = {**content, "metadata": {**metadata, "namespace": namespace or DEFAULT_NAMESPACE}}
+        elif kind.namespaced and namespace is not None and written != namespace:
+            raise fail(
+                ("metadata", "namespace"),
+                f"the document's namespace {written!r} is not the one asked for (-n {namespace}): "
+                "remove one of them",
+            )
         elif not kind.namespaced and metadata.get("namespace"):
             raise fail(
                 ("metadata", "namespace"),
@@ -202,7 +211,7 @@ def validate_document(
 
 
 def load_documents(
-    raws: Iterable[RawDocument], *, kinds: KindTable = KINDS, namespace: str = "default"
+    raws: Iterable[RawDocument], *, kinds: KindTable = KINDS, namespace: str | None = None
 ) -> list[LoadedResource]:
     """Every document validated; ``LoadError`` with the problems of all of them when any fails."""
     loaded: list[LoadedResource] = []
@@ -277,7 +286,7 @@ def load_paths(
     paths: Sequence[str],
     *,
     recursive: bool = False,
-    namespace: str = "default",
+    namespace: str | None = None,
     stdin: typing.TextIO | None = None,
     kinds: KindTable = KINDS,
 ) -> list[LoadedResource]:
@@ -287,6 +296,6 @@ def load_paths(
 
 
 def load_text(
-    text: str, source: str = "<text>", *, namespace: str = "default", kinds: KindTable = KINDS
+    text: str, source: str = "<text>", *, namespace: str | None = None, kinds: KindTable = KINDS
 ) -> list[LoadedResource]:
     return load_documents(read_documents(text, source), kinds=kinds, namespace=namespace)

@@ -320,3 +320,15 @@ def test_a_number_where_a_label_value_belongs_says_to_quote_it() -> None:
     assert problems(text) == ["t.yaml:6: metadata.labels.rack: must be a string (got 1); quote it"]
     (loaded,) = load_text(text.replace("rack: 1", 'rack: "1"'), "t.yaml")
     assert loaded.resource.labels == {"rack": "1"}
+
+
+def test_a_namespace_other_than_the_one_asked_for_is_refused() -> None:
+    text = (
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+    )
+    assert load_text(text, "t.yaml")[0].key.namespace == "shop"
+    assert load_text(text, "t.yaml", namespace="shop")[0].key.namespace == "shop"
+    with pytest.raises(
+        LoadError, match=r"t.yaml:3: metadata.namespace: the document's namespace 'shop' is not"
+    ):
+        load_text(text, "t.yaml", namespace="blog")
