@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 
 from rackroute.control.store import Conflict, ResourceKey, Unavailable
 from rackroute.datastore import open_store
@@ -43,5 +44,6 @@ async def increments(url: str, count: int) -> tuple[list[int], int]:
     return written, conflicts
 
 
-def increment_process(url: str, count: int) -> tuple[list[int], int]:
+def increment_process(url: str, count: int, start_at: float = 0.0) -> tuple[list[int], int]:
+    time.sleep(max(0.0, start_at - time.time()))
     return asyncio.run(increments(url, count))

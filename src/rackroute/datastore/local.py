@@ -25,7 +25,7 @@ from rackroute.control.store import (
     WatchEvent,
 )
 
-from .writes import Stored, keys_of, plan, stamp, stamped
+from .writes import Stored, keys_of, plan, shallow_stamp, stamp, stamped
 
 DEFAULT_HISTORY = 10_000  # revisions of history kept before automatic compaction
 
@@ -51,7 +51,16 @@ class Outcome:
     deleted: dict[ResourceKey, Document]  # the last state of each deleted key (at its last revision)
 
 
-def execute(table: Table, operations: Sequence[Operation], now: datetime | None = None) -> Outcome:
+def execute(
+    table: Table,
+    operations: Sequence[Operation],
+    now: datetime | None = None,
+    *,
+    keeps_documents: bool = True,
+) -> Outcome:
+    """Plan and write ``operations``. ``keeps_documents``: the table holds on to the documents written
+    (memory), so what is returned are copies; a table that only encodes them (SQLite) returns the
+    written documents themselves."""
     keys = keys_of(operations)
     cache: dict[ResourceKey, Stored | None] = {key: table.read(key) for key in keys}
     decided = plan(operations, cache.__getitem__, now=now)
@@ -62,13 +71,19 @@ def execute(table: Table, operations: Sequence[Operation], now: datetime | None 
     for key, document in decided.writes.items():
         if document is None:
             last = decided.deleted[key].document
-            events.append(WatchEvent(EventType.DELETED, key, stamp(last, revision), revision))
+            events.append(WatchEvent(EventType.DELETED, key, shallow_stamp(last, revision), revision))
         else:
             kind = EventType.ADDED if cache[key] is None else EventType.MODIFIED
-            events.append(WatchEvent(kind, key, stamp(document, revision), revision))
+            events.append(WatchEvent(kind, key, shallow_stamp(document, revision), revision))
     table.write(revision, decided.writes, events)
     deleted = {key: stamp(stored.document, stored.revision) for key, stored in decided.deleted.items()}
-    return Outcome([stamped(result, revision) for result in decided.results], revision, deleted)
+    if keeps_documents:
+        return Outcome([stamped(result, revision) for result in decided.results], revision, deleted)
+    results = [
+        shallow_stamp(result, revision) if isinstance(result, dict) else stamped(result, revision)
+        for result in decided.results
+    ]
+    return Outcome(results, revision, deleted)
 
 
 def single(outcome: Outcome) -> Document:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import random
 import sqlite3
 import threading
 import time
@@ -46,7 +47,11 @@ from .urls import SQLiteURL
 from .writes import Stored, decode, encode, stamp
 
 POLL_INTERVAL = 0.004  # seconds between two looks at data_version while something watches
-BUSY_SLICE_MS = 250  # one wait of SQLite's busy handler; we retry slices until the URL's timeout
+# SQLite's own busy handler sleeps longer and longer (up to 100 ms) while a lock is held for well
+# under a millisecond per write: under contention between processes, waiters would sleep through
+# most of the free time. So it waits briefly and we retry with a short random pause.
+BUSY_SLICE_MS = 5
+BUSY_PAUSE = 0.002  # at most, between two attempts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -108,9 +113,10 @@ class Transaction:
             ],
         )
         execute_sql("UPDATE meta SET value=? WHERE name='revision'", (revision,))
-        compacted = meta(self.connection, "compact_revision")
-        if revision - compacted > self.history_limit * 1.1:  # in batches, not a delete per write
-            compact_history(self.connection, revision - self.history_limit)
+        if revision % 64 == 0:  # automatic compaction is looked at now and then, and done in batches
+            compacted = meta(self.connection, "compact_revision")
+            if revision - compacted > self.history_limit * 1.1:
+                compact_history(self.connection, revision - self.history_limit)
 
 
 def _identity(key: ResourceKey) -> tuple[str, str, str, str]:
@@ -190,6 +196,7 @@ class SQLiteStore:
                     raise Unavailable(
                         f"{self.config.path}: locked by another process for more than {self.config.timeout:g} s"
                     ) from None
+                time.sleep(random.uniform(0, BUSY_PAUSE))
             except sqlite3.Error as error:
                 raise StoreError(f"{self.config.path}: {error}") from None
 
@@ -211,7 +218,7 @@ class SQLiteStore:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
-            outcome = execute(Transaction(connection, self.config.history), operations)
+            outcome = execute(Transaction(connection, self.config.history), operations, keeps_documents=False)
         except BaseException:
             connection.execute("ROLLBACK")
             raise

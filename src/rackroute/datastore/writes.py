@@ -203,6 +203,12 @@ def stamp(document: Document, revision: int) -> Document:
     return out
 
 
+def shallow_stamp(document: Document, revision: int) -> Document:
+    """``document`` with resourceVersion, sharing everything but the top level and metadata with it:
+    for documents nobody changes afterwards (events a backend encodes or copies before handing out)."""
+    return {**document, "metadata": {**document["metadata"], "resourceVersion": str(revision)}}
+
+
 def stamped(result: Document | Stored | None, revision: int) -> Document | None:
     """The document a write operation returns: the new one at ``revision``, or the stored one."""
     if result is None:
