@@ -457,3 +457,14 @@ def test_a_transaction_of_many_resources_is_one_revision(backend: Backend) -> No
             await other.close()
 
     run(test())
+
+
+def test_compacting_nothing_changes_nothing(backend: Backend) -> None:
+    async def test(store: Store) -> None:
+        start = await store.revision()
+        await store.create(pool("a"))
+        oldest = await store.compact(0)
+        assert oldest <= start + 1
+        assert [e.key.name for e in await take(store.watch([POOL], since=start), 1)] == ["a"]
+
+    with_store(backend, test)

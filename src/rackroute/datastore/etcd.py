@@ -281,6 +281,10 @@ class EtcdStore:
         return watch_events(self, kinds, since)
 
     async def compact(self, revision: int) -> int:
+        from .etcd_watch import compact_revision
+
+        if revision < 1:  # nothing to forget (etcd has no revision 0)
+            return await compact_revision(self)
         current = await self.revision()
         if revision > current:
             raise StoreError(f"cannot compact at revision {revision}: the store is at {current}")
@@ -294,8 +298,6 @@ class EtcdStore:
         except StoreError as error:
             if "compacted" not in str(error):
                 raise
-            from .etcd_watch import compact_revision
-
             return await compact_revision(self)
         return revision
 
