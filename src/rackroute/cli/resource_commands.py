@@ -107,10 +107,17 @@ def apply_command(
     loaded = load_input(filename, namespace, recursive)
     from rackroute.control.resources.client import ResourceClient
 
-    applied = with_store(datastore, lambda store: ResourceClient(store).apply(loaded, dry_run=dry_run))
+    async def apply(store: Store) -> tuple[list[Any], list[Any]]:
+        client = ResourceClient(store)
+        applied = await client.apply(loaded, dry_run=dry_run)
+        return applied, await client.dangling_references([item.resource for item in loaded])
+
+    applied, dangling = with_store(datastore, apply)
     suffix = " (dry run)" if dry_run else ""
     for result in applied:
         typer.echo(f"{result}{suffix}")
+    for reference in dangling:  # applied in any order, as Calico and MetalLB allow: a warning, not an error
+        typer.echo(f"rackroute: warning: {reference}", err=True)
 
 
 def get_command(

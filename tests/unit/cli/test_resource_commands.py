@@ -248,3 +248,16 @@ def test_the_installed_command_runs(datastore: str, rack_file: Path) -> None:
         [*command, "get", "ippools", "--datastore", datastore], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "rack1" in done.stdout
+
+
+def test_apply_warns_about_names_that_point_at_nothing(datastore: str, tmp_path: Path) -> None:
+    path = tmp_path / "peer.yaml"
+    path.write_text(
+        RACK.split("---")[3].replace("asNumber: 65101", "asNumber: 65101\n  filters: [no-such-filter]")
+    )
+    code, out, err = rackroute("apply", "-f", str(path), datastore=datastore)
+    assert (code, out.strip()) == (0, "bgppeer.projectcalico.org/rack1-tor created")
+    assert (
+        "warning: BGPPeer rack1-tor: spec.filters names BGPFilter 'no-such-filter', which does not exist"
+        in err
+    )

@@ -41,6 +41,7 @@ from .base import Resource
 from .kind_info import KindInfo
 from .kinds import KINDS, KindTable
 from .loader import LoadedResource
+from .references import Reference, dangling, references_of, target_kinds
 
 R = TypeVar("R", bound=Resource)
 
@@ -154,6 +155,17 @@ class ResourceClient:
         self, model: type[Resource], name: str, namespace: str = "", *, expected_revision: int | None = None
     ) -> Document:
         return await self.store.delete(self.key(model, name, namespace), expected_revision=expected_revision)
+
+    async def dangling_references(self, resources: Sequence[Resource]) -> builtins.list[Reference]:
+        """The names ``resources`` refer to that neither they nor a stored resource answer."""
+        wanted = [reference for resource in resources for reference in references_of(resource)]
+        existing: dict[KindKey, builtins.list[Resource]] = {}
+        for kind in target_kinds(wanted):
+            info = self.kinds[kind]
+            listing = await self.store.list(kind)
+            existing[kind] = [self._model_of(info, document) for document in listing.items]
+            existing[kind] += [r for r in resources if self.kinds.of_model(type(r)).key == kind]
+        return dangling(wanted, existing)
 
     async def apply(
         self, loaded: Sequence[LoadedResource], *, dry_run: bool = False
