@@ -72,7 +72,7 @@ def test_a_waiting_service_gets_an_address_when_the_pool_grows(store_url: str) -
     async def body() -> None:
         store = await open_store(store_url)
         try:
-            created = await store.create(pool("p", "192.0.2.1/32"))
+            await store.create(pool("p", "192.0.2.1/32"))
             await store.create(service("first"))
             running = Running(store, "one")
             await eventually(lambda: _all_assigned(store, 1), 20, "first assigned")
@@ -84,8 +84,10 @@ def test_a_waiting_service_gets_an_address_when_the_pool_grows(store_url: str) -
                 return any(c.get("reason") == "PoolExhausted" for c in conditions)
 
             await eventually(exhausted, 20, "second reported PoolExhausted")
-            created["spec"]["addresses"].append("192.0.2.2/32")
-            await store.update(created)
+            current = await store.get(ResourceKey("metallb.io", "IPAddressPool", "metallb-system", "p"))
+            assert current is not None and current["status"]["availableIPv4"] == 0  # pool counters written
+            current["spec"]["addresses"].append("192.0.2.2/32")
+            await store.update(current)
             ips = await eventually(lambda: _all_assigned(store, 2), 20, "second assigned after the pool grew")
             assert ips == {"first": ["192.0.2.1"], "second": ["192.0.2.2"]}
             await running.stop()

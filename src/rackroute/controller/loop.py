@@ -26,6 +26,7 @@ from ..control.lb.reconcile import ParseMemo, reconcile
 from ..control.lease import LEASE_KIND, Candidate, LeaderElector, NotLeader
 from ..control.store import (
     Conflict,
+    Document,
     KindKey,
     ResourceKey,
     RevisionTooOld,
@@ -175,35 +176,47 @@ class Controller:
             for problem in result.problems:
                 log.warning("document left alone", extra={"problem": problem})
             self.counters.last_problems = result.problems
-        lease_key = self.candidate.key
-        for write in result.writes:
-            key = ResourceKey.of(write)
-            try:
-                written = await self.store.transaction(self.elector.fence([UpdateStatus(write)]))
-            except NotLeader:
-                self.counters.fenced += 1
+        for write in [*result.writes, *result.pool_writes]:
+            written = await self._write(cache, write)
+            if written is None:
                 return False
-            except Conflict as conflict:
-                if conflict.key == lease_key:
-                    self.counters.fenced += 1
-                    log.warning("write fenced: the lease moved", extra={"service": str(key)})
-                    return False
-                self.counters.conflicts += 1  # the watch brings the newer Service; that pass retries
+            if not written:
                 continue
-            document = next(iter(written), None)
-            if document is not None:
-                cache.written(key, document)
-            self.counters.writes += 1
-            outcome = result.outcomes.get((key.namespace, key.name))
+            key = ResourceKey.of(write)
+            outcome = result.outcomes.get((key.namespace, key.name)) if key.kind == "Service" else None
             log.info(
                 "status written",
                 extra={
-                    "service": f"{key.namespace}/{key.name}",
-                    "reason": outcome.reason if outcome else "released",
+                    "resource": str(key),
+                    "reason": outcome.reason
+                    if outcome
+                    else ("released" if key.kind == "Service" else "counters"),
                     "addresses": [str(a) for a in outcome.addresses] if outcome else [],
                     "detail": outcome.message if outcome else "",
                 },
             )
+        return True
+
+    async def _write(self, cache: Cache, write: Document) -> bool | None:
+        """One fenced status write: True written, False lost its CAS (the watch brings the newer
+        document and that pass retries), None the lease is not ours any more."""
+        key = ResourceKey.of(write)
+        try:
+            written = await self.store.transaction(self.elector.fence([UpdateStatus(write)]))
+        except NotLeader:
+            self.counters.fenced += 1
+            return None
+        except Conflict as conflict:
+            if conflict.key == self.candidate.key:
+                self.counters.fenced += 1
+                log.warning("write fenced: the lease moved", extra={"resource": str(key)})
+                return None
+            self.counters.conflicts += 1
+            return False
+        document = next(iter(written), None)
+        if document is not None:
+            cache.written(key, document)
+        self.counters.writes += 1
         return True
 
 

@@ -12,6 +12,9 @@ is no write). What a handled Service's status says:
   RequestedIPInUse, RequestedIPNotInPool, NoPoolAllowed or InvalidRequest and a message saying
   why). Other conditions are kept; ``lastTransitionTime`` moves only when the status does.
 
+Each IPAddressPool's status gets MetalLB's counters (``assignedIPv4``, ``availableIPv4``,
+``assignedIPv6``, ``availableIPv6``; available by arithmetic, capped at the int64 maximum).
+
 A Service that is no longer handled (deleted, type changed, other class) releases its addresses by
 not being in the assignment; one whose type changed away from LoadBalancer gets its ingress and our
 condition removed. A Service of another ``loadBalancerClass`` is never written.
@@ -39,7 +42,8 @@ CONDITION = "LoadBalancerIPAllocated"
 
 @dataclass
 class Reconciled:
-    writes: list[Document] = field(default_factory=list)  # status documents for update_status
+    writes: list[Document] = field(default_factory=list)  # Service status documents for update_status
+    pool_writes: list[Document] = field(default_factory=list)  # IPAddressPool status documents
     outcomes: dict[ServiceKey, Outcome] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # documents left alone, and why
 
@@ -56,14 +60,42 @@ def _error_text(document: Mapping[str, Any], error: Exception) -> str:
     return f"{where}: {error}"
 
 
-def parse_pools(documents: Sequence[Document], problems: list[str]) -> list[Pool]:
+def parse_pools(
+    documents: Sequence[Document], problems: list[str], parsed: dict[str, Document] | None = None
+) -> list[Pool]:
+    """The pools that validate (``parsed``, when given, gets each one's document by name)."""
     pools = []
     for document in documents:
         try:
-            pools.append(Pool.from_resource(IPAddressPool.from_document(document)))
+            pool = Pool.from_resource(IPAddressPool.from_document(document))
         except (ValidationError, ValueError) as error:
             problems.append(_error_text(document, error))
+            continue
+        pools.append(pool)
+        if parsed is not None:
+            parsed.setdefault(pool.name, document)
     return pools
+
+
+INT64_MAX = 2**63 - 1  # Kubernetes' int64 status fields: an IPv6 /64 holds more than that
+
+
+def pool_statuses(pools: Sequence[Pool], outcomes: Mapping[ServiceKey, Outcome]) -> dict[str, dict[str, int]]:
+    """MetalLB's IPAddressPool status: assigned and available addresses per family (available is
+    counted by arithmetic, capped at the int64 maximum)."""
+    used: dict[str, set[Any]] = {pool.name: set() for pool in pools}
+    for outcome in outcomes.values():
+        if outcome.pool in used:
+            used[outcome.pool].update(outcome.addresses)
+    statuses = {}
+    for pool in pools:
+        status = {}
+        for version in (4, 6):
+            assigned = sum(1 for a in used[pool.name] if a.version == version)
+            status[f"assignedIPv{version}"] = assigned
+            status[f"availableIPv{version}"] = min(INT64_MAX, max(0, pool.usable(version) - assigned))
+        statuses[pool.name] = status
+    return statuses
 
 
 def namespace_labels_of(documents: Sequence[Document]) -> dict[str, dict[str, str]]:
@@ -171,7 +203,8 @@ def reconcile(
 ) -> Reconciled:
     result = Reconciled()
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    parsed_pools = parse_pools(pools, result.problems)
+    pool_documents: dict[str, Document] = {}
+    parsed_pools = parse_pools(pools, result.problems, pool_documents)
     requests = []
     ours: dict[ServiceKey, Document] = {}
     released: list[Document] = []
@@ -192,21 +225,26 @@ def reconcile(
         _write_if_changed(result, document, desired_status(document, result.outcomes[key], stamp))
     for document in released:
         _write_if_changed(result, document, desired_status(document, None, stamp))
+    for name, status in pool_statuses(parsed_pools, result.outcomes).items():
+        document = pool_documents[name]
+        if (document.get("status") or {}) != status:
+            result.pool_writes.append(_status_document(document, status))
     return result
 
 
 def _write_if_changed(result: Reconciled, document: Document, status: dict[str, Any]) -> None:
-    if _same(document.get("status") or {}, status):
-        return
-    result.writes.append(
-        {
-            "apiVersion": document["apiVersion"],
-            "kind": document["kind"],
-            "metadata": {
-                "name": document["metadata"]["name"],
-                "namespace": document["metadata"].get("namespace"),
-                "resourceVersion": document["metadata"].get("resourceVersion"),
-            },
-            "status": status,
-        }
-    )
+    if not _same(document.get("status") or {}, status):
+        result.writes.append(_status_document(document, status))
+
+
+def _status_document(document: Document, status: dict[str, Any]) -> Document:
+    return {
+        "apiVersion": document["apiVersion"],
+        "kind": document["kind"],
+        "metadata": {
+            "name": document["metadata"]["name"],
+            "namespace": document["metadata"].get("namespace"),
+            "resourceVersion": document["metadata"].get("resourceVersion"),
+        },
+        "status": status,
+    }

@@ -395,3 +395,21 @@ def test_invalid_documents_are_reported_not_fatal() -> None:
     assert reason_of(result, "good") == "IPAllocated"
     assert any("IPAddressPool.metallb.io metallb-system/bad: spec.addresses.0" in p for p in result.problems)
     assert any("Service default/bad: spec.loadBalancerIP" in p for p in result.problems)
+
+
+def test_pool_status_counts_assigned_and_available_without_iterating() -> None:
+    # https://metallb.universe.tf/apis/ IPAddressPoolStatus: assignedIPv4/availableIPv4/assignedIPv6/availableIPv6
+    shared = {"metallb.universe.tf/allow-shared-ip": "k"}
+    services = [
+        service("a", annotations=shared, ports=(("TCP", 80),)),
+        service("b", annotations=shared, ports=(("TCP", 443),), created="2026-01-02T00:00:00Z"),
+        service("c", ipFamilies=["IPv6"], created="2026-01-03T00:00:00Z"),
+    ]
+    result = run(services, [pool("p", "192.0.2.0/24", "2001:db8::/64", avoidBuggyIPs=True)])
+    (write,) = result.pool_writes
+    assert write["status"] == {
+        "assignedIPv4": 1,  # a and b share one address
+        "availableIPv4": 254 - 1,
+        "assignedIPv6": 1,
+        "availableIPv6": 2**63 - 1,  # 2**64 - 1 capped at int64
+    }
