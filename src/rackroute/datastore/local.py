@@ -35,7 +35,9 @@ class Table(Protocol):
 
     def read(self, key: ResourceKey) -> Stored | None: ...
 
-    def revision(self) -> int: ...
+    def next_revision(self) -> int:
+        """The revision the write about to be made gets (the current one + 1)."""
+        ...
 
     def write(
         self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
@@ -66,7 +68,7 @@ def execute(
     decided = plan(operations, cache.__getitem__, now=now)
     if not decided.writes:
         return Outcome([stamped(result, 0) for result in decided.results], None, {})
-    revision = table.revision() + 1
+    revision = table.next_revision()
     events: list[WatchEvent] = []
     for key, document in decided.writes.items():
         if document is None:

@@ -70,8 +70,8 @@ class Space:
     def read(self, key: ResourceKey) -> Stored | None:
         return self.objects.get(key)
 
-    def revision(self) -> int:
-        return self.current
+    def next_revision(self) -> int:
+        return self.current + 1
 
     def write(
         self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]

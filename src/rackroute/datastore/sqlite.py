@@ -87,8 +87,13 @@ class Transaction:
         ).fetchone()
         return None if row is None else Stored(decode(row[1]), row[0])
 
-    def revision(self) -> int:
-        return meta(self.connection, "revision")
+    def next_revision(self) -> int:
+        """Raised now, inside the write transaction (a rollback undoes it with the rest)."""
+        rows = self.connection.execute(
+            "UPDATE meta SET value = value + 1 WHERE name='revision' RETURNING value"
+        ).fetchall()  # stepped to its end: no statement left open at COMMIT
+        revision: int = rows[0][0]
+        return revision
 
     def write(
         self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
@@ -112,7 +117,6 @@ class Transaction:
                 for seq, event in enumerate(events)
             ],
         )
-        execute_sql("UPDATE meta SET value=? WHERE name='revision'", (revision,))
         if revision % 64 == 0:  # automatic compaction is looked at now and then, and done in batches
             compacted = meta(self.connection, "compact_revision")
             if revision - compacted > self.history_limit * 1.1:
