@@ -10,7 +10,8 @@ message says which), 2 the datastore cannot be reached.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -134,9 +135,16 @@ def get_command(
     output: Annotated[
         Output, typer.Option("--output", "-o", help="table, wide, yaml or json")
     ] = Output.TABLE,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="after the listing, print every change")
+    ] = False,
+    watch_for: Annotated[
+        float,
+        typer.Option("--watch-for", min=0, help="with -w: stop after SECONDS (default: until interrupted)"),
+    ] = 0,
     datastore: DatastoreOption = None,
 ) -> None:
-    """Show resources of a kind (or one by name)."""
+    """Show resources of a kind (or one by name); -w follows their changes."""
     from rackroute.control.resources.kinds import KINDS, UnknownKind
     from rackroute.control.selectors import SelectorError, parse_label_query
     from rackroute.control.store import ResourceKey
@@ -166,6 +174,10 @@ def get_command(
         listing = await store.list(info.key, namespace=scope if info.namespaced else None)
         return listing.items
 
+    if watch:
+        wanted = Wanted(name, scope if info.namespaced else None, query)
+        with_store(datastore, lambda store: follow(store, info, wanted, output, watch_for))
+        return
     documents = with_store(datastore, read)
     if query is not None:
         documents = [d for d in documents if query.matches((d.get("metadata") or {}).get("labels") or {})]
@@ -184,6 +196,87 @@ def get_command(
     typer.echo(
         table(info, documents, all_namespaces=scope is None and info.namespaced, wide=output == Output.WIDE)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """Which documents of a kind `get` shows."""
+
+    name: str | None
+    namespace: str | None  # None: every namespace
+    query: Any  # LabelSelector | None
+
+    def __call__(self, document: Mapping[str, Any]) -> bool:
+        metadata = document.get("metadata") or {}
+        if self.name is not None and metadata.get("name") != self.name:
+            return False
+        if self.namespace is not None and (metadata.get("namespace") or "") != self.namespace:
+            return False
+        return self.query is None or bool(self.query.matches(metadata.get("labels") or {}))
+
+
+async def follow(store: Store, info: Any, wanted: Wanted, output: Output, seconds: float) -> None:
+    """`get -w`: the listing, then every change, as kubectl prints them (a watch that fell behind
+    compaction relists). Ends after ``seconds`` (0: never)."""
+    from rackroute.control.store import RevisionTooOld
+
+    from .resource_render import row, table, to_json, to_yaml
+
+    def show(event: str, document: Mapping[str, Any]) -> None:
+        if output == Output.YAML:
+            typer.echo("---\n" + to_yaml(dict(document)).rstrip("\n"))
+        elif output == Output.JSON:
+            typer.echo(to_json({"type": event, "object": document}))
+        else:
+            cells = row(
+                info,
+                document,
+                all_namespaces=wanted.namespace is None and info.namespaced,
+                wide=output == Output.WIDE,
+            )
+            typer.echo("   ".join([event.ljust(8), *cells]))
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds if seconds else None
+    listing = await store.list(info.key, namespace=wanted.namespace)
+    shown = [d for d in listing.items if wanted(d)]
+    if output in (Output.TABLE, Output.WIDE) and shown:
+        typer.echo(
+            table(
+                info,
+                shown,
+                all_namespaces=wanted.namespace is None and info.namespaced,
+                wide=output == Output.WIDE,
+            )
+        )
+    elif shown:
+        for document in shown:
+            show("ADDED", document)
+    since = listing.revision
+    while True:
+        events = store.watch([info.key], since=since)
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    event = await asyncio.wait_for(anext(events), remaining)
+                except TimeoutError:
+                    return
+                since = event.revision
+                if wanted(event.document):
+                    show(event.type.value, event.document)
+        except RevisionTooOld:
+            typer.echo("rackroute: the watch fell behind compaction; relisting", err=True)
+            listing = await store.list(info.key, namespace=wanted.namespace)
+            for document in (d for d in listing.items if wanted(d)):
+                show("LISTED", document)
+            since = listing.revision
+        except StopAsyncIteration:
+            return
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
 
 
 def delete_command(

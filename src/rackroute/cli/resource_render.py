@@ -44,21 +44,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def row(kind: KindInfo, document: Mapping[str, Any], *, all_namespaces: bool, wide: bool) -> list[str]:
+    """One resource's cells: NAMESPACE (with ``all_namespaces``), NAME, the kind's columns, AGE."""
+    metadata = document.get("metadata") or {}
+    columns = [*kind.columns, *(kind.wide_columns if wide else ())]
+    cells = [metadata.get("namespace", "")] if all_namespaces else []
+    cells.append(metadata.get("name", ""))
+    cells.extend(_cell(read(document)) for _, read in columns)
+    cells.append(age(metadata.get("creationTimestamp")))
+    return cells
+
+
 def table(kind: KindInfo, documents: Sequence[Mapping[str, Any]], *, all_namespaces: bool, wide: bool) -> str:
     columns = [*kind.columns, *(kind.wide_columns if wide else ())]
     header = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + [title for title, _ in columns] + ["AGE"]
-    rows = [header]
-    for document in documents:
-        metadata = document.get("metadata") or {}
-        row = [metadata.get("namespace", "")] if all_namespaces else []
-        row.append(metadata.get("name", ""))
-        row.extend(_cell(read(document)) for _, read in columns)
-        row.append(age(metadata.get("creationTimestamp")))
-        rows.append(row)
-    widths = [max(len(row[index]) for row in rows) for index in range(len(header))]
+    rows = [header] + [row(kind, d, all_namespaces=all_namespaces, wide=wide) for d in documents]
+    widths = [max(len(cells[index]) for cells in rows) for index in range(len(header))]
     lines = [
-        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        "   ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+        for cells in rows
     ]
     return "\n".join(lines)
 

@@ -261,3 +261,27 @@ def test_apply_warns_about_names_that_point_at_nothing(datastore: str, tmp_path:
         "warning: BGPPeer rack1-tor: spec.filters names BGPFilter 'no-such-filter', which does not exist"
         in err
     )
+
+
+def test_get_watch_prints_the_listing_then_every_change(
+    datastore: str, rack_file: Path, tmp_path: Path
+) -> None:
+    rackroute("apply", "-f", str(rack_file), datastore=datastore)
+    command = [sys.executable, "-m", "rackroute.cli.main", "get", "ippools", "-w", "--watch-for", "3"]
+    watcher = subprocess.Popen([*command, "--datastore", datastore], stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().split()[:2] == ["NAME", "CIDR"]
+        assert watcher.stdout.readline().split()[0] == "rack1"
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(RACK.replace("cidr: 10.244.0.0/20", "cidr: 10.245.0.0/20"))
+        rackroute("apply", "-f", str(changed), datastore=datastore)
+        rackroute("delete", "ippool", "rack1", datastore=datastore)
+        rackroute("delete", "bgppeers.p", "rack1-tor", datastore=datastore)  # another kind: not shown
+        rest, _ = watcher.communicate(timeout=20)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    events = [line.split()[:3] for line in rest.splitlines()]
+    assert events == [["MODIFIED", "rack1", "10.245.0.0/20"], ["DELETED", "rack1", "10.245.0.0/20"]]
+    assert watcher.returncode == 0
