@@ -8,7 +8,10 @@ by resources applied with ``rackroute apply`` to one SQLite datastore:
   ToR's kernel routes it to the node; pods on two nodes reach each other through the fabric;
 - deleting the BGPPeer closes only that session, re-applying it brings it back, the other node's
   session never flaps (FRR's established-transition counter proves it);
-- kill -9 of an agent under traffic: it restarts as a restarting speaker and no ping is lost.
+- kill -9 of an agent under traffic: it restarts as a restarting speaker and no ping is lost;
+- a LoadBalancer Service: the controller assigns its IP from the MetalLB pool, both nodes announce it
+  over their one session (eTP Cluster: the ToR's route has both nodes as ECMP next hops); eTP Local
+  with the endpoint on node1 only: only node1 announces; the Service deleted: withdrawn everywhere.
 """
 
 from __future__ import annotations
@@ -63,6 +66,35 @@ apiVersion: projectcalico.org/v3
 kind: Node
 metadata: {name: node2}
 spec: {bgp: {ipv4Address: 10.0.1.12/24}}
+"""
+LOAD_BALANCER = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: public, namespace: metallb-system}
+spec: {addresses: [198.51.100.0/28]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: public, namespace: metallb-system}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: POLICY
+  selector: {app: web}
+  ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints:
+- addresses: [10.244.0.9]
+  conditions: {ready: true, serving: true, terminating: false}
+  nodeName: node1
+ports: [{port: 80, protocol: TCP}]
 """
 PEER = """
 apiVersion: projectcalico.org/v3
@@ -250,3 +282,55 @@ def test_kill_9_of_an_agent_loses_no_packet(agent_rack: AgentRack, pods: dict[st
     agent_rack.tor.wait_established(["10.0.1.12"], timeout=60)
     assert established_transitions(agent_rack.tor, "10.0.1.11") >= 1
     assert established_transitions(agent_rack.tor, "10.0.1.12") == before + 1
+
+
+def kernel_next_hops(namespace: Any, prefix: str) -> set[str]:
+    """The gateways of the ToR's kernel route to ``prefix`` (one, or an ECMP set)."""
+    destination = prefix.removesuffix("/32")
+    for route in namespace.routes(4):
+        if route.get("dst") == destination:
+            hops = route.get("nexthops") or [route]
+            return {str(hop["gateway"]) for hop in hops if "gateway" in hop}
+    return set()
+
+
+def test_load_balancer_service_is_announced_by_the_nodes_that_should_attract_it(
+    agent_rack: AgentRack,
+) -> None:
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    log = agent_rack.lab.state_dir / "controller.log"
+    argv = [PYTHON, "-m", "rackroute.cli.main", "controller", "--datastore", agent_rack.store_url]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    controller = agent_rack.lab.start("controller", agent_rack.rack.tor, argv, log_path=log, env=env)
+    try:
+        agent_rack.rackroute("apply", "-f", "-", stdin=LOAD_BALANCER.replace("POLICY", "Cluster"))
+
+        def ingress() -> str:
+            service = json.loads(agent_rack.rackroute("get", "service", "web", "-n", "default", "-o", "json"))
+            return str(service["status"]["loadBalancer"]["ingress"][0]["ip"])
+
+        address = wait_until(ingress, timeout=30, what="the Service's IP in status")
+        assert address.startswith("198.51.100.")
+        prefix = f"{address}/32"
+        wait_until(
+            lambda: kernel_next_hops(agent_rack.rack.tor, prefix),
+            lambda hops: hops == {"10.0.1.11", "10.0.1.12"},
+            timeout=30,
+            what="ECMP over both nodes (externalTrafficPolicy Cluster)",
+        )
+        agent_rack.rackroute("apply", "-f", "-", stdin=LOAD_BALANCER.replace("POLICY", "Local"))
+        wait_until(
+            lambda: kernel_next_hops(agent_rack.rack.tor, prefix),
+            lambda hops: hops == {"10.0.1.11"},
+            timeout=30,
+            what="only the endpoint's node (externalTrafficPolicy Local)",
+        )
+        agent_rack.rackroute("delete", "service", "web", "-n", "default")
+        wait_until(
+            lambda: kernel_next_hops(agent_rack.rack.tor, prefix),
+            lambda hops: not hops,
+            timeout=30,
+            what="the Service's address withdrawn",
+        )
+    finally:
+        agent_rack.lab.stop(controller)

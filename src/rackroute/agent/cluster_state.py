@@ -8,6 +8,7 @@ matched to the IPPool that contains it.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -15,12 +16,15 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ..control.ipam.read import AFFINITIES, CALICO_NODE, IPPOOL, KUBERNETES_NODE
-from ..control.node_bgp import ClusterState, HeldBlock, Problem
+from ..control.lb.advertise import advertisement_problems, desired_announcements
+from ..control.node_bgp import Announcement, ClusterState, HeldBlock, Problem
 from ..control.resources.base import Resource
 from ..control.resources.calico_bgp import BGPConfiguration, BGPFilter, BGPPeer
 from ..control.resources.calico_ipam import IPPool
 from ..control.resources.calico_ipam import Node as CalicoNode
+from ..control.resources.kubernetes import EndpointSlice, Service
 from ..control.resources.kubernetes import Node as KubeNode
+from ..control.resources.metallb import BGPAdvertisement, Community, IPAddressPool
 from ..control.store import Document, KindKey
 
 CALICO = "projectcalico.org"
@@ -28,8 +32,13 @@ BGP_CONFIGURATION = KindKey(CALICO, "BGPConfiguration")
 BGP_PEER = KindKey(CALICO, "BGPPeer")
 BGP_FILTER = KindKey(CALICO, "BGPFilter")
 SECRET = KindKey("", "Secret")
+SERVICE = KindKey("", "Service")
+ENDPOINT_SLICE = KindKey("discovery.k8s.io", "EndpointSlice")
+ADDRESS_POOL = KindKey("metallb.io", "IPAddressPool")
+BGP_ADVERTISEMENT = KindKey("metallb.io", "BGPAdvertisement")
+COMMUNITY = KindKey("metallb.io", "Community")
 
-# What an agent watches (LoadBalancer kinds join with the LoadBalancer issue).
+# What an agent watches: its BGP, its blocks, and what decides the Service addresses it announces.
 AGENT_KINDS = (
     KUBERNETES_NODE,
     CALICO_NODE,
@@ -39,6 +48,11 @@ AGENT_KINDS = (
     IPPOOL,
     AFFINITIES,
     SECRET,
+    SERVICE,
+    ENDPOINT_SLICE,
+    ADDRESS_POOL,
+    BGP_ADVERTISEMENT,
+    COMMUNITY,
 )
 
 M = TypeVar("M", bound=Resource)
@@ -99,22 +113,62 @@ def secrets_of(documents: Iterable[Document]) -> dict[tuple[str, str], dict[str,
     return found
 
 
+def service_announcements(
+    node: str,
+    kube_nodes: list[KubeNode],
+    configurations: list[BGPConfiguration],
+    items: Callable[[KindKey], list[Document]],
+    problems: list[Problem],
+    now: datetime.datetime,
+) -> list[Announcement]:
+    """The LoadBalancer (and Calico service) prefixes this node announces, MetalLB's rules."""
+    me = next((n for n in kube_nodes if n.name == node), None)
+    if me is None:
+        return []
+    communities = parsed(Community, items(COMMUNITY), problems)
+    advertisements = parsed(BGPAdvertisement, items(BGP_ADVERTISEMENT), problems)
+    problems += [
+        Problem("BGPAdvertisement", text) for text in advertisement_problems(advertisements, communities)
+    ]
+    default = next((c for c in configurations if c.name == "default"), None)
+    found = desired_announcements(
+        me,
+        parsed(Service, items(SERVICE), problems),
+        parsed(EndpointSlice, items(ENDPOINT_SLICE), problems),
+        parsed(IPAddressPool, items(ADDRESS_POOL), problems),
+        advertisements,
+        communities,
+        default,
+        now=now,
+    )
+    return [
+        Announcement(a.prefix, a.communities, a.large_communities, a.local_pref)
+        for a in sorted(found, key=lambda a: (ipaddress.ip_network(a.prefix).version, a.prefix))
+    ]
+
+
 def cluster_state(
     node: str,
     items: Callable[[KindKey], list[Document]],
     extra: Mapping[str, Any] | None = None,
+    *,
+    now: datetime.datetime | None = None,
 ) -> tuple[ClusterState, list[Problem]]:
     problems: list[Problem] = []
     pools = parsed(IPPool, items(IPPOOL), problems)
+    kube_nodes = parsed(KubeNode, items(KUBERNETES_NODE), problems)
+    configurations = parsed(BGPConfiguration, items(BGP_CONFIGURATION), problems)
+    moment = now or datetime.datetime.now(datetime.UTC)
     state = ClusterState(
-        kube_nodes=parsed(KubeNode, items(KUBERNETES_NODE), problems),
+        kube_nodes=kube_nodes,
         calico_nodes=parsed(CalicoNode, items(CALICO_NODE), problems),
-        configurations=parsed(BGPConfiguration, items(BGP_CONFIGURATION), problems),
+        configurations=configurations,
         peers=parsed(BGPPeer, items(BGP_PEER), problems),
         filters=parsed(BGPFilter, items(BGP_FILTER), problems),
         pools=pools,
         blocks=held_blocks(node, items(AFFINITIES), pools),
         secrets=secrets_of(items(SECRET)),
+        extra_announcements=service_announcements(node, kube_nodes, configurations, items, problems, moment),
         **dict(extra or {}),
     )
     return state, problems

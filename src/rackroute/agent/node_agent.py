@@ -54,6 +54,7 @@ class AgentOptions:
     status_socket: str = DEFAULT_STATUS_SOCKET
     state_dir: Path = DEFAULT_STATE_DIR
     debounce: float = 0.05
+    resync: float = 5.0
     heartbeat: float = HEARTBEAT
     bridge: BridgeOptions = field(default_factory=BridgeOptions)
 
@@ -116,7 +117,10 @@ class NodeAgent:
     async def _reconcile_loop(self) -> None:
         await self.cache.synced.wait()
         while True:
-            await self.cache.changed.wait()
+            # Changes wake the loop; the periodic pass catches time-driven decisions (a drain's
+            # withdraw time) and costs nothing when the result is unchanged.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.cache.changed.wait(), timeout=self.options.resync)
             await asyncio.sleep(self.options.debounce)  # a burst of writes is one pass
             self.cache.changed.clear()
             try:
