@@ -16,9 +16,11 @@ speaker on it never wait for the kernel).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..fib import pod_netlink
@@ -66,12 +68,36 @@ class PodAddresses(Protocol):
         ...
 
 
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class Durations:
+    """A latency histogram kept by its owner on its event loop (no lock); metrics read it when scraped."""
+
+    buckets: tuple[float, ...] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  # last: +Inf
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, seconds)] += 1
+        self.total += seconds
+
+
 @dataclass(slots=True)
 class PodCounters:
     adds: int = 0
     deletes: int = 0
     checks: int = 0
     failures: int = 0
+    latency: dict[str, Durations] = field(default_factory=dict)  # CNI command -> its durations
+    errors: dict[tuple[str, int], int] = field(default_factory=dict)  # (command, CNI error code) -> count
+    ipam_assign: Durations = field(default_factory=Durations)  # the address source's assign calls
+    ipam_release: Durations = field(default_factory=Durations)
+
+    def failed(self, command: str, code: int) -> None:
+        self.failures += 1
+        self.errors[command, code] = self.errors.get((command, code), 0) + 1
 
 
 class PodNetwork:
@@ -83,19 +109,24 @@ class PodNetwork:
     async def handle(self, attachment: PodAttachment) -> dict[str, Any] | None:
         """The result for the runtime (None for commands without output); raises ``CniFailure``."""
         lock = self._locks.setdefault(attachment.handle, asyncio.Lock())
+        started = time.perf_counter()
         try:
             async with lock:
                 return await self._dispatch(attachment)
-        except CniFailure:
-            self.counters.failures += 1
+        except CniFailure as failure:
+            self.counters.failed(attachment.command, failure.code)
             raise
         except AddressUnavailable as error:
-            self.counters.failures += 1
+            self.counters.failed(attachment.command, TRY_AGAIN_LATER)
             raise CniFailure(TRY_AGAIN_LATER, "no address can be assigned now", str(error)) from None
         except pod_netlink.PodNetworkError as error:
-            self.counters.failures += 1
+            self.counters.failed(attachment.command, IO_FAILURE)
             raise CniFailure(IO_FAILURE, "the pod's network could not be set up", str(error)) from None
         finally:
+            latency = self.counters.latency.get(attachment.command)
+            if latency is None:
+                latency = self.counters.latency[attachment.command] = Durations()
+            latency.observe(time.perf_counter() - started)
             if not lock.locked() and self._locks.get(attachment.handle) is lock:
                 del self._locks[attachment.handle]
 
@@ -122,7 +153,9 @@ class PodNetwork:
 
     async def add(self, attachment: PodAttachment) -> dict[str, Any]:
         had = await self.addresses.addresses_of(attachment.handle)
+        started = time.perf_counter()
         addresses = await self.addresses.assign(attachment)
+        self.counters.ipam_assign.observe(time.perf_counter() - started)
         try:
             link = await asyncio.to_thread(
                 pod_netlink.attach,
@@ -154,7 +187,9 @@ class PodNetwork:
 
     async def delete(self, attachment: PodAttachment) -> None:
         await asyncio.to_thread(pod_netlink.detach, attachment.host_ifname)
+        started = time.perf_counter()
         released = await self.addresses.release(attachment.handle)
+        self.counters.ipam_release.observe(time.perf_counter() - started)
         if released:
             log.info(
                 "pod %s released %s", attachment.container_id[:12], ", ".join(str(a.ip) for a in released)

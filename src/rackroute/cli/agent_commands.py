@@ -44,6 +44,10 @@ def agent_command(
     ] = True,
     log_format: Annotated[LogFormat, typer.Option("--log-format")] = LogFormat.TEXT,
     log_level: Annotated[LogLevel, typer.Option("--log-level")] = LogLevel.INFO,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option("--metrics-listen", help="serve Prometheus /metrics on HOST:PORT (e.g. 0.0.0.0:9473)"),
+    ] = None,
 ) -> None:
     """Run the node agent: BGP speaker, kernel routes, IPAM and the CNI server for one node."""
     from ..agent.node_agent import AgentOptions, NodeAgent
@@ -66,7 +70,17 @@ def agent_command(
         except InvalidURL as error:
             typer.echo(f"rackroute agent: --datastore: {error}", err=True)
             return 1
+        metrics = None
+        if metrics_listen:  # docs/metrics.md; the store is timed only when metrics are served
+            from ..api.metrics import MetricsServer, parse_metrics_listen
+            from ..api.metrics_agent import agent_registry
+            from ..api.metrics_store import MeasuredStore
+
+            store = measured = MeasuredStore(store)
         agent = NodeAgent(store, options)
+        if metrics_listen:
+            metrics = MetricsServer(agent_registry(agent, measured), parse_metrics_listen(metrics_listen))
+            await metrics.start()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -76,6 +90,8 @@ def agent_command(
             await stopping.wait()
         finally:
             await agent.stop(graceful_restart=graceful_stop)
+            if metrics is not None:
+                await metrics.stop()
             await store.close()
         return 0
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..api.endpoint import Endpoint, parse_listen_address
+from ..api.metrics_speaker import add_speaker_metrics
 from ..api.speaker_api import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
 from ..speaker.config import ConfigError, SpeakerConfig, load_config
 from ..speaker.event_loop import choose_event_loop, run_speaker
@@ -117,7 +118,9 @@ class Daemon:
         self._reload_tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self) -> int:
-        api = ControlApi(create_app(self._handle, self.reload), self.endpoint)
+        app = create_app(self._handle, self.reload)
+        add_speaker_metrics(app, lambda: self._handle.speaker)  # GET /metrics (docs/metrics.md)
+        api = ControlApi(app, self.endpoint)
         try:
             await api.start()
         except OSError as error:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
@@ -87,6 +88,11 @@ class FibManager:
             Resolver(kernel, link_local_interface=settings.link_local_interface) if kernel else None
         )
         self._hop_sets: dict[tuple[tuple[bytes, ...], int], frozenset[NextHop] | str] = {}
+        # Read by metrics at scrape time (STYLE pattern 13): flushes done, the last one's duration,
+        # netlink errors (a failed dump/batch, or a route operation the kernel refused).
+        self.flushes = 0
+        self.last_flush_seconds = 0.0
+        self.netlink_errors = 0
 
     @property
     def enabled(self) -> bool:
@@ -163,6 +169,7 @@ class FibManager:
         if self._kernel is None:
             self._drop_pending()
             return report
+        started = time.perf_counter()
         dirty = self._merge_pending()
         full = self._next_scan is None or now >= self._next_scan
         if self._converge_requested or self._retention_over(now):
@@ -183,12 +190,16 @@ class FibManager:
             except OSError as error:
                 log.error("kernel routes for %s: %s; full scan in %.0f s", family, error, RETRY_AFTER_ERROR)
                 failed = True
+                self.netlink_errors += 1
         if failed:
             self._next_scan = now + RETRY_AFTER_ERROR
         elif full:
             self._scanned = True
             self._next_scan = now + self.settings.rescan_interval
         self._log_report(report)
+        self.netlink_errors += len(report.failures)
+        self.flushes += 1
+        self.last_flush_seconds = time.perf_counter() - started
         return report
 
     def close(self) -> None:
