@@ -25,6 +25,7 @@ class RackrouteCommands(LazyCommandGroup):
         "get": "rackroute.cli.resource_commands:get_command",
         "delete": "rackroute.cli.resource_commands:delete_command",
         "datastore": "rackroute.cli.resource_commands:datastore_app",
+        "ipam": "rackroute.cli.ipam_commands:ipam_app",
         "cni": "rackroute.cli.cni_commands:cni_app",
         "controller": "rackroute.cli.controller_commands:controller_command",
         "node": "rackroute.cli.node_commands:node_app",
