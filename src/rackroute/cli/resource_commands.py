@@ -167,7 +167,7 @@ def get_command(
             document = await store.get(key)
             if document is None:
                 raise fail(
-                    f"{info.singular}.{info.group or 'core'} {name!r} not found"
+                    f"{info.qualified_singular} {name!r} not found"
                     + (f" in namespace {key.namespace}" if key.namespace else "")
                 )
             return [document]
@@ -299,7 +299,7 @@ def delete_command(
         if kind is not None:
             raise fail("give KIND NAME or -f FILE, not both")
         for item in load_input(filename, namespace, recursive):
-            keys.append((f"{item.kind.singular}.{item.kind.group or 'core'}/{item.key.name}", item.key))
+            keys.append((f"{item.kind.qualified_singular}/{item.key.name}", item.key))
     else:
         if kind is None or not names:
             raise fail("delete needs KIND NAME... or -f FILE")
@@ -309,8 +309,7 @@ def delete_command(
             raise fail(str(error)) from None
         space = (namespace or "default") if info.namespaced else ""
         keys = [
-            (f"{info.singular}.{info.group or 'core'}/{n}", ResourceKey(info.group, info.kind, space, n))
-            for n in names
+            (f"{info.qualified_singular}/{n}", ResourceKey(info.group, info.kind, space, n)) for n in names
         ]
 
     async def remove(store: Store) -> tuple[list[str], list[str]]:

@@ -88,8 +88,8 @@ def test_apply_then_get_as_a_table(datastore: str, rack_file: Path) -> None:
     code, out, _ = rackroute("apply", "-f", str(rack_file), datastore=datastore)
     assert code == 0
     assert out.splitlines() == [
-        "node.core/node-1a created",
-        "node.core/node-2a created",
+        "node/node-1a created",
+        "node/node-2a created",
         "ippool.projectcalico.org/rack1 created",
         "bgppeer.projectcalico.org/rack1-tor created",
         "bgppeer.metallb.io/rack1-tor -n metallb-system created",

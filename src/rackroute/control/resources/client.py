@@ -65,9 +65,7 @@ class Applied:
 
     def __str__(self) -> str:
         namespace = f" -n {self.key.namespace}" if self.key.namespace else ""
-        return (
-            f"{self.kind.singular}.{self.kind.group or 'core'}/{self.key.name}{namespace} {self.action.value}"
-        )
+        return f"{self.kind.qualified_singular}/{self.key.name}{namespace} {self.action.value}"
 
 
 def content_of(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -116,9 +114,7 @@ class ResourceClient:
     def key(self, model: type[Resource], name: str, namespace: str = "") -> ResourceKey:
         kind = self.kinds.of_model(model)
         if kind.namespaced and not namespace:
-            raise ValueError(
-                f"{kind.kind}.{kind.group or 'core'} is namespaced: name the namespace of {name!r}"
-            )
+            raise ValueError(f"{kind.qualified_singular} is namespaced: name the namespace of {name!r}")
         return ResourceKey(kind.group, kind.kind, namespace if kind.namespaced else "", name)
 
     async def watch(self, models: Sequence[type[Resource]], *, since: int) -> AsyncIterator[TypedEvent]:

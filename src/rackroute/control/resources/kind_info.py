@@ -55,6 +55,11 @@ class KindInfo:
         return self.kind.lower()
 
     @property
+    def qualified_singular(self) -> str:
+        """How kubectl names one resource of this kind in its output (``bgppeer.metallb.io``, ``node``)."""
+        return f"{self.singular}.{self.group}" if self.group else self.singular
+
+    @property
     def qualified_plural(self) -> str:
         """kubectl's fully-qualified name (``bgppeers.metallb.io``), the plural for the core group."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
