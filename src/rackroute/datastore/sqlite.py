@@ -23,7 +23,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from rackroute.control.store import (
@@ -44,6 +43,7 @@ from rackroute.control.store import (
 
 from .local import Outcome, check_compactable, check_watchable, execute, matches, single, watch_history
 from .urls import SQLiteURL
+from .worker import Worker
 from .writes import Stored, decode, encode, stamp
 
 POLL_INTERVAL = 0.004  # seconds between two looks at data_version while something watches
@@ -150,8 +150,8 @@ class SQLiteStore:
     def __init__(self, url: str, config: SQLiteURL) -> None:
         self.url = url
         self.config = config
-        self._writer = ThreadPoolExecutor(1, "rackroute-sqlite-write")
-        self._reader = ThreadPoolExecutor(1, "rackroute-sqlite-read")
+        self._writer = Worker("rackroute-sqlite-write")
+        self._reader = Worker("rackroute-sqlite-read")
         self._local = threading.local()
         self._watchers: set[Callable[[], None]] = set()
         self._poll_lock = threading.Lock()
@@ -182,10 +182,10 @@ class SQLiteStore:
             self._local.connection = connection
         return connection
 
-    async def _run(self, executor: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
+    async def _run(self, worker: Worker, function: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise StoreError(f"{self.url}: the store is closed")
-        return await asyncio.get_running_loop().run_in_executor(executor, self._guarded, function, *args)
+        return await worker.call(self._guarded, function, *args)
 
     def _guarded(self, function: Callable[..., T], *args: Any) -> T:
         """``function`` with SQLite's locking errors retried until the timeout, then ``Unavailable``."""
@@ -376,9 +376,8 @@ class SQLiteStore:
         if self._closed:
             return
         self._closed = True
-        for executor in (self._writer, self._reader):
-            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
-            executor.shutdown(wait=False)
+        for worker in (self._writer, self._reader):
+            await worker.stop(self._close_connection)
 
     def _close_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
