@@ -19,6 +19,7 @@ from rackroute.control.ipam import (
     NodeAllocator,
     NoPoolForNode,
     PoolExhausted,
+    PoolInUseChanged,
     audit,
     release_address,
 )
@@ -233,5 +234,29 @@ def test_a_stale_cache_loses_its_write_and_never_overwrites_another_allocation(u
         assert first.conflicts == 1
         for handle in "abc":
             await first.release(handle)
+
+    scenario(url, body)
+
+
+def test_changing_the_block_size_of_a_pool_in_use_is_refused_with_what_to_do(url: str) -> None:
+    async def body(store: Store) -> None:
+        n1 = NodeAllocator(store, "n1", config_ttl=0)
+        await n1.assign(AssignRequest("a", annotations={}))
+        pool = await store.get(ResourceKey("projectcalico.org", "IPPool", "", "r1-v4"))
+        assert pool is not None
+        pool["spec"]["blockSize"] = 27
+        await store.update(pool)
+        with pytest.raises(
+            PoolInUseChanged, match=r"r1-v4: blockSize is /27 but blocks of /26 .* create a new pool"
+        ):
+            await n1.assign(AssignRequest("b", annotations={}))
+        snapshot, _ = await read_snapshot(store, leak_grace_seconds=0)
+        assert [f.kind for f in audit(snapshot).problems] == ["block-size"]
+        pool["spec"]["blockSize"] = 26
+        pool["metadata"]["resourceVersion"] = (
+            await store.get(ResourceKey("projectcalico.org", "IPPool", "", "r1-v4"))
+        )["metadata"]["resourceVersion"]  # type: ignore[index]
+        await store.update(pool)
+        await n1.release("a")
 
     scenario(url, body)

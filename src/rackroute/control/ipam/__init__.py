@@ -26,6 +26,7 @@ from .errors import (
     IpamError,
     NoPoolForNode,
     PoolExhausted,
+    PoolInUseChanged,
     TooManyConflicts,
 )
 from .release import release_address, release_handle
@@ -47,6 +48,7 @@ __all__ = [
     "NodeView",
     "PoolExhausted",
     "PoolGeometry",
+    "PoolInUseChanged",
     "PoolView",
     "Report",
     "TooManyConflicts",

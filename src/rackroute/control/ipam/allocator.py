@@ -32,6 +32,7 @@ from .plan import (
     choose_new_block,
     plan_assignment,
     pool_of,
+    refuse_block_size_change,
     relieve_contention,
     requested_addresses,
 )
@@ -225,6 +226,8 @@ class NodeAllocator:
             if not candidates:
                 continue
             blocks = await self._node_blocks()
+            for pool in candidates:
+                refuse_block_size_change(pool, self._all_blocks)
             handle_id = request.handle_id
             choice = choose_in_node_blocks(
                 candidates, blocks.values(), reservations, handle_id, self._salt + lost_in_row

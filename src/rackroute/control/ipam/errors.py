@@ -33,3 +33,8 @@ class InvalidRequest(IpamError):
 class TooManyConflicts(IpamError):
     """Compare-and-swap lost too often in a row (heavy contention, or the datastore is flapping); the
     caller may retry later (CNI: "try again later")."""
+
+
+class PoolInUseChanged(IpamError):
+    """An IPPool's blockSize (or CIDR) was changed while blocks of it are claimed: refused, as Calico
+    refuses it (create a new pool, move the pods, delete the old one)."""

@@ -28,7 +28,7 @@ from .blocks import (
     reserved_mask,
     within,
 )
-from .errors import AddressUnavailable, InvalidRequest, NoPoolForNode, PoolExhausted
+from .errors import AddressUnavailable, InvalidRequest, NoPoolForNode, PoolExhausted, PoolInUseChanged
 from .state import (
     AssignedAddress,
     AssignRequest,
@@ -127,6 +127,24 @@ def _same_cidr(cidr: Network, text: str) -> bool:
         return ipaddress.ip_network(text, strict=False) == cidr
     except ValueError:
         return False
+
+
+def refuse_block_size_change(pool: PoolView, stored_blocks: Iterable[Network]) -> None:
+    """Raises ``PoolInUseChanged`` when blocks of another size lie in the pool: its blockSize was
+    changed while in use. (Also the check for an apply path: run it on the new pool before writing.)"""
+    sizes = sorted(
+        {
+            b.prefixlen
+            for b in stored_blocks
+            if within(b, pool.cidr) and b.prefixlen != pool.geometry.block_size
+        }
+    )
+    if sizes:
+        raise PoolInUseChanged(
+            f"IPPool {pool.name}: blockSize is /{pool.geometry.block_size} but blocks of "
+            f"{', '.join(f'/{s}' for s in sizes)} are claimed in it; changing the block size of a pool "
+            "in use is not supported (as in Calico): create a new pool, move the pods, delete the old one"
+        )
 
 
 def pool_of(network: Network, pools: Iterable[PoolView]) -> PoolView | None:
