@@ -1,9 +1,10 @@
 """rackroute's BFD against FRR 8.4's bfdd, in network namespaces:
 
-    node (python -m rackroute.bfdd)  --eth0/tor0 veth--  tor (FRR bfdd)
+    node (python -m rackroute.bfdd)  --eth0/tor0 veth--  tor (FRR bfdd, zebra)
     10.0.1.11/24, fd00:0:1::11/64                        10.0.1.1/24, fd00:0:1::1/64
 
-Three sessions at 300 ms x 3: single hop IPv4 and IPv6 (RFC 5881) and IPv4 multihop (RFC 5883). They
+Four sessions at 300 ms x 3: single hop IPv4, IPv6 and IPv6 link-local on the interface (RFC 5881)
+and IPv4 multihop (RFC 5883). They
 come Up on both sides; cutting the link takes both sides Down within the Detection Time (0.9 s),
 measured from rackroute's events and FRR's microsecond log timestamps; killing bfdd is detected the
 same way; FRR's `shutdown` is reported as the peer going AdminDown; everything comes Up again. The
@@ -31,6 +32,9 @@ from rackroute.lab.waiting import wait_until
 
 NODE4, TOR4 = "10.0.1.11", "10.0.1.1"
 NODE6, TOR6 = "fd00:0:1::11", "fd00:0:1::1"
+# Link-local addresses from fixed MACs (EUI-64): an unnumbered single-hop session bound to the link.
+NODE_MAC, TOR_MAC = "02:00:00:00:00:11", "02:00:00:00:00:01"
+NODE_LL, TOR_LL = "fe80::ff:fe00:11", "fe80::ff:fe00:1"
 DETECTION_TIME = 0.9  # 3 x 300 ms
 # Scheduling slack on a shared 2-core machine: the loop timer, the kernel, FRR's own timers.
 SLACK = 0.25
@@ -38,6 +42,7 @@ SESSIONS = {  # rackroute's name of the session -> FRR's (peer, multihop)
     f"{TOR4} from {NODE4}": (NODE4, False),
     f"{TOR6} from {NODE6}": (NODE6, False),
     f"{TOR4} from {NODE4} multihop": (NODE4, True),
+    f"{TOR_LL}%eth0": (NODE_LL, False),
 }
 FRR_CONFIG = f"""\
 debug bfd peer
@@ -48,6 +53,11 @@ bfd
   detect-multiplier 3
  !
  peer {NODE6} local-address {TOR6}
+  receive-interval 300
+  transmit-interval 300
+  detect-multiplier 3
+ !
+ peer {NODE_LL} interface tor0
   receive-interval 300
   transmit-interval 300
   detect-multiplier 3
@@ -67,19 +77,23 @@ STATE_CHANGE = re.compile(r"^(\S+ \S+) BFD: .*state-change: \[mhop:(\S+) peer:(\
 
 
 class FrrBfdd(FrrRouter):
-    """FRR's bfdd alone (no zebra, no bgpd), in a private mount namespace like ``FrrRouter``."""
+    """FRR's zebra and bfdd (zebra tells bfdd about interfaces: an interface-bound session needs it),
+    in a private mount namespace like ``FrrRouter``. ``start`` after ``kill9("bfdd")`` starts bfdd
+    alone again."""
 
     def start(self, config: str) -> None:
         for directory in ("var-tmp", "run"):
             (self.directory / directory).mkdir(exist_ok=True)
         path = self.write_config("bfdd.conf", config)
+        zebra_conf = self.write_config("zebra.conf", "")
         chown_tree(self.directory, FRR_USER, FRR_USER)
+        if "zebra" not in self.processes:
+            (self.directory / "zebra.vty").unlink(missing_ok=True)
+            self.launch(
+                "zebra", self._daemon_argv("zebra", zebra_conf), ready=(self.directory / "zebra.vty").exists
+            )
         (self.directory / "bfdd.vty").unlink(missing_ok=True)
-        argv = [
-            word
-            for word in self._daemon_argv("bfdd", path)
-            if word not in ("-z", str(self.directory / "zserv.api"))
-        ]
+        argv = self._daemon_argv("bfdd", path)
         argv[argv.index("--log-level") + 1] = "debug"  # state changes are debug messages
         self.launch("bfdd", argv, ready=(self.directory / "bfdd.vty").exists)
         # The command line's log target keeps whole seconds; a configured one takes the precision.
@@ -119,11 +133,14 @@ class RackrouteBfdd:
         namespace: Namespace,
         own: tuple[str, str] = (NODE4, NODE6),
         peer: tuple[str, str] = (TOR4, TOR6),
+        link_local: str | None = f"{TOR_LL}%eth0",
     ) -> None:
         self.log = lab.state_dir / f"rackroute-bfdd-{namespace.short_name}.log"
         argv = [sys.executable, "-m", "rackroute.bfdd", "--tx", "300", "--rx", "300", "--multiplier", "3"]
         argv += ["--session", f"{peer[0]}@{own[0]}", "--session", f"{peer[1]}@{own[1]}"]
         argv += ["--multihop-session", f"{peer[0]}@{own[0]}"]
+        if link_local is not None:
+            argv += ["--session", link_local]
         self.process = lab.start(f"{namespace.short_name}/rackroute-bfdd", namespace, argv, log_path=self.log)
 
     def events(self) -> list[dict[str, Any]]:
@@ -185,6 +202,8 @@ def bfd_lab(lab: Lab) -> BfdLab:
         "tor0",
         addresses=[f"{NODE4}/24", f"{NODE6}/64"],
         peer_addresses=[f"{TOR4}/24", f"{TOR6}/64"],
+        mac=NODE_MAC,
+        peer_mac=TOR_MAC,
     )
     frr = FrrBfdd(lab, tor, "tor-bfdd")
     frr.start(FRR_CONFIG)
@@ -202,7 +221,7 @@ def test_a_cut_link_is_detected_by_both_sides_within_the_detection_time_and_reco
     node.ip("link", "set", "eth0", "down")
     wait_until(
         lambda: (rackroute.downs_after(cut), frr_downs_after(frr, cut)),
-        lambda s: len(s[0]) == len(s[1]) == 3,
+        lambda s: len(s[0]) == len(s[1]) == len(SESSIONS),
         timeout=10,
         what="Down on both sides",
     )
@@ -230,7 +249,7 @@ def test_a_killed_frr_bfdd_is_detected_within_the_detection_time_and_a_restarted
     frr.kill9("bfdd")
     wait_until(
         lambda: rackroute.downs_after(killed),
-        lambda downs: len(downs) == 3,
+        lambda downs: len(downs) == len(SESSIONS),
         timeout=10,
         what="rackroute Down",
     )
@@ -299,8 +318,8 @@ def test_two_rackroute_instances_detect_a_cut_link_within_the_detection_time_and
         addresses=[f"{NODE4}/24", f"{NODE6}/64"],
         peer_addresses=[f"{TOR4}/24", f"{TOR6}/64"],
     )
-    ours = RackrouteBfdd(lab, node)
-    theirs = RackrouteBfdd(lab, tor, own=(TOR4, TOR6), peer=(NODE4, NODE6))
+    ours = RackrouteBfdd(lab, node, link_local=None)
+    theirs = RackrouteBfdd(lab, tor, own=(TOR4, TOR6), peer=(NODE4, NODE6), link_local=None)
 
     def states() -> tuple[dict[str, str], dict[str, str]]:
         return ours.states(), theirs.states()

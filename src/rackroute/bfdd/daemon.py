@@ -23,7 +23,7 @@ from ..bfd.events import Event
 from ..bfd.session import Session
 from ..bfd.sessions import SessionTable
 from ..bfd.wire import MULTIHOP_PORT, SINGLE_HOP_PORT
-from .sockets import ANCILLARY_SPACE, arrival_of, open_receive_socket, open_transmit_socket
+from .sockets import ANCILLARY_SPACE, arrival_of, destination_of, open_receive_socket, open_transmit_socket
 
 Subscriber = Callable[[Event], None]
 READS_PER_WAKEUP = 256  # bounded: one busy socket cannot starve the timer
@@ -43,6 +43,7 @@ class Ports:
 class _Entry:
     session: Session
     sock: socket.socket
+    destination: tuple[str, int] | tuple[str, int, int, int]
     subscribers: list[Subscriber] = field(default_factory=list)
 
 
@@ -98,7 +99,8 @@ class Bfdd:
         except ValueError:
             sock.close()
             raise
-        self._entries[config.key] = _Entry(session, sock)
+        port = self.ports.peer_multihop if config.key.multihop else self.ports.peer_single_hop
+        self._entries[config.key] = _Entry(session, sock, destination_of(config.key, port))
         self._after_input([])
         return session
 
@@ -173,10 +175,9 @@ class Bfdd:
 
     def _send_all(self) -> None:
         for session, datagram in self.table.datagrams_to_send():
-            key = session.key
-            port = self.ports.peer_multihop if key.multihop else self.ports.peer_single_hop
+            entry = self._entries[session.key]
             try:
-                self._entries[key].sock.sendto(datagram, (str(key.peer), port))
+                entry.sock.sendto(datagram, entry.destination)
             except OSError:
                 self.send_errors += 1
 

@@ -4,6 +4,7 @@ decides anything about the protocol; ``arrival_of`` only reads what the kernel r
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
 import random
@@ -46,29 +47,50 @@ def open_receive_socket(family: socket.AddressFamily, port: int) -> socket.socke
 
 
 def open_transmit_socket(key: SessionKey, rng: random.Random, attempts: int = 64) -> socket.socket:
-    """A socket bound to a free source port in 49152-65535 (RFC 5881 §4), sending with TTL 255."""
+    """A socket bound to a free source port in 49152-65535 (RFC 5881 §4), sending with TTL 255.
+    ``OSError`` names the session and what failed (no such interface, no such local address...)."""
     ipv6 = key.peer.version == 6
-    family = socket.AF_INET6 if ipv6 else socket.AF_INET
-    local = str(key.local) if key.local is not None else ("::" if ipv6 else "0.0.0.0")
-    last_error: OSError | None = None
-    for _ in range(attempts):
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            if ipv6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, GTSM_TTL)
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, CS6)
-            else:
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, GTSM_TTL)
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, CS6)
-            if key.interface:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, key.interface.encode())
-            sock.bind((local, rng.randint(SOURCE_PORT_FIRST, SOURCE_PORT_LAST)))
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if ipv6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, GTSM_TTL)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, CS6)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, GTSM_TTL)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, CS6)
+        if key.interface:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, key.interface.encode())
+        local = str(key.local) if key.local is not None else ("::" if ipv6 else "0.0.0.0")
+        scope = scope_of(key)
+        for _ in range(attempts):
+            port = rng.randint(SOURCE_PORT_FIRST, SOURCE_PORT_LAST)
+            try:
+                sock.bind((local, port, 0, scope) if ipv6 else (local, port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                continue
             sock.setblocking(False)
             return sock
-        except OSError as error:
-            sock.close()
-            last_error = error
-    raise OSError(f"BFD {key}: no free source port in {SOURCE_PORT_FIRST}-{SOURCE_PORT_LAST}: {last_error}")
+        raise OSError(errno.EADDRINUSE, f"no free source port in {SOURCE_PORT_FIRST}-{SOURCE_PORT_LAST}")
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"BFD session {key}: {error.strerror or error}") from None
+
+
+def scope_of(key: SessionKey) -> int:
+    """The interface index a link-local IPv6 session needs on its socket addresses (0: none)."""
+    if key.interface and key.peer.version == 6 and key.peer.is_link_local:
+        return socket.if_nametoindex(key.interface)
+    return 0
+
+
+def destination_of(key: SessionKey, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
+    """Where a session's packets go: the peer's address and port, with the interface's index as the
+    scope of a link-local IPv6 peer."""
+    if key.peer.version == 6:
+        return (str(key.peer), port, 0, scope_of(key))
+    return (str(key.peer), port)
 
 
 def arrival_of(ancillary: list[tuple[int, int, bytes]], source: str, multihop: bool) -> Arrival:

@@ -108,3 +108,14 @@ def test_a_packet_sent_with_ttl_64_is_dropped_by_the_gtsm_check(
             daemon.close()
 
     asyncio.run(scenario())
+
+
+def test_a_session_on_a_missing_interface_is_refused_with_its_name() -> None:
+    async def scenario() -> None:
+        daemon = Bfdd(ports=Ports(*free_udp_ports(4)), families=(socket.AF_INET,))
+        with pytest.raises(OSError, match=r"BFD session 127\.0\.0\.2%rrt-nosuch.*No such device"):
+            daemon.add_session(SessionConfig(SessionKey.of("127.0.0.2", interface="rrt-nosuch")))
+        assert daemon.sessions() == []
+        daemon.close()
+
+    asyncio.run(scenario())
