@@ -17,6 +17,7 @@ from ..bgp.attributes import PathAttributes
 from ..bgp.communities import WellKnownCommunity
 from ..net.family import Family
 from .adj_in import INDEX_THRESHOLD, by_path_id
+from .channels import ExportChannels, Tick, export_tick
 from .exporter import Export, Exporter, ExportMemo
 from .group_exports import GroupExports
 from .groups import GroupExport
@@ -59,6 +60,7 @@ class Rib:
         self.policy_cache = PolicyCache(self.interner)
         self._exporter = Exporter(settings, self.interner, self.policy_cache)
         self._groups = GroupExports(settings, self.interner, self.policy_cache, self.loc_rib)
+        self.channels = ExportChannels()  # export state per neighbour (``channels``)
         self._next_hop_usable = next_hop_usable
         self._loc_ribs: dict[Family, LocRib] = {}
         self._neighbours: dict[bytes, Neighbour] = {}
@@ -339,11 +341,35 @@ class Rib:
         prefixes.extend(prefix for prefix in sent if prefix not in self.loc_rib(family).routes)
         return self.exports_for(address, family, prefixes, memo)
 
+    def export_tick(self, families_of: Callable[[bytes], frozenset[Family]]) -> Tick:
+        """This tick's exports for every neighbour's channel (``channels``), ``families_of`` saying
+        which families each one exchanges; the Loc-RIBs' journals are taken."""
+        return export_tick(self, families_of)
+
+    def take_journals(self) -> Iterator[tuple[Family, dict[bytes, Route | None]]]:
+        """Every family's changes since the last call (``LocRib.take_journal``), taken."""
+        for family, loc_rib in sorted(self._loc_ribs.items()):
+            if loc_rib.journal:
+                yield family, loc_rib.take_journal()
+
+    def pending_changes(self) -> int:
+        return sum(len(loc_rib.journal) for loc_rib in self._loc_ribs.values())
+
+    def export_up(self, address: bytes) -> None:
+        """The neighbour's session is up: its whole table and End-of-RIB go out at the next tick."""
+        self.channels.up(address)
+
+    def export_down(self, address: bytes) -> None:
+        """The session went down: nothing is known to have been sent any more."""
+        self.channels.down(address)
+        self.reset_adj_rib_out(address)
+
     def suspend_export(self, address: bytes) -> None:
         """Leave the neighbour out of the exports for a while (its output is backed up): what it
-        was sent is kept in its own Adj-RIB-Out, so ``full_export`` later sends it the difference.
-        Call before the Loc-RIB's journal is taken (the group's view of it is read from there)."""
-        self._groups.detach(self._neighbour(address))
+        was sent is kept in its own Adj-RIB-Out, so the resync sends it the difference. Call when
+        what the journal's reader saw is what the neighbour was sent (at the end of a tick's sends)."""
+        if self.channels.suspend(address):
+            self._groups.detach(self._neighbour(address))
 
     def reset_adj_rib_out(self, address: bytes, family: Family | None = None) -> None:
         """The session went down: nothing is known to have been sent any more."""

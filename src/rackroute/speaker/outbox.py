@@ -1,21 +1,18 @@
-"""``Outbox``: what leaves the RIB, batched per event-loop iteration.
+"""``Outbox``: packs what the RIB exports each event-loop iteration and sends it.
 
-Every RIB change notes the Loc-RIB prefixes it changed (``note``); the first note of an iteration
-schedules one ``flush`` with ``call_soon``. The flush tells the route sink (the kernel) the new next
-hops, asks the RIB for every established neighbour's exports of all changed prefixes at once
-(``Rib.export_groups``), and encodes each distinct UPDATE once for every neighbour it goes to
-(``update_encoder.UpdateEncoder``). Whole tables go out from here too: the initial one after
-Established (then End-of-RIB, RFC 4724 §2), answers to ROUTE-REFRESH (with BoRR/EoRR when enhanced
-route refresh is negotiated, RFC 7313), and re-exports after an export policy change. A whole
-neighbour's routes going away at once come in chunks (``note_chunks``), each flushed before the RIB
-withdraws the next, so a million-route neighbour's teardown holds a chunk of temporaries, not a
-million-prefix copy at every stage.
+Every RIB change notes that something changed (``note``); the first note of an iteration schedules
+one ``flush`` with ``call_soon``. The flush asks the RIB for the tick (``Rib.export_tick``: the
+export channels of ``rib.channels`` decide who gets what — changes, initial tables with End-of-RIB,
+resyncs, route refresh answers), publishes the changed prefixes' next hops to the subscribers
+(``RoutesChanged``), encodes each distinct UPDATE once for every neighbour it goes to
+(``update_encoder.UpdateEncoder``, ``group_send``) and writes each neighbour's share at once. A
+whole neighbour's routes going away come in chunks (``note_chunks``), each flushed before the RIB
+withdraws the next, so a million-route neighbour's teardown holds a chunk of temporaries.
 
-Output is bounded per neighbour: a neighbour whose connection is above its high water
-(``Connection.output_blocked``, reported through ``block``) is taken out of the exports before the
-next journal is taken — what it was sent stays known in its own Adj-RIB-Out (``Rib.suspend_export``)
-— and gets the difference between that and the RIB's state then when its backlog has drained
-(``unblock``): nothing is queued twice, and it is sent the latest state, not every intermediate one.
+Output is bounded per neighbour: a neighbour whose backlog passed its high water (``block``, from
+``Connection``) has its channel suspended at once — at the end of the tick's sends, so what it was
+sent is what its group last saw — and resynced when the backlog has drained (``unblock``): nothing
+is queued twice, and it is sent the latest state, not every intermediate one.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..bgp.messages import RouteRefresh
 from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
-from ..rib.exporter import ExportMemo
+from ..rib.channels import ChannelState, TableKind, Tick
 from ..rib.path import Advertisement, Route
 from ..rib.rib import WITHDRAWAL_CHUNK, Changes, Chunks, Rib
 from .connection import Connection
@@ -43,6 +40,7 @@ Outgoing = list[Encoded | RouteRefresh]
 EncodedAttributes = dict[tuple[Advertisement, Family, EncodingProfile], bytes]
 ENCODED_ATTRIBUTES_KEPT = 50_000
 log = logging.getLogger("rackroute.speaker")
+NO_FAMILIES: frozenset[Family] = frozenset()
 
 
 class Outbox:
@@ -52,16 +50,7 @@ class Outbox:
         self.held = False  # graceful restart deferral: nothing leaves until ``release``
         self.closed = False
         self.last_flush_encodes = 0  # UPDATE groups encoded by the last flush (tests, metrics)
-        # Families with changes since the last flush; which prefixes changed (in the order they
-        # changed: prefixes of one UPDATE stay together, which the export groups process as one
-        # run) and their Routes before is each Loc-RIB's journal (``rib.locrib``).
-        self._dirty: set[Family] = set()
-        self._initial: set[Peer] = set()  # established, waiting for their initial table
-        self._synced: set[Peer] = set()  # established, initial table sent
-        self._refresh: list[tuple[Peer, Family]] = []  # route refresh requests to answer
-        self._reexport: set[Peer] = set()  # export policy changed: send the difference
-        self._blocking: set[Peer] = set()  # above the high water: suspend before the next journal
-        self._blocked: set[Peer] = set()  # suspended until their output drains
+        self._peers: dict[bytes, Peer] = {}  # established neighbours, by RIB key (whom to send to)
         self._handle: asyncio.Handle | None = None
         self._encoded_attributes: EncodedAttributes = {}  # kept across flushes, see ``flush``
 
@@ -70,12 +59,11 @@ class Outbox:
     def note(self, family: Family, changed: Iterable[bytes]) -> None:
         """The RIB changed ``changed`` (its journal has them): schedule the flush."""
         if changed:
-            self._dirty.add(family)
             self._schedule()
 
     def note_changes(self, changes: Changes) -> None:
-        for family, changed in changes.items():
-            self.note(family, changed)
+        if any(changes.values()):
+            self._schedule()
 
     def note_chunks(self, chunks: Chunks) -> None:
         """Note a big change a chunk at a time (``Rib.drop_routes_in_chunks``): whenever a chunk's
@@ -84,61 +72,54 @@ class Outbox:
         iteration's flush like any other, batched with the rest."""
         for family, changed in chunks:
             self.note(family, changed)
-            if sum(len(self.rib.loc_rib(each).journal) for each in self._dirty) >= WITHDRAWAL_CHUNK:
+            if self.rib.pending_changes() >= WITHDRAWAL_CHUNK:
                 self.flush_now()
 
     def peer_up(self, peer: Peer) -> None:
-        self._synced.discard(peer)
-        self._initial.add(peer)
+        self._peers[peer.key] = peer
+        self.rib.export_up(peer.key)
         self._schedule()
 
     def peer_down(self, peer: Peer) -> None:
-        self._initial.discard(peer)
-        self._synced.discard(peer)
-        self._reexport.discard(peer)
-        self._blocking.discard(peer)
-        self._blocked.discard(peer)
-        self._refresh = [(p, f) for p, f in self._refresh if p is not peer]
+        if self._peers.get(peer.key) is peer:
+            del self._peers[peer.key]
+        self.rib.export_down(peer.key)
 
     def resend(self, peer: Peer, family: Family) -> None:
         """Send the whole table again (a ROUTE-REFRESH request, or ``refresh_neighbor``)."""
-        if peer in self._synced:
-            self._refresh.append((peer, family))
-            self._schedule()
+        self.rib.channels.refresh(peer.key, family)
+        self._schedule()
 
     def reexport(self, peer: Peer) -> None:
         """Send the difference between what the neighbour has and what it should have now."""
-        if peer in self._synced:
-            self._reexport.add(peer)
-            self._schedule()
+        self.rib.channels.resync(peer.key)
+        self._schedule()
 
     def block(self, peer: Peer) -> None:
         """The neighbour's output is above the high water: build nothing more for it."""
-        if peer in self._synced and peer not in self._blocked:
-            self._blocking.add(peer)
+        self.rib.suspend_export(peer.key)
 
     def unblock(self, peer: Peer) -> None:
         """Its output drained: send it the difference between what it has and the RIB's state."""
-        self._blocking.discard(peer)
-        if peer in self._blocked:
-            self._blocked.discard(peer)
-            self._reexport.add(peer)
-            self._schedule()
+        self.rib.channels.resume(peer.key)
+        self._schedule()
 
     def blocked(self, peer: Peer) -> bool:
-        return peer in self._blocked or peer in self._blocking
+        return self.rib.channels.state(peer.key) is ChannelState.SUSPENDED
 
     def release(self, peers: Iterable[Peer]) -> None:
         """The end of the deferral: the kernel gets the whole Loc-RIB, then may sweep; every
         established neighbour gets its initial table."""
         self.held = False
-        self._take_journals()  # what changed meanwhile goes out with the whole tables below
+        for _ in self.rib.take_journals():
+            pass  # what changed meanwhile goes out with the whole tables below
         if self.gate.wanted:
             for family in SUPPORTED_FAMILIES:
                 routes = self.rib.loc_rib(family).routes
                 self.gate.routes_changed(family, {key: next_hops(r) for key, r in routes.items()})
         self.gate.converged()
-        self._initial.update(peers)
+        for peer in peers:
+            self.rib.export_up(peer.key)
         self._schedule()
 
     def close(self) -> None:
@@ -156,7 +137,8 @@ class Outbox:
             self._handle.cancel()
         if self.closed:
             self._handle = None
-            self._take_journals()
+            for _ in self.rib.take_journals():
+                pass
             return
         self.flush()
 
@@ -164,91 +146,61 @@ class Outbox:
         if self._handle is None and not self.closed:
             self._handle = asyncio.get_running_loop().call_soon(self.flush)
 
-    def _take_journals(self) -> dict[Family, dict[bytes, Route | None]]:
-        """Each changed family's journal (prefix -> Route before the changes), taken. Neighbours
-        that became blocked leave their groups first, while the journal still tells what they had."""
-        for peer in self._blocking:
-            if peer in self._synced:
-                self._blocked.add(peer)
-                self.rib.suspend_export(peer.key)
-        self._blocking.clear()
-        dirty, self._dirty = self._dirty, set()
-        return {family: self.rib.loc_rib(family).take_journal() for family in sorted(dirty)}
-
     def flush(self) -> None:
         self._handle = None
-        pending = self._take_journals()
         if self.held:
-            return  # ``release`` sends everything at once
+            for _ in self.rib.take_journals():
+                pass  # ``release`` sends everything at once
+            return
+        tick = self.rib.export_tick(self._families_of)
         if self.gate.wanted:
-            for family, journal in pending.items():
-                loc_rib = self.rib.loc_rib(family)
-                self.gate.routes_changed(family, {key: next_hops(loc_rib.get(key)) for key in journal})
+            for changes in tick.changes:
+                loc_rib = self.rib.loc_rib(changes.family)
+                self.gate.routes_changed(
+                    changes.family, {key: next_hops(loc_rib.get(key)) for key in changes.changed}
+                )
         if len(self._encoded_attributes) > ENCODED_ATTRIBUTES_KEPT:
             self._encoded_attributes.clear()  # a bound, and a release of advertisements nobody uses
         encoder = UpdateEncoder(self._encoded_attributes)
-        outgoing: dict[Peer, Outgoing] = {}
-        for family, journal in pending.items():
-            if not journal:
-                continue
-            peers = {
-                p.key: p
-                for p in self._synced
-                if family in p.active_families and p.negotiated is not None and p not in self._blocked
-            }
-            groups, exports = self.rib.export_groups(family, list(journal), peers, list(journal.values()))
-            negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
-            for group in groups:
-                for key, encoded in encode_group(encoder, group, negotiated).items():
-                    outgoing.setdefault(peers[key], []).extend(encoded)
-            for key, export in exports.items():
-                peer = peers[key]
-                if export and peer.negotiated is not None:
-                    outgoing.setdefault(peer, []).append(_encoded(encoder.export(export, peer.negotiated)))
-        self._refreshes(encoder, outgoing)
-        self._tables(encoder, outgoing)
+        outgoing = self._pack(tick, encoder)
         for peer, items in outgoing.items():
             _send(peer, items)
         self.last_flush_encodes = encoder.encoded
         self.rib.prune_if_grown()
 
-    def _refreshes(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
-        memos: dict[Family, ExportMemo] = {}
-        later = [(peer, family) for peer, family in self._refresh if peer in self._blocked]
-        for peer, family in self._refresh:
-            negotiated = peer.negotiated
-            if negotiated is None or peer not in self._synced or family not in peer.active_families:
-                continue
-            if peer in self._blocked:
-                continue  # answered once its output drained
-            enhanced = negotiated.enhanced_route_refresh
-            items = outgoing.setdefault(peer, [])
-            self.rib.reset_adj_rib_out(peer.key, family)
-            if enhanced:  # RFC 7313 §4: the peer drops what the refresh does not repeat
-                items.append(RouteRefresh(family, RouteRefreshSubtype.BEGIN))
-            export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
-            items.append(_encoded(encoder.export(export, negotiated)))
-            if enhanced:
-                items.append(RouteRefresh(family, RouteRefreshSubtype.END))
-        self._refresh = later
+    def _families_of(self, key: bytes) -> frozenset[Family]:
+        peer = self._peers.get(key)
+        return NO_FAMILIES if peer is None or peer.established is None else peer.active_families
 
-    def _tables(self, encoder: UpdateEncoder, outgoing: dict[Peer, Outgoing]) -> None:
-        memos: dict[Family, ExportMemo] = {}
-        later = self._reexport & self._blocked
-        for peer in self._initial | (self._reexport - later):
-            negotiated = peer.negotiated
-            if negotiated is None or peer.established is None:
+    def _pack(self, tick: Tick, encoder: UpdateEncoder) -> dict[Peer, Outgoing]:
+        """The tick's exports as each neighbour's bytes, in order: changes, then whole tables."""
+        peers = self._peers
+        outgoing: dict[Peer, Outgoing] = {}
+        negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
+        for changes in tick.changes:
+            for group in changes.groups:
+                for key, encoded in encode_group(encoder, group, negotiated).items():
+                    outgoing.setdefault(peers[key], []).extend(encoded)
+            for key, export in changes.exports.items():
+                peer = peers[key]
+                if export and peer.negotiated is not None:
+                    outgoing.setdefault(peer, []).append(_encoded(encoder.export(export, peer.negotiated)))
+        for table in tick.tables:
+            peer = peers[table.address]
+            session = peer.negotiated
+            if session is None:
                 continue
             items = outgoing.setdefault(peer, [])
-            for family in sorted(peer.active_families):
-                export = self.rib.full_export(peer.key, family, memos.setdefault(family, {}))
-                items.append(_encoded(encoder.export(export, negotiated)))
-                if peer in self._initial:  # RFC 4724 §2: after the initial table, GR or not
-                    items.append(Encoded(encoder.end_of_rib(family, negotiated), 1))
-                    peer.end_of_rib_sent.add(family)
-            self._synced.add(peer)
-        self._initial.clear()
-        self._reexport = later
+            enhanced = table.kind is TableKind.REFRESH and session.enhanced_route_refresh
+            if enhanced:  # RFC 7313 §4: the peer drops what the refresh does not repeat
+                items.append(RouteRefresh(table.family, RouteRefreshSubtype.BEGIN))
+            items.append(_encoded(encoder.export(table.export, session)))
+            if enhanced:
+                items.append(RouteRefresh(table.family, RouteRefreshSubtype.END))
+            if table.kind is TableKind.INITIAL:  # RFC 4724 §2: after the initial table, GR or not
+                items.append(Encoded(encoder.end_of_rib(table.family, session), 1))
+                peer.end_of_rib_sent.add(table.family)
+        return outgoing
 
 
 def next_hops(route: Route | None) -> list[bytes] | None:

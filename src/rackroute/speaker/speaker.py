@@ -285,9 +285,8 @@ class Speaker:
         self._check_deferral()
 
     def peer_down(self, peer: Peer) -> None:
-        self.outbox.peer_down(peer)
         if peer.key in self._infos:
-            self.rib.reset_adj_rib_out(peer.key)
+            self.outbox.peer_down(peer)  # its export channel goes, and what it was sent
         if self.subscribers:
             self.subscribers.publish(NeighbourDown(peer.address, peer.last_error or ""))
 

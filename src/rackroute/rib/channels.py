@@ -1,0 +1,147 @@
+"""Export channels (BIRD's word): the RIB's export state per neighbour, and one batch per tick.
+
+A neighbour's channel is in one state (``ChannelState``):
+- ``FEEDING``: its session is up; its whole table and End-of-RIB go out at the next tick;
+- ``READY``: it follows the changes, in its export group or on its own (``groups``);
+- ``SUSPENDED``: its output is backed up; it follows nothing, and what it was sent stays known in its
+  own Adj-RIB-Out (``Rib.suspend_export``);
+- ``RESYNC``: back from a suspension, or its export policy changed: the difference between what it
+  was sent and what it should have goes out at the next tick.
+Route refresh requests (RFC 2918) wait for the next tick, and for the end of a suspension.
+
+``Rib.export_tick`` takes every family's Loc-RIB journal (changes never leave the RIB to come back)
+and returns one ``Tick``: per family the changed prefixes and the exports of the ``READY`` channels,
+then the whole tables the other states call for. The runtime only encodes and sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from ..net.family import Family
+from .exporter import Export, ExportMemo
+from .groups import GroupExport
+
+if TYPE_CHECKING:
+    from .rib import Rib
+
+
+class ChannelState(Enum):
+    FEEDING = "feeding"
+    READY = "ready"
+    SUSPENDED = "suspended"
+    RESYNC = "resync"
+
+
+class TableKind(Enum):
+    INITIAL = "initial"  # followed by End-of-RIB (RFC 4724 §2)
+    RESYNC = "resync"
+    REFRESH = "refresh"  # the answer to a ROUTE-REFRESH (between BoRR and EoRR when enhanced)
+
+
+@dataclass(slots=True)
+class FamilyChanges:
+    family: Family
+    changed: list[bytes]  # Loc-RIB prefixes whose best path or multipath set changed, in order
+    groups: list[GroupExport]
+    exports: dict[bytes, Export]  # READY neighbours exported on their own
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    address: bytes
+    family: Family
+    export: Export
+    kind: TableKind
+
+
+@dataclass(slots=True)
+class Tick:
+    changes: list[FamilyChanges] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+class ExportChannels:
+    """The states; the RIB does the exporting (``Rib.export_tick``)."""
+
+    def __init__(self) -> None:
+        self.states: dict[bytes, ChannelState] = {}
+        self.refreshes: list[tuple[bytes, Family]] = []
+
+    def up(self, address: bytes) -> None:
+        self.states[address] = ChannelState.FEEDING
+
+    def down(self, address: bytes) -> None:
+        self.states.pop(address, None)
+        self.refreshes = [(a, f) for a, f in self.refreshes if a != address]
+
+    def state(self, address: bytes) -> ChannelState | None:
+        return self.states.get(address)
+
+    def suspend(self, address: bytes) -> bool:
+        """True when the neighbour was following (it must leave its group now)."""
+        if self.states.get(address) in (ChannelState.READY, ChannelState.RESYNC):
+            self.states[address] = ChannelState.SUSPENDED
+            return True
+        return False
+
+    def resume(self, address: bytes) -> None:
+        if self.states.get(address) is ChannelState.SUSPENDED:
+            self.states[address] = ChannelState.RESYNC
+
+    def resync(self, address: bytes) -> None:
+        if self.states.get(address) is ChannelState.READY:
+            self.states[address] = ChannelState.RESYNC
+
+    def refresh(self, address: bytes, family: Family) -> None:
+        if self.states.get(address) not in (None, ChannelState.FEEDING):
+            self.refreshes.append((address, family))
+
+    def ready(self) -> list[bytes]:
+        return [address for address, state in self.states.items() if state is ChannelState.READY]
+
+    def take_refreshes(self) -> list[tuple[bytes, Family]]:
+        """The requests to answer now; those of suspended neighbours wait."""
+        now = [(a, f) for a, f in self.refreshes if self.states.get(a) is not ChannelState.SUSPENDED]
+        self.refreshes = [(a, f) for a, f in self.refreshes if self.states.get(a) is ChannelState.SUSPENDED]
+        return now
+
+    def take_tables(self) -> list[tuple[bytes, TableKind]]:
+        """The neighbours whose whole table goes out now; they are READY from here on."""
+        due = []
+        for address, state in self.states.items():
+            if state is ChannelState.FEEDING or state is ChannelState.RESYNC:
+                due.append(
+                    (address, TableKind.INITIAL if state is ChannelState.FEEDING else TableKind.RESYNC)
+                )
+        for address, _ in due:
+            self.states[address] = ChannelState.READY
+        return due
+
+
+def export_tick(rib: Rib, families_of: Callable[[bytes], frozenset[Family]]) -> Tick:
+    """One tick's exports (see the module docstring); takes the Loc-RIBs' journals."""
+    channels, tick = rib.channels, Tick()
+    ready = channels.ready()
+    for family, journal in rib.take_journals():
+        if not journal:
+            continue
+        prefixes = list(journal)
+        members = [address for address in ready if family in families_of(address)]
+        groups, exports = rib.export_groups(family, prefixes, members, list(journal.values()))
+        tick.changes.append(FamilyChanges(family, prefixes, groups, exports))
+    memos: dict[Family, ExportMemo] = {}
+    for address, kind in channels.take_tables():
+        for family in sorted(families_of(address)):
+            export = rib.full_export(address, family, memos.setdefault(family, {}))
+            tick.tables.append(Table(address, family, export, kind))
+    # After the tables: a refresh answer forgets what was sent (it sends everything), which loses
+    # nothing only once the channel is in sync.
+    for address, family in channels.take_refreshes():
+        if family in families_of(address):
+            rib.reset_adj_rib_out(address, family)
+            tick.tables.append(Table(address, family, rib.full_export(address, family), TableKind.REFRESH))
+    return tick
