@@ -173,8 +173,8 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
             "cpu_percent_of_one_core": round(100 * cpu["rackroute"] / window, 2),
             "peak_rss_mib": round(memory["rackroute"] / 1024, 1),
             "false_downs": len(our_downs),
-            "packets_sent": sum(s["sent"] for s in status["sessions"]),
-            "packets_received": sum(s["received"] for s in status["sessions"]),
+            "packets_sent": sum(s["packets_sent"] for s in status["sessions"]),
+            "packets_received": sum(s["packets_received"] for s in status["sessions"]),
             "discards": status["discards"],
         },
         "frr": {

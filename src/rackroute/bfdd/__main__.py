@@ -45,24 +45,10 @@ def event_line(event: Event) -> str:
 
 
 def status_line(bfdd: Bfdd) -> str:
-    sessions = [
-        {
-            "peer": str(s.key),
-            "state": s.state.name,
-            "local_discriminator": s.local_discriminator,
-            "remote_discriminator": s.remote_discriminator,
-            "transmit_interval": s.transmit_interval,
-            "detection_time": s.detection_time,
-            "received": s.counters.packets_received,
-            "sent": s.counters.packets_sent,
-            "discarded": s.counters.packets_discarded,
-            "times_up": s.counters.times_up,
-            "times_down": s.counters.times_down,
-        }
-        for s in bfdd.sessions()
-    ]
+    sessions = [status.to_json() for status in bfdd.status()]
     discards = {reason.name: count for reason, count in bfdd.table.discards.items()}
-    return json.dumps({"event": "Status", "wall": time.time(), "sessions": sessions, "discards": discards})
+    record = {"event": "Status", "wall": time.time(), "sessions": sessions, "discards": discards}
+    return json.dumps(record | {"send_errors": bfdd.send_errors})
 
 
 async def run(arguments: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ from ..bfd.session import Session
 from ..bfd.sessions import SessionTable
 from ..bfd.wire import MULTIHOP_PORT, SINGLE_HOP_PORT
 from .sockets import ANCILLARY_SPACE, arrival_of, destination_of, open_receive_socket, open_transmit_socket
+from .status import SessionStatus, session_status
 
 Subscriber = Callable[[Event], None]
 READS_PER_WAKEUP = 256  # bounded: one busy socket cannot starve the timer
@@ -131,6 +132,10 @@ class Bfdd:
 
     def sessions(self) -> list[Session]:
         return [entry.session for entry in self._entries.values()]
+
+    def status(self) -> list[SessionStatus]:
+        """A snapshot of every session, for ``rackroute status`` and the metrics."""
+        return [session_status(entry.session) for entry in self._entries.values()]
 
     def subscribe(self, callback: Subscriber, key: SessionKey | None = None) -> Callable[[], None]:
         """``callback(event)`` for every event of session ``key`` (of every session if None), on the

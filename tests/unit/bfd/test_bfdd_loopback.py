@@ -4,6 +4,7 @@ the kernel's TTL reaches the GTSM check, source ports are in the RFC 5881 range.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Callable
 
@@ -61,6 +62,11 @@ def test_two_instances_come_up_and_an_admin_down_peer_is_reported(address: str) 
             assert session_a.counters.packets_received > 5
             assert not session_a.poll_in_progress and session_a.transmit_interval == 0.05
             assert [type(e) for e in heard if not isinstance(e, StateChanged)] == [SessionUp]
+            (status,) = a.status()
+            assert (status.state, status.remote_state, status.diagnostic) == ("Up", "Up", "no diagnostic")
+            assert (status.transmit_interval_ms, status.detection_time_ms) == (50.0, 500.0)
+            assert status.remote_discriminator == session_b.local_discriminator
+            assert json.loads(json.dumps(status.to_json()))["peer"] == address
             b.remove_session(key)
             await wait_for(lambda: any(isinstance(e, SessionDown) for e in heard))
             down = next(e for e in heard if isinstance(e, SessionDown))
