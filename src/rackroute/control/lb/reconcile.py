@@ -35,7 +35,7 @@ from ..store import Document, ResourceKey
 from .assign import ALLOCATED, Outcome, assign
 from .pools import Pool
 from .ranges import format_address
-from .requests import ServiceKey, handles, request_of
+from .requests import ServiceKey, ServiceRequest, handles, request_of
 
 CONDITION = "LoadBalancerIPAllocated"
 
@@ -164,6 +164,16 @@ class ParseMemo:
 
     def __init__(self) -> None:
         self.services: dict[tuple[str, str, str], Service | str] = {}
+        self.requests: dict[tuple[str, str, str], ServiceRequest] = {}
+
+    def request(self, service: Service) -> ServiceRequest:
+        key = (service.namespace, service.name, str(service.metadata.resource_version))
+        found = self.requests.get(key)
+        if found is None:
+            found = request_of(service)
+            if service.metadata.resource_version is not None:
+                self.requests[key] = found
+        return found
 
     def service(self, document: Document) -> Service | str:
         metadata = document.get("metadata") or {}
@@ -191,6 +201,8 @@ class ParseMemo:
         }
         for key in [k for k in self.services if k not in alive]:
             del self.services[key]
+        for key in [k for k in self.requests if k not in alive]:
+            del self.requests[key]
 
 
 def reconcile(
@@ -215,7 +227,7 @@ def reconcile(
             result.problems.append(service)
             continue
         if handles(service, load_balancer_class):
-            request = request_of(service)
+            request = memo.request(service)
             requests.append(request)
             ours[request.key] = document
         elif service.spec.load_balancer_class in (None, load_balancer_class):
