@@ -13,10 +13,12 @@ two spellings of one annotation disagree is refused.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from .base import KubernetesModel, Resource
@@ -301,3 +303,48 @@ class Lease(Resource):
     api_version: Literal["coordination.k8s.io/v1"] = Field(alias="apiVersion")
     kind: Literal["Lease"]
     spec: LeaseSpec = Field(default_factory=LeaseSpec)
+
+
+class Namespace(Resource):
+    """A namespace; its labels are what MetalLB's ``serviceAllocation.namespaceSelectors`` match."""
+
+    model_config = {"extra": "allow"}
+    api_version: Literal["v1"] = Field(alias="apiVersion")
+    kind: Literal["Namespace"]
+
+
+def _base64(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            base64.b64decode(value, validate=True)
+            return value
+        except (binascii.Error, ValueError):
+            pass
+    raise PydanticCustomError(
+        "base64",
+        "must be base64 (write plain text under stringData instead) (got {got})",
+        {"got": repr(value)},
+    )
+
+
+class Secret(Resource):
+    """A Secret: where Calico's ``password.secretKeyRef`` and MetalLB's ``passwordSecret`` find BGP
+    passwords. ``data`` values are base64 as in Kubernetes; ``stringData`` is plain text."""
+
+    RULES: ClassVar[tuple[str, ...]] = (
+        "data values are base64; stringData values are plain text and win over data for the same key",
+        "MetalLB's passwordSecret is of type kubernetes.io/basic-auth with the key password",
+    )
+    model_config = {"extra": "allow"}
+    api_version: Literal["v1"] = Field(alias="apiVersion")
+    kind: Literal["Secret"]
+    type: Str = "Opaque"
+    data: dict[str, Annotated[str, BeforeValidator(_base64)]] = Field(default_factory=dict)
+    string_data: dict[str, Str] = Field(default_factory=dict, alias="stringData")
+
+    def value(self, key: str) -> str | None:
+        """The decoded value of ``key`` (stringData first, as Kubernetes merges them)."""
+        if key in self.string_data:
+            return self.string_data[key]
+        encoded = self.data.get(key)
+        return None if encoded is None else base64.b64decode(encoded).decode("utf-8", "replace")

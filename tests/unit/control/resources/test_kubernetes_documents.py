@@ -279,3 +279,31 @@ def test_node_status_is_named_after_its_node() -> None:
     assert problems(text) == [
         "k8s.yaml:5: spec.node: a NodeStatus is named after its node: metadata.name is node-1a"
     ]
+
+
+def test_secret_holds_bgp_passwords() -> None:
+    # https://kubernetes.io/docs/reference/kubernetes-api/config-and-storage-resources/secret-v1/
+    # https://metallb.universe.tf/configuration/_advanced_bgp_configuration/ (passwordSecret: basic-auth)
+    secret = load_one(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: bgp-secrets, namespace: metallb-system}\n"
+        "type: kubernetes.io/basic-auth\ndata:\n  password: czNjcjN0\nstringData:\n  rr-password: plain\n"
+    )
+    assert isinstance(secret, kubernetes.Secret)
+    assert (secret.value("password"), secret.value("rr-password"), secret.value("nope")) == (
+        "s3cr3t",
+        "plain",
+        None,
+    )
+    assert problems(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: x}\ndata:\n  password: not base64!\n"
+    ) == [
+        "k8s.yaml:5: data.password: must be base64 (write plain text under stringData instead) (got 'not base64!')"
+    ]
+
+
+def test_namespace_labels() -> None:
+    # https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/namespace-v1/
+    namespace = load_one(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {team: web}\nstatus: {phase: Active}\n"
+    )
+    assert isinstance(namespace, kubernetes.Namespace) and namespace.labels == {"team": "web"}
