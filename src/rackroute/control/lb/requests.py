@@ -92,7 +92,13 @@ def request_of(service: Service) -> ServiceRequest:
         families = (families[0], 10 - families[0]) if families else (4, 6)
     elif policy == "PreferDualStack" and len(families) == 1:
         families = (families[0], 10 - families[0])
-    if len({a.version for a in requested}) != len(requested):
+    annotated = service.metallb_annotation("loadBalancerIPs")
+    if annotated is not None and spec.load_balancer_ip and spec.load_balancer_ip not in annotated.split(","):
+        problem = (
+            f"spec.loadBalancerIP ({spec.load_balancer_ip}) and the loadBalancerIPs annotation ({annotated}) "
+            "disagree; keep one"
+        )
+    elif len({a.version for a in requested}) != len(requested):
         problem = "loadBalancerIPs lists two addresses of one family"
     elif requested and policy != "PreferDualStack" and {a.version for a in requested} != set(families):
         problem = (

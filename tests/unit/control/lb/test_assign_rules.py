@@ -413,3 +413,14 @@ def test_pool_status_counts_assigned_and_available_without_iterating() -> None:
         "assignedIPv6": 1,
         "availableIPv6": 2**63 - 1,  # 2**64 - 1 capped at int64
     }
+
+
+def test_load_balancer_ip_field_and_annotation_that_disagree_are_refused() -> None:
+    # USAGE "Requesting specific IPs": the annotation replaces the deprecated field; both, differing, is ambiguous
+    both = service(
+        "s", loadBalancerIP="192.0.2.1", annotations={"metallb.universe.tf/loadBalancerIPs": "192.0.2.2"}
+    )
+    result = run([both], [pool("p", "192.0.2.0/30")])
+    assert (
+        reason_of(result, "s") == "InvalidRequest" and "disagree" in result.outcomes[("default", "s")].message
+    )
