@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import run
-from workers import COUNTER, counter_document
+from workers import COUNTER, counter_document, write_later, write_or_exist
 
 from rackroute.control.store import KindKey, Unavailable
 from rackroute.datastore import open_store
@@ -67,25 +66,13 @@ def test_the_event_loop_keeps_running_while_a_write_waits(rrt_dir: Path) -> None
     run(test())
 
 
-def _write_later(url: str, delay: float) -> float:
-    async def write() -> float:
-        store = await open_store(url)
-        await asyncio.sleep(delay)
-        written = time.time()
-        await store.create(counter_document())
-        await store.close()
-        return written
-
-    return asyncio.run(write())
-
-
 def test_a_watch_sees_another_process_write_within_50_ms(rrt_dir: Path, writer_pool: Any) -> None:
     url = f"sqlite://{rrt_dir}/store.db"
 
     async def test() -> None:
         store = await open_store(url)
         watch = store.watch([COUNTERS], since=await store.revision())
-        pending = writer_pool.apply_async(_write_later, (url, 0.3))
+        pending = writer_pool.apply_async(write_later, (url, 0.3))
         event = await anext(watch)  # type: ignore[arg-type]
         seen = time.time()
         written = await asyncio.get_running_loop().run_in_executor(None, pending.get, 10)
@@ -99,7 +86,7 @@ def test_a_watch_sees_another_process_write_within_50_ms(rrt_dir: Path, writer_p
 
 def test_several_processes_open_a_fresh_file_at_once(rrt_dir: Path, writer_pool: Any) -> None:
     url = f"sqlite://{rrt_dir}/sub/dir/store.db"  # the directories are created
-    writer_pool.starmap(_write_or_exist, [(url,)] * 8)
+    writer_pool.starmap(write_or_exist, [(url,)] * 8)
 
     async def count() -> int:
         store = await open_store(url)
@@ -108,18 +95,6 @@ def test_several_processes_open_a_fresh_file_at_once(rrt_dir: Path, writer_pool:
         return len(items)
 
     assert run(count()) == 1
-
-
-def _write_or_exist(url: str) -> None:
-    from rackroute.control.store import AlreadyExists
-
-    async def write() -> None:
-        store = await open_store(url)
-        with contextlib.suppress(AlreadyExists):
-            await store.create(counter_document())
-        await store.close()
-
-    asyncio.run(write())
 
 
 def test_history_is_compacted_automatically_and_watches_of_old_revisions_relist(rrt_dir: Path) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 
-from rackroute.control.store import Conflict, ResourceKey, Unavailable
+from rackroute.control.store import AlreadyExists, Conflict, ResourceKey, Unavailable
 from rackroute.datastore import open_store
 
 COUNTER = ResourceKey("rackroute.io", "Counter", "", "shared")
@@ -47,3 +48,25 @@ async def increments(url: str, count: int) -> tuple[list[int], int]:
 def increment_process(url: str, count: int, start_at: float = 0.0) -> tuple[list[int], int]:
     time.sleep(max(0.0, start_at - time.time()))
     return asyncio.run(increments(url, count))
+
+
+def write_later(url: str, delay: float) -> float:
+    async def write() -> float:
+        store = await open_store(url)
+        await asyncio.sleep(delay)
+        written = time.time()
+        await store.create(counter_document())
+        await store.close()
+        return written
+
+    return asyncio.run(write())
+
+
+def write_or_exist(url: str) -> None:
+    async def write() -> None:
+        store = await open_store(url)
+        with contextlib.suppress(AlreadyExists):
+            await store.create(counter_document())
+        await store.close()
+
+    asyncio.run(write())

@@ -102,10 +102,28 @@ class EtcdStore:
         return None if stored is None else stamp(stored.document, stored.revision)
 
     async def list(self, kind: KindKey, *, namespace: str | None = None) -> Listing:
+        for _ in range(ATTEMPTS):
+            try:
+                items, revision = await self._pages(kind, namespace)
+                break
+            except StoreError as error:  # compacted between two pages: list again
+                if "compacted" not in str(error):
+                    raise
+        else:
+            raise StoreError(f"etcd: listing {kind} kept being compacted under it")
+        items.sort(key=lambda item: item[0])
+        for key, stored in items[-CACHE_SIZE:]:
+            self._remember(key, stored)
+        return Listing([stamp(stored.document, stored.revision) for _, stored in items], revision)
+
+    async def _pages(
+        self, kind: KindKey, namespace: str | None
+    ) -> tuple[builtins.list[tuple[ResourceKey, Stored]], int]:
+        """Every key of the kind, PAGE at a time, the next pages read at the first one's revision."""
         start = self.layout.kind_prefix(kind, namespace)
         end = range_end(start)
-        revision = 0  # the first page's; the next pages are read at that revision (consistent)
-        items: list[tuple[ResourceKey, Stored]] = []
+        revision = 0
+        items: builtins.list[tuple[ResourceKey, Stored]] = []
         while True:
             response = await self._range(
                 rpc.RangeRequest(key=start, range_end=end, limit=PAGE, revision=revision)
@@ -114,17 +132,16 @@ class EtcdStore:
             for kv in response.kvs:
                 items.append((self.layout.parse(kv.key), Stored(decode(kv.value), kv.mod_revision)))
             if not response.more:
-                break
+                return items, revision
             start = response.kvs[-1].key + b"\0"
-        items.sort(key=lambda item: item[0])
-        for key, stored in items[-CACHE_SIZE:]:
-            self._remember(key, stored)
-        return Listing([stamp(stored.document, stored.revision) for _, stored in items], revision)
 
     async def revision(self) -> int:
         response = await self._range(rpc.RangeRequest(key=self.layout.everything(), count_only=True))
         revision: int = response.header.revision
         return revision
+
+    def forget(self, key: ResourceKey) -> None:
+        self._seen.pop(key, None)
 
     def _remember(self, key: ResourceKey, stored: Stored | None) -> None:
         self._seen[key] = stored

@@ -83,7 +83,7 @@ async def watch_events(
                     batch.append(to_watch_event(event, key))
                 next_revision = response.events[-1].kv.mod_revision + 1
                 for item in batch:
-                    store._remember(item.key, None)  # planned writes re-read it: the watcher may be stale
+                    store.forget(item.key)  # someone wrote it: plan the next write of it on a fresh read
                     yield item
         except grpc.aio.AioRpcError as error:
             if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -99,21 +99,29 @@ class Transaction:
         self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
     ) -> None:
         execute_sql = self.connection.execute
+        texts: dict[ResourceKey, str] = {}  # one encoding per document serves its row and its history
         for key, document in writes.items():
-            identity = (key.group, key.kind, key.namespace, key.name)
+            identity = _identity(key)
             if document is None:
                 execute_sql(
                     "DELETE FROM objects WHERE api_group=? AND kind=? AND namespace=? AND name=?", identity
                 )
             else:
+                texts[key] = encode(document)
                 execute_sql(
                     "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
-                    (*identity, revision, encode(document)),
+                    (*identity, revision, texts[key]),
                 )
         self.connection.executemany(
             "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (revision, seq, event.type.value, *_identity(event.key), encode(event.document))
+                (
+                    revision,
+                    seq,
+                    event.type.value,
+                    *_identity(event.key),
+                    texts.get(event.key) or encode(event.document),
+                )
                 for seq, event in enumerate(events)
             ],
         )
@@ -325,7 +333,10 @@ class SQLiteStore:
             for revision, event, *identity, document in rows:
                 key = ResourceKey(*identity)
                 if matches(kinds, key):
-                    events.append(WatchEvent(EventType(event), key, decode(document), revision))
+                    # a row holds the document as written; its resourceVersion is the row's revision
+                    events.append(
+                        WatchEvent(EventType(event), key, stamp(decode(document), revision), revision)
+                    )
             return events, upto
 
         async def fetch(after: int) -> tuple[list[WatchEvent], int]:
