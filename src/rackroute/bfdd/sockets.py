@@ -28,7 +28,7 @@ def open_receive_socket(family: socket.AddressFamily, port: int) -> socket.socke
     """A non-blocking socket on ``port`` of every address of ``family`` reporting TTL and interface."""
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # No SO_REUSEADDR: a second BFD instance on the same port must fail, not share the packets.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -40,9 +40,10 @@ def open_receive_socket(family: socket.AddressFamily, port: int) -> socket.socke
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             sock.bind(("0.0.0.0", port))
         sock.setblocking(False)
-    except OSError:
+    except OSError as error:
         sock.close()
-        raise
+        where = "[::]" if family == socket.AF_INET6 else "0.0.0.0"
+        raise OSError(error.errno, f"BFD on UDP {where}:{port}: {error.strerror or error}") from None
     return sock
 
 

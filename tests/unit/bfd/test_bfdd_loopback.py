@@ -125,3 +125,19 @@ def test_a_session_on_a_missing_interface_is_refused_with_its_name() -> None:
         daemon.close()
 
     asyncio.run(scenario())
+
+
+def test_a_second_instance_on_the_same_ports_fails_instead_of_sharing_the_packets() -> None:
+    async def scenario() -> None:
+        ports = Ports(*free_udp_ports(4))
+        first = Bfdd(ports=ports, families=(socket.AF_INET,))
+        first.start()
+        second = Bfdd(ports=ports, families=(socket.AF_INET,))
+        try:
+            with pytest.raises(OSError, match=r"BFD on UDP 0\.0\.0\.0:\d+: Address already in use"):
+                second.start()
+        finally:
+            second.close()
+            first.close()
+
+    asyncio.run(scenario())
