@@ -326,7 +326,9 @@ def delete_command(
 
 
 datastore_app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="the datastore: init, check, compact"
+    no_args_is_help=True,
+    add_completion=False,
+    help="Create, check or compact the datastore (the SQLite file or etcd).",
 )
 
 
