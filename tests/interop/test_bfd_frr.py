@@ -137,6 +137,7 @@ class RackrouteBfdd:
     ) -> None:
         self.log = lab.state_dir / f"rackroute-bfdd-{namespace.short_name}.log"
         argv = [sys.executable, "-m", "rackroute.bfdd", "--tx", "300", "--rx", "300", "--multiplier", "3"]
+        argv += ["--status-every", "0.5"]
         argv += ["--session", f"{peer[0]}@{own[0]}", "--session", f"{peer[1]}@{own[1]}"]
         argv += ["--multihop-session", f"{peer[0]}@{own[0]}"]
         if link_local is not None:
@@ -153,8 +154,22 @@ class RackrouteBfdd:
                 state[event["peer"]] = event["new_state"]
         return state
 
+    def status(self) -> dict[str, dict[str, Any]]:
+        """The last status line: session name (as in the events) -> its ``SessionStatus``."""
+        lines = [e for e in self.events() if e["event"] == "Status"]
+        if not lines:
+            return {}
+        return {_name(s): s for s in lines[-1]["sessions"]}
+
     def downs_after(self, moment: float) -> dict[str, dict[str, Any]]:
         return {e["peer"]: e for e in self.events() if e["event"] == "SessionDown" and e["wall"] >= moment}
+
+
+def _name(status: dict[str, Any]) -> str:
+    """A session's name in the events (``str(SessionKey)``) from its status."""
+    where = f"%{status['interface']}" if status["interface"] else ""
+    local = f" from {status['local']}" if status["local"] else ""
+    return f"{status['peer']}{where}{local}{' multihop' if status['multihop'] else ''}"
 
 
 def all_up(frr: FrrBfdd, node: RackrouteBfdd) -> tuple[dict[tuple[str, bool], str], dict[str, str]]:
@@ -278,33 +293,41 @@ def test_frr_shutdown_is_reported_as_the_peer_going_admin_down(
     wait_all_up(frr, rackroute)
 
 
-def test_frr_changing_its_interval_runs_a_poll_sequence_we_answer(
-    bfd_lab: BfdLab,
-) -> None:
+def test_frr_slowing_down_runs_a_poll_sequence_and_we_follow_its_intervals(bfd_lab: BfdLab) -> None:
     frr, rackroute = bfd_lab.frr, bfd_lab.rackroute
+    name = f"{TOR4} from {NODE4}"
+    wait_until(
+        rackroute.status,
+        lambda s: name in s and s[name]["transmit_interval_ms"] == 300,
+        timeout=5,
+        what="our poll out of the slow rate done",
+    )
+    assert not rackroute.status()[name]["poll_in_progress"]
+    peer = f"peer {NODE4} local-address {TOR4}"
     frr.vtysh(
-        "configure terminal",
-        "bfd",
-        f"peer {NODE4} local-address {TOR4}",
-        "transmit-interval 100",
-        "receive-interval 100",
-        daemon="bfdd",
+        "configure terminal", "bfd", peer, "transmit-interval 600", "receive-interval 600", daemon="bfdd"
     )
 
     def frr_view() -> dict[str, Any]:
-        data = json.loads(frr.vtysh(f"show bfd peer {NODE4} local-address {TOR4} json", daemon="bfdd"))
-        return dict(data)
+        return dict(json.loads(frr.vtysh(f"show bfd {peer} json", daemon="bfdd")))
 
-    # FRR applies the new intervals only after our Final (RFC 5880 §6.8.3); the session stays Up.
+    # FRR applies its new intervals after our Final (RFC 5880 §6.8.3); we send no faster than its
+    # Required Min RX and time it out on its new Desired Min TX.
     wait_until(
         frr_view,
-        lambda v: v.get("transmit-interval") == 100 and v.get("status") == "up",
+        lambda v: v.get("transmit-interval") == 600 and v.get("status") == "up",
         timeout=5,
-        what="FRR at 100 ms",
+        what="FRR at 600 ms",
+    )
+    wait_until(
+        rackroute.status,
+        lambda s: (s[name]["transmit_interval_ms"], s[name]["detection_time_ms"]) == (600, 1800),
+        timeout=5,
+        what="rackroute at FRR's 600 ms",
     )
     time.sleep(1.0)
     assert frr.peers()[(NODE4, False)] == "up"
-    assert rackroute.states()[f"{TOR4} from {NODE4}"] == "UP"
+    assert rackroute.states()[name] == "UP"
 
 
 def test_two_rackroute_instances_detect_a_cut_link_within_the_detection_time_and_recover(lab: Lab) -> None:
