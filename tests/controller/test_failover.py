@@ -67,7 +67,8 @@ def test_failover_on_kill_and_fencing_of_a_paused_leader(shared_url: str, rrt_di
             takeover = time.monotonic() - killed
             print(f"takeover after SIGKILL: {takeover:.2f} s (lease {LEASE_SECONDS:g} s)")
             # client-go semantics: the standby waits out the duration from its last sight of a renewal
-            assert takeover < LEASE_SECONDS + LEASE_SECONDS / 3 + 1.5, takeover
+            # (+ 2 s of slack for a loaded 2-core machine; measured 2.3 s with a 2 s lease)
+            assert takeover < LEASE_SECONDS + LEASE_SECONDS / 3 + 2.0, takeover
             await store.create(service("after-kill"))
             ips = await eventually(lambda: _assigned(store, 4), 20, "the new leader assigns")
             assert {k: ips[k] for k in before} == before
