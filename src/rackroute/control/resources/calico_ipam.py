@@ -27,6 +27,7 @@ EncapsulationMode = Annotated[str, OneOf("Never", refused=("Always", "CrossSubne
 
 class IPPoolSpec(StrictModel):
     RULES: ClassVar[tuple[str, ...]] = (
+        "cidr is a network address (no host bits: 10.244.0.0/16, not 10.244.0.1/16)",
         "blockSize: IPv4 20..32 (default 26), IPv6 116..128 (default 122), and no larger than the pool",
         "allowedUses is Workload or LoadBalancer, not both (default: Workload)",
     )
@@ -60,6 +61,12 @@ class IPPoolSpec(StrictModel):
     @model_validator(mode="after")
     def _block_fits(self) -> IPPoolSpec:
         network = ipaddress.ip_network(self.cidr, strict=False)
+        if network.network_address != ipaddress.ip_interface(self.cidr).ip:
+            raise PydanticCustomError(
+                "cidr",
+                "{cidr} has host bits set: the pool is {network}",
+                {"cidr": self.cidr, "network": str(network), "at": "cidr"},
+            )
         low, high = (20, 32) if network.version == 4 else (116, 128)
         size = self.effective_block_size
         if not low <= size <= high:

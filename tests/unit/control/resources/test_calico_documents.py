@@ -344,6 +344,7 @@ def test_ip_pool_variants(spec: str, block_size: int) -> None:
             "spec.blockSize: blockSize 22 is larger than the pool 10.0.0.0/24",
         ),
         ("  cidr: 10.0.0.0\n", "spec.cidr: must be a CIDR"),
+        ("  cidr: 10.0.0.1/16\n", "spec.cidr: 10.0.0.1/16 has host bits set: the pool is 10.0.0.0/16"),
         ("  cidr: 10.0.0.0/16\n  allowedUses: [Workload, LoadBalancer]\n", "spec.allowedUses: a pool is for"),
     ],
 )
