@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-down test lint typecheck unit lab-test deps venv debian-deps captures bench-codec bench bench-quick clean
+.PHONY: demo demo-down test lint typecheck unit lab-test deps venv debian-deps captures bench-codec bench-datastore bench bench-quick clean
 
 # The lab needs root (network namespaces, routes); outside root, sudo runs just the lab commands.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -71,6 +71,10 @@ captures: deps
 
 bench-codec: venv
 	$(BIN)/python bench/codec.py
+
+# SQLite, etcd on 1 and 3 members (started on loopback), the etcd client floor; bench/RESULTS.md.
+bench-datastore: deps
+	$(BIN)/python bench/datastore.py --rounds 3
 
 # rackroute vs BIRD, FRR and GoBGP on loopback (bench/README.md, "Benchmark matrix"); needs root.
 # Writes bench/results/matrix-{full,quick}.json and regenerates bench/RESULTS.md.
