@@ -20,18 +20,24 @@ demo: deps
 	$(LAB) up $(DEMO_TOPOLOGY)
 	$(LAB) check --name demo
 	@echo
-	@echo "What you just saw: a data center in network namespaces (rrt-demo-*). One core switch, two racks,"
-	@echo "each a ToR with two Kubernetes nodes and a pod per node, and an external client under the core."
-	@echo "Every router is a rackroute BGP speaker programming its kernel: rack1's nodes peer with their"
-	@echo "ToR (dynamic neighbours from a listen range), rack2's with an in-rack route reflector. Nodes"
-	@echo "announce their pod blocks and LoadBalancer IPs; the check proved the sessions, the next hops in"
-	@echo "every node's kernel (same rack direct, other racks via the ToR), ECMP for the LoadBalancer IPs"
-	@echo "in ToRs and core, and real traffic: pod to pod, client to pods, client flows spread over endpoints."
+	@echo "What you just saw: a data center in network namespaces (rrt-demo-*) running the Kubernetes network."
+	@echo "The fabric: one core switch, two racks (a ToR each, two nodes per rack, a pod per node), an external"
+	@echo "client. The control plane, as in a real cluster: a datastore (SQLite, /run/rrt-lab/demo/datastore.db)"
+	@echo "holding ordinary Calico/MetalLB/Kubernetes YAML (/run/rrt-lab/demo/cluster.yaml: an IPPool and a"
+	@echo "BGPPeer per rack, Nodes labelled rack=..., Services), the LoadBalancer controller, and one"
+	@echo "\`rackroute agent\` per node: it claimed a block of its rack's pool, peers with its ToR (rack1, a listen"
+	@echo "range) or in-rack route reflector (rack2), announces its block and the Service IPs it should attract,"
+	@echo "and answered the CNI ADD that started its pod. The check proved sessions, next hops (same rack direct,"
+	@echo "other racks via the ToR), ECMP for the LoadBalancer IPs, and real traffic."
 	@echo
 	@echo "It keeps running. Explore it (docs/lab.md):"
-	@echo "  $(LAB) gr-test            kill -9 a node's speaker under traffic, lose no packet"
+	@echo "  export RACKROUTE_DATASTORE=sqlite:///run/rrt-lab/demo/datastore.db"
+	@echo "  $(BIN)/rackroute get ippools           the rack pools;  get bgppeers.projectcalico.org, get services"
+	@echo "  $(BIN)/rackroute ipam show --show-blocks    blocks per node and rack"
+	@echo "  $(BIN)/rackroute node status --all          every agent's sessions, blocks and problems"
+	@echo "  edit /run/rrt-lab/demo/cluster.yaml, then $(BIN)/rackroute apply -f /run/rrt-lab/demo/cluster.yaml"
+	@echo "  $(LAB) gr-test            kill -9 a node's agent under traffic, lose no packet"
 	@echo "  $(LAB) status             every member; \`status rack1-tor\` one member's neighbours"
-	@echo "  $(LAB) routes rack1-n1    a member's BGP and kernel tables"
 	@echo "  make demo-down                         remove it"
 
 demo-down: venv

@@ -39,11 +39,19 @@ def agent_command(
     deferral_time: Annotated[
         float, typer.Option("--deferral-time", help="seconds to wait for End-of-RIB after a restart")
     ] = 30.0,
+    hold_time: Annotated[int, typer.Option("--hold-time", help="BGP hold time offered (seconds)")] = 90,
+    connect_retry: Annotated[
+        float, typer.Option("--connect-retry", help="seconds between connection attempts to a peer")
+    ] = 5.0,
     graceful_stop: Annotated[
         bool, typer.Option("--graceful-stop/--no-graceful-stop", help="stop as for a restart (keep routes)")
     ] = True,
     log_format: Annotated[LogFormat, typer.Option("--log-format")] = LogFormat.TEXT,
     log_level: Annotated[LogLevel, typer.Option("--log-level")] = LogLevel.INFO,
+    control_socket: Annotated[
+        str | None,
+        typer.Option("--control-socket", help="serve the speaker control API (rackroute status --socket)"),
+    ] = None,
     metrics_listen: Annotated[
         str | None,
         typer.Option("--metrics-listen", help="serve Prometheus /metrics on HOST:PORT (e.g. 0.0.0.0:9473)"),
@@ -61,7 +69,9 @@ def agent_command(
         cni_socket=cni_socket,
         status_socket=status_socket,
         state_dir=state_dir,
-        bridge=BridgeOptions(fib_enabled=fib, deferral_time=deferral_time),
+        bridge=BridgeOptions(
+            fib_enabled=fib, deferral_time=deferral_time, hold_time=hold_time, connect_retry=connect_retry
+        ),
     )
 
     async def main() -> int:
@@ -85,11 +95,19 @@ def agent_command(
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, stopping.set)
+        control = None
+        if control_socket:
+            from .agent_control import agent_control_api
+
+            control = agent_control_api(agent, control_socket)
+            await control.start()
         await agent.start()
         try:
             await stopping.wait()
         finally:
             await agent.stop(graceful_restart=graceful_stop)
+            if control is not None:
+                await control.stop()
             if metrics is not None:
                 await metrics.stop()
             await store.close()

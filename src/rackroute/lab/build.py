@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import netns
+from . import control_plane, netns
+from .cluster import cluster_resources, endpoint_slices, to_yaml
 from .configs import api_socket, frr_config, speaker_config
 from .converge import ConvergenceTimes, wait_converged
 from .frr import FrrRouter
 from .harness import CleanupReport, Lab, LabState, cleanup, gated
 from .netns import Namespace
-from .plan import BRIDGE, LabPlan, Member
+from .plan import BRIDGE, LabPlan, Member, Observed
 from .speaker_runner import listening
 from .state import (
     INFO_FILE_NAME,
@@ -109,6 +110,7 @@ def lab_up(
             f"network built in {built:.1f} s: {len(namespaces)} namespaces {namespace_prefix(topology.name)}*"
         )
         start_daemons(lab, info, namespaces, say)
+        start_pods(lab, info, namespaces, say)
     except BaseException:
         report = lab.close()
         for problem in report.problems:
@@ -165,14 +167,36 @@ def build_network(lab: Lab, plan: LabPlan, say: Log) -> dict[str, Namespace]:
 
 
 def start_daemons(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: Log) -> None:
+    """Switches and route reflectors (rackroute speakers or FRR), the datastore's resources, the
+    controller and one agent per node."""
     plan = info.plan
     waiting = []
+    cluster = info.state_dir / "cluster.yaml"
+    cluster.write_text(to_yaml(cluster_resources(plan)))
+    say(f"resources applied: {control_plane.apply(info, cluster).count(chr(10))} ({cluster})")
+    operations = lab.add_namespace("ops")
+    lab.start(
+        "controller",
+        operations,
+        control_plane.controller_argv(info),
+        log_path=info.state_dir / "controller.log",
+        env=SPEAKER_ENV,
+    )
     for member in plan.members.values():
         directory = info.member_directory(member.name)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)
         daemon = info.daemon_of(member.name)
-        if daemon == "rackroute":
+        if member.role == "node":
+            process = lab.start(
+                f"{member.name}/agent",
+                namespaces[member.name],
+                control_plane.agent_argv(info, member.name),
+                log_path=directory / "agent.log",
+                env=SPEAKER_ENV,
+            )
+            waiting.append((member, process))
+        elif daemon == "rackroute":
             config = directory / "speaker.yaml"
             config.write_text(speaker_config(plan, member, info.state_dir))
             process = lab.start(
@@ -185,16 +209,43 @@ def start_daemons(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say
             waiting.append((member, process))
         elif daemon == "frr":
             FrrRouter(lab, namespaces[member.name], member.name).start(frr_config(plan, member))
+    say(f"{len(waiting)} rackroute speakers and agents started, waiting for their control APIs")
+    for member, process in waiting:
+        wait_speaker_ready(info, member, namespaces[member.name], process.poll)
+
+
+def start_pods(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: Log) -> None:
+    """The lab as kubelet: every pod attached through rackroute-cni, then what kube-proxy would do
+    (each Service IP routed to its local endpoint pod), the EndpointSlices, and the responders."""
+    for member in info.plan.of_role("node"):
+        socket_path = control_plane.cni_socket(info, member.name)
+        wait_until(socket_path.exists, timeout=SPEAKER_START_TIMEOUT, what=f"the CNI socket of {member.name}")
+    addresses, interfaces = control_plane.attach_pods(info, say)
+    blocks = control_plane.held_blocks(info)
+    info.set_observed(
+        Observed(addresses, interfaces, {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")})
+    )
+    info.write()
+    plan = info.plan
+    for node in plan.of_role("node"):
+        for route in node.routes:
+            if route.device is not None:  # the Service IPs to their local endpoints
+                namespaces[node.name].ip("route", "replace", route.destination, "dev", route.device)
+    if plan.topology.services:
+        slices = info.state_dir / "endpointslices.yaml"
+        slices.write_text(to_yaml(endpoint_slices(plan, addresses)))
+        control_plane.apply(info, slices)
+    for member in plan.members.values():
+        if member.role == "pod":
+            for address in member.loopback:
+                namespaces[member.name].ip("address", "replace", address, "dev", "lo")
         if member.ports:
             lab.start(
                 f"{member.name}/responder",
                 namespaces[member.name],
                 responder_argv(info.name, member),
-                log_path=directory / "responder.log",
+                log_path=info.member_directory(member.name) / "responder.log",
             )
-    say(f"{len(waiting)} rackroute speakers started, waiting for their control APIs")
-    for member, process in waiting:
-        wait_speaker_ready(info, member, namespaces[member.name], process.poll)
 
 
 def wait_speaker_ready(

@@ -1,5 +1,6 @@
-"""Speaker configuration of every lab member: rackroute YAML for nodes, route reflectors and
-(``--switches rackroute``) switches, FRR bgpd.conf text for ``--switches frr``. Pure functions of the
+"""Speaker configuration of the lab's fabric: rackroute YAML for route reflectors and (``--switches
+rackroute``) switches, FRR bgpd.conf text for ``--switches frr``. Nodes have no file: their agent
+derives its speaker from the datastore (``lab.cluster`` writes the resources). Pure functions of the
 plan; the design rules they encode are those of docs/design and FABRIC-NOTES.md:
 
 - A node has exactly one session: to its ToR (which accepts it from a listen range as a dynamic
@@ -10,8 +11,8 @@ plan; the design rules they encode are those of docs/design and FABRIC-NOTES.md:
 - A route reflector sends ADD-PATH towards the ToR, or the ToR would see one path per LoadBalancer
   IP and lose the ECMP over the rack's nodes.
 - Multipath everywhere, with AS-path relax at the core (the same /32 from several rack ASes).
-- Graceful restart with the lab's short restart time; nodes install routes into their kernel
-  (``fib.local_blocks``: a blackhole for their own pod block).
+- Graceful restart with the lab's short restart time (the nodes' comes from their BGPPeer's
+  ``maxRestartTime``).
 """
 
 from __future__ import annotations
@@ -48,24 +49,6 @@ def _base(member: Member, topology: Topology, state_dir: Path, *, listen: bool) 
         "graceful_restart": {"restart_time": timers.restart_time, "deferral_time": 5},
         "control_api": {"listen": f"unix:{api_socket(state_dir, member.name)}"},
     }
-
-
-def node_config(plan: LabPlan, node: Member, state_dir: Path) -> dict[str, Any]:
-    target = plan.session_target(node.name)
-    blocks = list(plan.blocks[node.name])
-    ips = [ip for ip, nodes in plan.announcers.items() if node.name in nodes]
-    config = _base(node, plan.topology, state_dir, listen=False)
-    config["neighbors"] = [
-        {
-            "address": target.address,
-            "remote_as": node.asn,
-            "local_address": node.address,
-            "description": target.name,
-        }
-    ]
-    config["announce"] = [{"prefix": p} for p in [*blocks, *(f"{ip}/32" for ip in ips)]]
-    config["fib"] = {"enabled": True, "local_blocks": blocks}
-    return config
 
 
 def route_reflector_config(plan: LabPlan, rr: Member, state_dir: Path) -> dict[str, Any]:
@@ -127,7 +110,8 @@ def core_config(plan: LabPlan, core: Member, state_dir: Path) -> dict[str, Any]:
 
 
 def speaker_config(plan: LabPlan, member: Member, state_dir: Path) -> str:
-    builders = {"node": node_config, "rr": route_reflector_config, "tor": tor_config, "core": core_config}
+    # Nodes run ``rackroute agent`` (their speaker comes from the datastore's resources, not a file).
+    builders = {"rr": route_reflector_config, "tor": tor_config, "core": core_config}
     document = builders[member.role](plan, member, state_dir)
     return str(yaml.safe_dump(document, sort_keys=False))
 

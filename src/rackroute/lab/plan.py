@@ -8,9 +8,10 @@ Members and their short names (namespace ``rrt-<lab>-<member>``):
   the first one also holds the link to the external ``client`` and announces its subnet.
 - ``<rack>-tor``: the ToR; a bridge ``nodes`` carries the rack's node subnet (ToR ``.1``).
 - ``<rack>-rr``: the in-rack route reflector (``.5``), for racks with ``discovery: route-reflector``.
-- ``<rack>-n<i>``: nodes (``.10+i``): a default route via the ToR, the announced pod block, one veth
-  per pod with a /32 route (as a CNI plugin does) and the gateway address ``169.254.1.1`` on it.
-- ``<rack>-n<i>-p<j>``: pods, addresses from the node's block; default route via ``169.254.1.1``.
+- ``<rack>-n<i>``: nodes (``.10+i``): a default route via the ToR; everything else on a node is its
+  ``rackroute agent``'s work (pod blocks claimed from the rack's pool, BGP, kernel routes, pod veths).
+- ``<rack>-n<i>-p<j>``: pods: namespaces that ``lab up`` attaches through the real CNI plugin (the lab
+  plays kubelet); their addresses, known afterwards, are the plan's ``Observed`` part.
 
 LoadBalancer IPs: the nodes of ``announcing_nodes`` announce a service's /32. An endpoint node hands
 the traffic to its first pod, which holds the IP on its loopback (the node itself when it runs no
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .topology import RACK_RR_HOST, TOR_HOST, Rack, Topology, announcing_nodes, host, node_name, pod_blocks
 
@@ -151,8 +152,35 @@ class LabPlan:
         return tuple(m.name for m in self.members.values() if f"{ip}/32" in m.loopback)
 
 
-def lab_plan(topology: Topology) -> LabPlan:
-    blocks = pod_blocks(topology)
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What the control plane decided, read back by ``lab up`` once the pods were started through
+    the CNI plugin: each pod's address and host-side interface, and the blocks each node holds."""
+
+    pod_addresses: dict[str, str]
+    pod_interfaces: dict[str, str]
+    blocks: dict[str, tuple[str, ...]]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pod_addresses": self.pod_addresses,
+            "pod_interfaces": self.pod_interfaces,
+            "blocks": {node: list(blocks) for node, blocks in self.blocks.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observed:
+        return cls(
+            dict(data.get("pod_addresses", {})),
+            dict(data.get("pod_interfaces", {})),
+            {node: tuple(blocks) for node, blocks in data.get("blocks", {}).items()},
+        )
+
+
+def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
+    """The fabric and what every member should end up with. Before the pods run, blocks are the
+    prediction of IPAM's block math (node i holds block i-1); after, what the agents claimed."""
+    blocks = observed.blocks if observed is not None else pod_blocks(topology)
     announcers = {s.ip: tuple(announcing_nodes(topology, s)) for s in topology.services}
     members: dict[str, Member] = {}
     links: list[Link] = []
@@ -194,7 +222,7 @@ def lab_plan(topology: Topology) -> LabPlan:
     pods: dict[str, tuple[str, ...]] = {}
     for rack in topology.racks:
         for index in range(1, rack.nodes + 1):
-            node_members, node_links = _node(topology, rack, index, blocks, announcers)
+            node_members, node_links = _node(topology, rack, index, announcers, observed)
             pods[node_name(rack.name, index)] = tuple(m.name for m in node_members[1:])
             members.update((m.name, m) for m in node_members)
             links += node_links
@@ -239,39 +267,27 @@ def _node(
     topology: Topology,
     rack: Rack,
     index: int,
-    blocks: dict[str, tuple[str, ...]],
     announcers: dict[str, tuple[str, ...]],
+    observed: Observed | None,
 ) -> tuple[list[Member], list[Link]]:
-    """A node, its pods and their links; the node first."""
+    """A node and its pods; the node first. Pods are namespaces only: their veth, address and routes
+    come from the CNI plugin when ``lab up`` plays kubelet; ``observed`` holds what they got."""
     name = node_name(rack.name, index)
     address = host(rack.node_subnet, 10 + index)
     tor_address = host(rack.node_subnet, TOR_HOST)
-    block = ipaddress.ip_network(blocks[name][0])
     pods: list[Member] = []
     links = [_bridge_link(name, address, rack, f"{rack.name}-tor", f"n{index}")]
     routes = [Route("default", tor_address)]
     for pod_index in range(1, rack.pods_per_node + 1):
         pod = f"{name}-p{pod_index}"
-        pod_address = str(block[pod_index])
-        interface = f"p{pod_index}"
-        pods.append(
-            Member(
-                pod,
-                "pod",
-                pod_address,
-                rack=rack.name,
-                routes=(Route("default", POD_GATEWAY, "eth0", onlink=True),),
-            )
-        )
-        links.append(Link(pod, "eth0", (f"{pod_address}/32",), name, interface, (f"{POD_GATEWAY}/32",)))
-        routes.append(Route(f"{pod_address}/32", device=interface))
+        pod_address = observed.pod_addresses.get(pod, "") if observed else ""
+        pods.append(Member(pod, "pod", pod_address, rack=rack.name))
     node_loopback: list[str] = []
     node_ports: list[int] = []
     for service in topology.services:
         if name not in announcers[service.ip]:
             continue
         if name in service.endpoints and pods:
-            routes.append(Route(f"{service.ip}/32", device="p1"))
             first = pods[0]
             pods[0] = Member(
                 first.name,
@@ -282,6 +298,9 @@ def _node(
                 loopback=(*first.loopback, f"{service.ip}/32"),
                 ports=tuple(sorted({*first.ports, service.port})),
             )
+            interface = observed.pod_interfaces.get(first.name) if observed else None
+            if interface:  # kube-proxy's part, played by the lab: the Service IP to its local endpoint
+                routes.append(Route(f"{service.ip}/32", device=interface))
         else:  # the node's own endpoint, or (Cluster) standing in for kube-proxy
             node_loopback.append(f"{service.ip}/32")
             node_ports.append(service.port)

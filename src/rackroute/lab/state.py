@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from . import netns
 from .harness import STATE_FILE_NAME, LabState, gated
-from .plan import LabPlan, lab_plan
+from .plan import LabPlan, Observed, lab_plan
 from .processes import ProcessRecord, is_alive, kill_process, record_of
 from .topology import Topology
 
@@ -57,13 +57,23 @@ class LabInfo:
     topology: Topology
     created: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)  # seconds since the start of `lab up`
+    observed: Observed | None = None  # what the control plane gave the pods (after `lab up` ran them)
     _plan: LabPlan | None = field(default=None, repr=False)
 
     @property
     def plan(self) -> LabPlan:
         if self._plan is None:
-            self._plan = lab_plan(self.topology)
+            self._plan = lab_plan(self.topology, self.observed)
         return self._plan
+
+    def set_observed(self, observed: Observed) -> None:
+        self.observed = observed
+        self._plan = None
+
+    @property
+    def datastore_url(self) -> str:
+        """The lab's datastore: the embedded SQLite file in the lab directory."""
+        return f"sqlite://{self.state_dir / 'datastore.db'}"
 
     @property
     def state_file(self) -> Path:
@@ -90,6 +100,7 @@ class LabInfo:
             "topology": self.topology.model_dump(mode="json"),
             "created": self.created,
             "timings": self.timings,
+            "observed": self.observed.to_json() if self.observed is not None else None,
         }
 
     def write(self) -> None:
@@ -112,6 +123,7 @@ class LabInfo:
             topology=Topology.model_validate(data["topology"]),
             created=float(data["created"]),
             timings={str(k): float(v) for k, v in data.get("timings", {}).items()},
+            observed=Observed.from_json(data["observed"]) if data.get("observed") else None,
         )
 
     # --- processes recorded in lab.json --------------------------------------------------------

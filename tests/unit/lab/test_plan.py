@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rackroute.control.resources.loader import load_text
 from rackroute.lab.check import (
     CheckReport,
     check_load_balancer_routes,
@@ -13,18 +14,36 @@ from rackroute.lab.check import (
     flow_count,
     pod_probes,
 )
+from rackroute.lab.cluster import cluster_resources, endpoint_slices, to_yaml
 from rackroute.lab.configs import frr_config, speaker_config
 from rackroute.lab.observe import KernelRoute
-from rackroute.lab.plan import LabPlan, lab_plan
+from rackroute.lab.plan import LabPlan, Observed, lab_plan
 from rackroute.lab.topology import load_topology
 from rackroute.speaker.config import parse_config
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "lab"
 
 
+OBSERVED = Observed(
+    pod_addresses={"rack1-n1-p1": "10.244.0.1", "rack1-n2-p1": "10.244.0.65", "rack2-n1-p1": "10.244.1.1",
+                   "rack2-n2-p1": "10.244.1.65"},
+    pod_interfaces={"rack1-n1-p1": "rr0a", "rack1-n2-p1": "rr0b", "rack2-n1-p1": "rr0c", "rack2-n2-p1": "rr0d"},
+    blocks={"rack1-n1": ("10.244.0.0/26",), "rack1-n2": ("10.244.0.64/26",), "rack2-n1": ("10.244.1.0/26",),
+            "rack2-n2": ("10.244.1.64/26",)},
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def plan() -> LabPlan:
-    return lab_plan(load_topology(DOCS / "two-racks.yaml"))
+    """The plan as ``lab up`` leaves it: pods attached through the CNI, blocks claimed by the agents."""
+    return lab_plan(load_topology(DOCS / "two-racks.yaml"), OBSERVED)
+
+
+def test_before_the_pods_run_pods_have_no_address_and_blocks_are_predicted() -> None:
+    fresh = lab_plan(load_topology(DOCS / "two-racks.yaml"))
+    assert fresh.members["rack1-n1-p1"].address == ""
+    assert not [link for link in fresh.links if link.member.endswith("-p1")]  # the CNI makes the veths
+    assert fresh.blocks["rack1-n2"] == ("10.244.0.64/26",)
 
 
 def test_members_get_the_design_addresses(plan: LabPlan) -> None:
@@ -32,7 +51,7 @@ def test_members_get_the_design_addresses(plan: LabPlan) -> None:
     assert members["rack1-tor"].bridge_addresses == ("10.1.0.1/24",)
     assert members["rack2-rr"].address == "10.2.0.5"
     assert [members[n].address for n in ("rack1-n1", "rack1-n2")] == ["10.1.0.11", "10.1.0.12"]
-    assert members["rack1-n2-p1"].address == "10.244.0.65"  # first address of rack1-n2's block
+    assert members["rack1-n2-p1"].address == "10.244.0.65"  # what the CNI gave it
     assert [(u.tor_address, u.core_address) for u in plan.uplinks] == [
         ("172.31.0.1", "172.31.0.0"),
         ("172.31.0.3", "172.31.0.2"),
@@ -53,10 +72,10 @@ def test_local_service_is_answered_by_endpoint_pods_cluster_also_by_other_nodes(
     assert plan.answerers("198.51.100.10") == ("rack1-n1-p1", "rack2-n2-p1")
     assert plan.answerers("198.51.100.11") == ("rack1-n1", "rack1-n2-p1", "rack2-n1", "rack2-n2")
     routes = {r.destination: r for r in plan.members["rack1-n2"].routes}
-    assert routes["198.51.100.11/32"].device == "p1"  # the endpoint node hands it to its pod
+    assert routes["198.51.100.11/32"].device == "rr0b"  # the endpoint node hands it to its pod's veth
 
 
-@pytest.mark.parametrize("member", ["core1", "rack1-tor", "rack2-rr", "rack1-n1", "rack2-n2"])
+@pytest.mark.parametrize("member", ["core1", "rack1-tor", "rack2-rr"])
 def test_every_rackroute_config_is_valid(plan: LabPlan, member: str, tmp_path: Path) -> None:
     parse_config(speaker_config(plan, plan.members[member], tmp_path), member)
 
@@ -68,10 +87,27 @@ def test_design_rules_in_the_speaker_configs(plan: LabPlan, tmp_path: Path) -> N
     )
     rr = parse_config(speaker_config(plan, plan.members["rack2-rr"], tmp_path))
     assert rr.neighbors[0].add_path is not None and rr.neighbors[0].add_path.send
-    node = parse_config(speaker_config(plan, plan.members["rack1-n1"], tmp_path))
-    assert [n.address for n in node.neighbors] == ["10.1.0.1"]
-    assert node.fib.local_blocks == ["10.244.0.0/26"]
-    assert [a.prefix for a in node.announce] == ["10.244.0.0/26", "198.51.100.10/32", "198.51.100.11/32"]
+
+
+def test_cluster_resources_are_valid_calico_metallb_and_kubernetes_yaml(
+    plan: LabPlan, tmp_path: Path
+) -> None:
+    documents = cluster_resources(plan) + endpoint_slices(plan, OBSERVED.pod_addresses)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(to_yaml(documents))
+    loaded = load_text(path.read_text(), str(path))
+    documents_loaded = [d.resource.to_document() for d in loaded]
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in documents_loaded]
+    assert ("BGPPeer", "rack1-tor") in kinds and ("BGPPeer", "rack2-rr") in kinds
+    assert ("IPPool", "rack2-pods") in kinds and ("Service", "web") in kinds
+    peers = {d["metadata"]["name"]: d["spec"] for d in documents_loaded if d["kind"] == "BGPPeer"}
+    assert peers["rack2-rr"] == {
+        "nodeSelector": "rack == 'rack2'", "peerIP": "10.2.0.5", "asNumber": 65102, "maxRestartTime": "10s",
+    }  # fmt: skip
+    web = next(
+        d for d in documents_loaded if d["kind"] == "EndpointSlice" and d["metadata"]["name"] == "web-lab"
+    )
+    assert [e["addresses"] for e in web["endpoints"]] == [["10.244.0.1"], ["10.244.1.65"]]
 
 
 def test_frr_tor_rewrites_next_hop_without_force_and_relaxes_multipath(plan: LabPlan) -> None:
@@ -132,7 +168,7 @@ def test_load_balancer_check_wants_every_announcing_node_in_the_tor(plan: LabPla
 def test_pods_ping_a_pod_on_another_node_of_their_rack_and_in_every_other_rack(plan: LabPlan) -> None:
     probes = pod_probes(plan)
     assert ("rack1-n1-p1", "rack1-n2-p1", "10.244.0.65") in probes
-    assert ("rack1-n1-p1", "rack2-n1-p1", "10.244.1.1") in probes
+    assert ("rack1-n1-p1", "rack2-n1-p1", "10.244.1.1") in probes  # the addresses the CNI gave
     assert len(probes) == 8
 
 

@@ -1,0 +1,145 @@
+"""The lab's Kubernetes network, run the way a data center runs it: a datastore, the controller, one
+``rackroute agent`` per node, pods started through the real CNI plugin (the lab plays kubelet).
+
+- ``apply``: ``rackroute apply -f FILE`` against the lab's datastore (the embedded SQLite file in the
+  lab directory), exactly as an operator does; the cluster's YAML is ``cluster.yaml`` there.
+- ``agent_argv`` / ``controller_argv``: the processes ``lab up`` starts (recorded in lab.json, so
+  ``lab down`` stops them by PID); each agent serves the speaker control API on the member's
+  ``api.sock`` like any rackroute speaker of the lab, its CNI socket beside it.
+- ``attach_pods``: for every pod namespace, the CNI ADD a runtime would make (environment + stdin,
+  ``rackroute-cni`` exec'd), several at once; the answers give the pods' addresses and host-side
+  interfaces.
+- ``held_blocks``: the blocks each node's agent claimed, read from the datastore's BlockAffinities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..cni import plugin as cni_plugin
+from .configs import api_socket
+from .state import LabError, LabInfo
+
+CNI_NETWORK = "k8s-pod-network"
+CNI_TIMEOUT = 30.0
+PARALLEL_ADDS = 8
+
+
+def rackroute_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rackroute.cli.main", *args]
+
+
+def apply(info: LabInfo, path: Path) -> str:
+    result = subprocess.run(
+        rackroute_argv("apply", "-f", str(path), "--datastore", info.datastore_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise LabError(f"rackroute apply -f {path} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout
+
+
+def cni_socket(info: LabInfo, node: str) -> Path:
+    return info.member_directory(node) / "cni.sock"
+
+
+def agent_argv(info: LabInfo, node: str) -> list[str]:
+    directory = info.member_directory(node)
+    timers = info.topology.timers
+    argv = rackroute_argv("agent", "--node", node, "--datastore", info.datastore_url)
+    argv += ["--cni-socket", str(cni_socket(info, node)), "--status-socket", str(directory / "status.sock")]
+    argv += [
+        "--control-socket",
+        str(api_socket(info.state_dir, node)),
+        "--state-dir",
+        str(directory / "state"),
+    ]
+    argv += ["--hold-time", str(timers.hold_time), "--connect-retry", str(timers.connect_retry)]
+    argv += ["--deferral-time", str(min(30, timers.restart_time))]
+    return argv
+
+
+def controller_argv(info: LabInfo) -> list[str]:
+    return rackroute_argv("controller", "--datastore", info.datastore_url, "--lease-duration", "5s")
+
+
+def cni_add(info: LabInfo, node: str, pod: str) -> dict[str, Any]:
+    """The CNI ADD kubelet's runtime would make for ``pod`` on ``node``; the parsed result."""
+    config = {
+        "cniVersion": "1.0.0",
+        "name": CNI_NETWORK,
+        "type": "rackroute",
+        "agentSocket": str(cni_socket(info, node)),
+        "timeout": CNI_TIMEOUT,
+    }
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": f"lab-{pod}",
+        "CNI_NETNS": f"/var/run/netns/{info.namespace(pod)}",
+        "CNI_IFNAME": "eth0",
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}",
+        "CNI_PATH": "/opt/cni/bin",
+    }
+    result = subprocess.run(
+        [os.path.realpath(sys.executable), "-I", "-S", cni_plugin.__file__],
+        input=json.dumps(config).encode(),
+        env=env,
+        capture_output=True,
+        timeout=CNI_TIMEOUT + 5,
+        check=False,
+    )
+    try:
+        answer: dict[str, Any] = json.loads(result.stdout)
+    except ValueError:
+        raise LabError(
+            f"CNI ADD of {pod}: no JSON answer: {result.stdout[:200]!r} {result.stderr[:200]!r}"
+        ) from None
+    if result.returncode != 0:
+        raise LabError(
+            f"CNI ADD of {pod} on {node}: error {answer.get('code')}: {answer.get('msg')} {answer.get('details', '')}"
+        )
+    return answer
+
+
+def attach_pods(info: LabInfo, say: Callable[[str], None]) -> tuple[dict[str, str], dict[str, str]]:
+    """Every pod attached through the CNI plugin: (pod -> address, pod -> host-side interface)."""
+    work = [(node, pod) for node, pods in info.plan.pods.items() for pod in pods]
+    addresses: dict[str, str] = {}
+    interfaces: dict[str, str] = {}
+    with ThreadPoolExecutor(PARALLEL_ADDS) as pool:
+        answers = list(pool.map(lambda item: (item, cni_add(info, *item)), work))
+    for (_node, pod), answer in answers:
+        addresses[pod] = answer["ips"][0]["address"].split("/")[0]
+        interfaces[pod] = answer["interfaces"][0]["name"]
+    say(f"{len(work)} pods attached through rackroute-cni")
+    return addresses, interfaces
+
+
+def held_blocks(info: LabInfo) -> dict[str, tuple[str, ...]]:
+    """node -> the blocks its agent holds (BlockAffinity records in the lab's datastore)."""
+    from ..control.ipam.read import AFFINITIES
+    from ..datastore import open_store
+
+    async def read() -> list[dict[str, Any]]:
+        store = await open_store(info.datastore_url)
+        try:
+            return (await store.list(AFFINITIES)).items
+        finally:
+            await store.close()
+
+    found: dict[str, list[str]] = {}
+    for document in asyncio.run(read()):
+        spec = document.get("spec") or {}
+        found.setdefault(str(spec.get("node")), []).append(str(spec.get("cidr")))
+    return {node: tuple(sorted(blocks)) for node, blocks in found.items()}
