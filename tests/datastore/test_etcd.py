@@ -118,3 +118,35 @@ def test_a_transaction_beyond_the_members_max_txn_ops_says_which_flag(etcd_membe
         await store.close()
 
     run(test())
+
+
+def test_what_something_else_wrote_under_the_prefix_is_skipped_or_refused(etcd_member: LocalCluster) -> None:
+    from rackroute.control.store import StoreError
+
+    endpoint = etcd_member.members[0].endpoint
+
+    def etcdctl(*arguments: str) -> None:
+        env = {"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}
+        subprocess.run(
+            ["etcdctl", "--endpoints", endpoint, *arguments], env=env, check=True, capture_output=True
+        )
+
+    async def test() -> None:
+        store = await open_store(f"{etcd_member.url}?prefix=/rrt-foreign")
+        since = await store.revision()
+        etcdctl("put", "/rrt-foreign/projectcalico.org/IPPool//bad", "not json")
+        etcdctl("put", "/rrt-foreign/projectcalico.org/IPPool//odd/extra", "{}")
+        etcdctl("put", "/rrt-foreign/projectcalico.org/IPPool//array", "[1, 2]")
+        good = await store.create(POOL)
+        assert (await store.list(KindKey("projectcalico.org", "IPPool"))).items == [good]
+        watch = store.watch(None, since=since)
+        assert (await anext(watch)).document == good  # type: ignore[call-overload]
+        await watch.aclose()  # type: ignore[attr-defined]
+        bad = ResourceKey("projectcalico.org", "IPPool", "", "bad")
+        with pytest.raises(StoreError, match="bad"):
+            await store.get(bad)
+        with pytest.raises(StoreError, match="does not hold a document"):
+            await store.create({**POOL, "metadata": {"name": "bad"}})  # never overwritten
+        await store.close()
+
+    run(test())

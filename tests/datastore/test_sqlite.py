@@ -113,3 +113,13 @@ def test_history_is_compacted_automatically_and_watches_of_old_revisions_relist(
         await store.close()
 
     run(test())
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(rrt_dir: Path) -> None:
+    from rackroute.control.store import StoreError
+
+    path = rrt_dir / "notes.txt"
+    path.write_text("not a database, and it stays as it is\n" * 100)
+    with pytest.raises(StoreError, match=r"notes\.txt"):
+        run(open_store(f"sqlite://{path}"))
+    assert path.read_text().startswith("not a database")

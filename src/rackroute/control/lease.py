@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .store import (
+    AlreadyExists,
     Conflict,
     Document,
     KindKey,
@@ -240,7 +241,7 @@ class LeaderElector:
                     "resourceVersion": str(revision_of(stored)),
                 }
                 written = await self.store.update(proposed)
-        except (Conflict, NotFound) as error:  # someone else wrote first: look again soon
+        except (Conflict, NotFound, AlreadyExists) as error:  # someone else wrote first: look again soon
             log.debug("lease %s: %s", self.candidate.key, error)
             self._lose("")
             return min(1.0, self.renew_every)

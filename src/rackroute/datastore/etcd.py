@@ -19,6 +19,7 @@ repeated; a compacted start revision is ``RevisionTooOld``.
 from __future__ import annotations
 
 import builtins
+import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
@@ -45,6 +46,7 @@ from .etcd_watch import watch_events
 from .urls import EtcdURL
 from .writes import Plan, Stored, decode, encode, keys_of, plan, stamp, stamped
 
+log = logging.getLogger(__name__)
 CACHE_SIZE = 4096  # documents remembered for planning writes without a read
 PAGE = 500  # documents per Range of a list (Kubernetes' page size)
 ATTEMPTS = 20  # plans of one write before giving up (each after a failed compare)
@@ -67,9 +69,31 @@ class KeyLayout:
     def everything(self) -> bytes:
         return self.prefix.encode()
 
-    def parse(self, raw: bytes) -> ResourceKey:
-        group, kind, namespace, name = raw.decode()[len(self.prefix) :].split("/")
+    def parse(self, raw: bytes) -> ResourceKey | None:
+        """The key of ``raw``; None for a key under the prefix that is not one of ours (written by
+        something else: it is not a document of this store)."""
+        try:
+            parts = raw.decode()[len(self.prefix) :].split("/")
+        except UnicodeDecodeError:
+            return None
+        if len(parts) != 4 or not (parts[0] and parts[1] and parts[3]):
+            return None
+        group, kind, namespace, name = parts
         return ResourceKey("" if group == "core" else group, kind, namespace, name)
+
+
+def stored_of(raw_key: bytes, value: bytes, revision: int) -> Stored | None:
+    """The document of an etcd value; None (and a warning naming the key) for one that is not a JSON
+    document: written by something else, it is skipped rather than breaking a list or a watch."""
+    try:
+        document = decode(value)
+    except ValueError as error:
+        log.warning("etcd key %r: not a JSON document (%s): skipped", raw_key.decode(errors="replace"), error)
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("metadata"), dict):
+        log.warning("etcd key %r: not a document (no metadata): skipped", raw_key.decode(errors="replace"))
+        return None
+    return Stored(document, revision)
 
 
 def range_end(prefix: bytes) -> bytes:
@@ -97,7 +121,12 @@ class EtcdStore:
 
     async def get(self, key: ResourceKey) -> Document | None:
         response = await self._range(rpc.RangeRequest(key=self.layout.key(key)))
-        stored = Stored(decode(response.kvs[0].value), response.kvs[0].mod_revision) if response.kvs else None
+        stored = None
+        if response.kvs:
+            kv = response.kvs[0]
+            stored = stored_of(kv.key, kv.value, kv.mod_revision)
+            if stored is None:
+                raise StoreError(f"etcd key {kv.key.decode(errors='replace')!r} does not hold a document")
         self._remember(key, stored)
         return None if stored is None else stamp(stored.document, stored.revision)
 
@@ -130,7 +159,9 @@ class EtcdStore:
             )
             revision = revision or response.header.revision
             for kv in response.kvs:
-                items.append((self.layout.parse(kv.key), Stored(decode(kv.value), kv.mod_revision)))
+                key, stored = self.layout.parse(kv.key), stored_of(kv.key, kv.value, kv.mod_revision)
+                if key is not None and stored is not None:
+                    items.append((key, stored))
             if not response.more:
                 return items, revision
             start = response.kvs[-1].key + b"\0"
@@ -224,7 +255,9 @@ class EtcdStore:
         states: dict[ResourceKey, Stored | None] = {}
         for key, op in zip(keys, response.responses, strict=True):
             kvs = op.response_range.kvs
-            states[key] = Stored(decode(kvs[0].value), kvs[0].mod_revision) if kvs else None
+            states[key] = stored_of(kvs[0].key, kvs[0].value, kvs[0].mod_revision) if kvs else None
+            if kvs and states[key] is None:  # a write would replace what is not ours: refuse it
+                raise StoreError(f"etcd key {kvs[0].key.decode(errors='replace')!r} does not hold a document")
             self._remember(key, states[key])
         return states
 

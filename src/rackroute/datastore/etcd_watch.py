@@ -20,8 +20,10 @@ import grpc
 from aetcd import rpc
 
 from rackroute.control.store import (
+    Document,
     EventType,
     KindKey,
+    ResourceKey,
     RevisionTooOld,
     StoreError,
     Unavailable,
@@ -29,7 +31,7 @@ from rackroute.control.store import (
 )
 
 from .etcd_client import REQUIRE_LEADER, RETRY_PAUSE
-from .writes import decode, stamp
+from .writes import stamp
 
 if TYPE_CHECKING:
     from .etcd import EtcdStore
@@ -78,9 +80,11 @@ async def watch_events(
                 batch = []
                 for event in response.events:
                     key = store.layout.parse(event.kv.key)
-                    if wanted is not None and key.kind_key not in wanted:
+                    if key is None or (wanted is not None and key.kind_key not in wanted):
                         continue
-                    batch.append(to_watch_event(event, key))
+                    item = to_watch_event(event, key)
+                    if item is not None:
+                        batch.append(item)
                 next_revision = response.events[-1].kv.mod_revision + 1
                 for item in batch:
                     store.forget(item.key)  # someone wrote it: plan the next write of it on a fresh read
@@ -98,12 +102,27 @@ async def watch_events(
         await asyncio.sleep(RETRY_PAUSE)
 
 
-def to_watch_event(event: Any, key: Any) -> WatchEvent:
+def to_watch_event(event: Any, key: ResourceKey) -> WatchEvent | None:
+    """The store's event for an etcd event (None for a value that is not a document: skipped)."""
+    from .etcd import stored_of
+
     revision: int = event.kv.mod_revision
     if event.type == PUT:
+        stored = stored_of(event.kv.key, event.kv.value, revision)
         kind = EventType.ADDED if event.kv.create_revision == revision else EventType.MODIFIED
-        return WatchEvent(kind, key, stamp(decode(event.kv.value), revision), revision)
-    return WatchEvent(EventType.DELETED, key, stamp(decode(event.prev_kv.value), revision), revision)
+    else:
+        kind = EventType.DELETED
+        if not event.prev_kv.value:  # etcd no longer had the previous value (compacted): identity only
+            return WatchEvent(kind, key, identity_document(key, revision), revision)
+        stored = stored_of(event.kv.key, event.prev_kv.value, revision)
+    return None if stored is None else WatchEvent(kind, key, stamp(stored.document, revision), revision)
+
+
+def identity_document(key: ResourceKey, revision: int) -> Document:
+    metadata: dict[str, Any] = {"name": key.name, "resourceVersion": str(revision)}
+    if key.namespace:
+        metadata["namespace"] = key.namespace
+    return {"apiVersion": f"{key.group}/" if key.group else "", "kind": key.kind, "metadata": metadata}
 
 
 async def compact_revision(store: EtcdStore) -> int:
