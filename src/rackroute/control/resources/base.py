@@ -49,6 +49,7 @@ class StrictModel(BaseModel):
         populate_by_name=True,
         validate_by_alias=True,
         frozen=True,
+        defer_build=True,  # schemas are built when a kind is first validated: `rackroute get` starts faster
     )
 
 
@@ -58,6 +59,7 @@ class KubernetesModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        defer_build=True,
     )
 
 
@@ -78,7 +80,7 @@ class ObjectMeta(KubernetesModel):
 class Resource(BaseModel):
     """A resource document as a model. Subclasses set ``api_version``/``kind`` Literals and spec."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
     api_version: str = Field(alias="apiVersion")
     kind: str
