@@ -334,3 +334,31 @@ def test_load_balancer_service_is_announced_by_the_nodes_that_should_attract_it(
         )
     finally:
         agent_rack.lab.stop(controller)
+
+
+def test_node_status_from_the_local_agent_and_from_the_datastore(agent_rack: AgentRack) -> None:
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+
+    def both_established() -> dict[str, Any]:
+        shown: dict[str, Any] = json.loads(agent_rack.rackroute("node", "status", "--all", "-o", "json"))
+        return shown
+
+    shown = wait_until(
+        both_established,
+        lambda nodes: all(
+            s["state"] == "Established"
+            for n in ("node1", "node2")
+            for s in nodes.get(n, {}).get("sessions", [{}])
+        ),
+        timeout=45,
+        what="both nodes' status Established in the datastore",
+    )
+    assert not shown["node1"]["stale"] and shown["node1"]["sessions"][0]["peerAddress"] == "10.0.1.1"
+    local = subprocess.run(
+        [sys.executable, "-m", "rackroute.cli.main", "node", "status", "-o", "json",
+         "--status-socket", str(agent_rack.directory / "node2-status.sock")],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert list(json.loads(local.stdout)) == ["node2"]
+    table = agent_rack.rackroute("node", "status", "node1")
+    assert "Node node1: running" in table and "Established" in table

@@ -22,7 +22,7 @@ from .resource_commands import DatastoreOption, fail, with_store
 if TYPE_CHECKING:
     from rackroute.control.store import Document, Store
 
-node_app = typer.Typer(no_args_is_help=True, help="node maintenance: drain, uncordon")
+node_app = typer.Typer(no_args_is_help=True, help="node status and maintenance: status, drain, uncordon")
 ATTEMPTS = 20
 
 
@@ -98,3 +98,12 @@ def uncordon_command(
 
     with_store(datastore, lambda store: _modify(store, node, change))
     typer.echo(f"node/{node} uncordoned")
+
+
+def _register_status() -> None:
+    from .node_status import node_status_command
+
+    node_app.command("status")(node_status_command)
+
+
+_register_status()
