@@ -30,6 +30,7 @@ class RackrouteCommands(LazyCommandGroup):
         "controller": "rackroute.cli.controller_commands:controller_command",
         "node": "rackroute.cli.node_commands:node_app",
         "agent": "rackroute.cli.agent_commands:agent_command",
+        "dashboard": "rackroute.cli.dashboard_commands:dashboard_command",
     }
 
 
