@@ -269,3 +269,28 @@ def test_claiming_never_takes_a_claimed_or_reserved_block_and_only_fails_when_no
     choice = choose_new_block([view], node, stored, reservations, "h")
     assert choice.block.cidr == geometry.block(free[0])
     assert isinstance(plan_assignment(AssignRequest("h"), node, [choice]).operations[0], Create)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["r1", "r2", "r3"]), st.sampled_from([4, 6]), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from(["r1", "r2", "r3", "r4"]),
+)
+def test_exactly_the_enabled_pools_of_the_family_whose_selector_matches_the_node_serve_it(
+    specs: list[tuple[str, int, bool, bool]], rack: str
+) -> None:
+    pools = []
+    for index, (pool_rack, version, disabled, by_has) in enumerate(specs):
+        cidr = f"10.{index}.0.0/24" if version == 4 else f"fd00:{index}::/64"
+        selector = f"rack == '{pool_rack}'" if not by_has else f"has(rack) && rack in {{'{pool_rack}'}}"
+        pools.append(pool(f"p{index}", cidr, selector, disabled=disabled))
+    node = NodeView("n", {"rack": rack})
+    for version in (4, 6):
+        expected = sorted(
+            (f"p{i}" for i, (r, v, d, _) in enumerate(specs) if r == rack and v == version and not d),
+            key=str,
+        )
+        assert [p.name for p in candidate_pools(version, request(), node, pools)] == expected
