@@ -187,18 +187,24 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [SECTION_BEGIN, "## LoadBalancer IP assignment (`bench/lb.py`)", ""]
     lines.append(f"{report['machine']}, {report['date']}.")
     lines.append("")
-    lines.append("| pure assignment | Services | pool | time | peak memory |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| pure assignment | Services | pool | wall | CPU | peak memory |")
+    lines.append("|---|---:|---|---:|---:|---:|")
+    names = {
+        "assign": "`assign` (parsed requests)",
+        "reconcile": "`reconcile` (documents in, status writes out)",
+        "keep_pass": "second `reconcile` (every address kept, no write)",
+    }
     for row in report["pure"]:
-        lines.append(
-            f"| `assign` (parsed requests) | {row['services']:,} | {row['pool']} | {row['assign_s']} s | {row['assign_peak_mb']} MB |"
-        )
-        lines.append(
-            f"| `reconcile` (documents in, status writes out) | {row['services']:,} | {row['pool']} | {row['reconcile_s']} s | {row['reconcile_peak_mb']} MB |"
-        )
-        lines.append(
-            f"| second pass (all kept, no write) | {row['services']:,} | {row['pool']} | {row['keep_pass_s']} s | {row['keep_pass_peak_mb']} MB |"
-        )
+        for key, title in names.items():
+            f = row[key]
+            lines.append(
+                f"| {title} | {row['services']:,} | {row['pool']} | {f['wall_s']} s | {f['cpu_s']} s | {f['peak_mb']} MB |"
+            )
+    lines += [
+        "",
+        f"Load average {report['load_before']} before, {report['load_after']} after (other jobs share the "
+        "machine: wall times are inflated, CPU times are the process's own).",
+    ]
     c = report["controller"]
     lines += [
         "",
@@ -229,7 +235,9 @@ def main() -> None:
     top.add_argument("--latency", type=int, default=100, help="Services timed through the controller")
     top.add_argument("--no-write", action="store_true", help="print only")
     arguments = top.parse_args()
+    load_before = [round(x, 1) for x in os.getloadavg()]
     report: dict[str, Any] = {
+        "load_before": load_before,
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "pure": [pure(arguments.services, "2001:db8::/64"), pure(arguments.services, "2001:db8::/112")],
@@ -239,6 +247,7 @@ def main() -> None:
         report["controller"] = asyncio.run(through_controller(arguments.latency, directory))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    report["load_after"] = [round(x, 1) for x in os.getloadavg()]
     print(json.dumps(report, indent=2))
     if not arguments.no_write:
         RESULTS.write_text(json.dumps(report, indent=2) + "\n")
