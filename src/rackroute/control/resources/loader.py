@@ -67,8 +67,9 @@ def _describe(raw: RawDocument) -> str:
     content = raw.content if isinstance(raw.content, dict) else {}
     metadata = content.get("metadata") if isinstance(content.get("metadata"), dict) else {}
     name = metadata.get("name") if metadata else None
-    what = f"{content.get('kind', '?')} {name}" if name else str(content.get("kind", "document"))
-    return f"{what}, document {raw.index} at line {raw.line}"
+    kind = content.get("kind")
+    what = f"{kind} {name}, " if kind and name else (f"{kind}, " if kind else "")
+    return f"{what}document {raw.index} at line {raw.line}"
 
 
 def _unwrap(annotation: Any) -> type[BaseModel] | None:
@@ -144,11 +145,37 @@ def _reason(error: Any, model: type[Resource], path: Path) -> str:
         return f"unknown field ({hint}fields here: {', '.join(names)})"
     if message.startswith("Value error, "):
         return message[len("Value error, ") :]
+    value = error.get("input")
+    got = f'"{value}"' if isinstance(value, str) else repr(value)
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be a mapping of fields (got {got})"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list (got {got})"
+    if kind == "too_short":
+        return "must not be empty"
     if message.startswith("Input should be "):
-        value = error.get("input")
-        got = f'"{value}"' if isinstance(value, str) else repr(value)
         return f"must be {message[len('Input should be ') :]} (got {got})"
     return message
+
+
+def _merged(problems: list[Problem]) -> list[Problem]:
+    """One problem per field: the alternatives of a union (``targetPort``: integer or string) are
+    said together ("must be an integer or a string (got [1])")."""
+    merged: dict[tuple[int, str], Problem] = {}
+    for problem in problems:
+        key = (problem.line, problem.path)
+        earlier = merged.get(key)
+        if earlier is None:
+            merged[key] = problem
+            continue
+        first, _, got = earlier.reason.partition(" (got ")
+        second, _, other = problem.reason.partition(" (got ")
+        if got and got == other and first.startswith("must be ") and second.startswith("must be "):
+            reason = f"{first} or {second[len('must be ') :]} (got {got}"
+        else:
+            reason = f"{earlier.reason}; {problem.reason}"
+        merged[key] = Problem(earlier.source, earlier.line, earlier.path, reason, earlier.context)
+    return list(merged.values())
 
 
 def problems_of(error: ValidationError, raw: RawDocument, model: type[Resource]) -> list[Problem]:
@@ -161,7 +188,7 @@ def problems_of(error: ValidationError, raw: RawDocument, model: type[Resource])
         problems.append(
             Problem(raw.source, raw.line_of(path), dotted(path), _reason(item, model, path), _describe(raw))
         )
-    return sorted(problems, key=lambda problem: problem.line)
+    return sorted(_merged(problems), key=lambda problem: problem.line)
 
 
 def validate_document(

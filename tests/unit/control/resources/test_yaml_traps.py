@@ -332,3 +332,29 @@ def test_a_namespace_other_than_the_one_asked_for_is_refused() -> None:
         LoadError, match=r"t.yaml:3: metadata.namespace: the document's namespace 'shop' is not"
     ):
         load_text(text, "t.yaml", namespace="blog")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: [1, 2]\n",
+            "t.yaml:4: spec: must be a mapping of fields (got [1, 2])",
+        ),
+        (
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: m}\nspec: {addresses: []}\n",
+            "t.yaml:4: spec.addresses: must not be empty",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, targetPort: [1]}]}\n",
+            "t.yaml:4: spec.ports[0].targetPort: must be an integer or a string (got [1])",
+        ),
+        ("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\n", "t.yaml:1: spec: required"),
+        (
+            "- a\n- b\n",
+            "t.yaml:1: a resource document must be a mapping with apiVersion, kind, metadata and spec",
+        ),
+    ],
+)
+def test_shape_errors_are_said_in_the_operators_words(text: str, expected: str) -> None:
+    assert problems(text) == [expected]
