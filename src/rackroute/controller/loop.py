@@ -28,6 +28,7 @@ from ..control.store import (
     Conflict,
     Document,
     KindKey,
+    NotFound,
     ResourceKey,
     RevisionTooOld,
     Store,
@@ -212,6 +213,8 @@ class Controller:
                 log.warning("write fenced: the lease moved", extra={"resource": str(key)})
                 return None
             self.counters.conflicts += 1
+            return False
+        except NotFound:  # deleted since the pass read it: nothing to write
             return False
         document = next(iter(written), None)
         if document is not None:
