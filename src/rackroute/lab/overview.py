@@ -10,7 +10,7 @@ from . import observe
 from .netns import CommandError
 from .state import LabInfo
 
-DAEMON_COMPONENTS = ("speaker", "bgpd", "zebra")
+DAEMON_COMPONENTS = ("speaker", "agent", "bgpd", "zebra")
 
 
 def member_row(info: LabInfo, member: str) -> dict[str, Any]:
