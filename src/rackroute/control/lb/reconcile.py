@@ -136,7 +136,10 @@ def desired_status(document: Document, outcome: Outcome | None, now: str) -> dic
         load_balancer.pop("ingress", None)
         new_conditions = others
     else:
-        load_balancer["ingress"] = [{"ip": format_address(a)} for a in outcome.addresses]
+        if outcome.addresses:
+            load_balancer["ingress"] = [{"ip": format_address(a)} for a in outcome.addresses]
+        else:
+            load_balancer.pop("ingress", None)  # as Kubernetes shows a pending Service: loadBalancer: {}
         generation = (document.get("metadata") or {}).get("generation")
         new_conditions = [*others, _condition(outcome, ours, generation, now)]
     status["loadBalancer"] = load_balancer
