@@ -25,8 +25,7 @@ from conftest import (
     stored_allocations,
 )
 
-from rackroute.control.ipam import audit
-from rackroute.control.ipam.read import read_snapshot
+from rackroute.control.ipam import collect_garbage
 from rackroute.control.store import KindKey, ResourceKey
 from rackroute.datastore import open_store
 from rackroute.datastore.members import LocalCluster, Member
@@ -135,13 +134,8 @@ def test_processes_killed_mid_allocation_leave_no_unusable_address_after_gc(
         for pod in (await store.list(KindKey("", "Pod"))).items:
             if pod["metadata"]["name"] not in recorded:
                 await store.delete(ResourceKey("", "Pod", "rrt", pod["metadata"]["name"]))
-        for _ in range(4):  # `ipam check --repair`, until nothing is left to repair
-            snapshot, _ = await read_snapshot(store, leak_grace_seconds=0)
-            report = audit(snapshot)
-            if not report.repairs:
-                break
-            for operations in report.repairs:
-                await store.transaction(operations)
+        collection = await collect_garbage(store, leak_grace_seconds=0)  # `ipam check --repair`
+        assert collection.report.problems == []
         held = await stored_allocations(store)
         assert set(held.values()) == recorded  # every address in use is a recorded pod's: none lost
         handles = (await store.list(KindKey("rackroute.io", "IPAMHandle"))).items

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from rackroute.control.store import Store
 
 ipam_app = typer.Typer(no_args_is_help=True, help="Pod IP address management: show, check, release.")
-REPAIR_ROUNDS = 6
 
 
 class Output(StrEnum):
@@ -110,27 +109,11 @@ def check_command(
     datastore: DatastoreOption = None,
 ) -> None:
     """Find leaked handles, blocks of missing nodes, duplicates and allocations outside pools."""
-    from rackroute.control.ipam import audit
-    from rackroute.control.ipam.read import read_snapshot
-    from rackroute.control.store import AlreadyExists, Conflict, NotFound
+    from rackroute.control.ipam.gc import collect_garbage
 
     async def check(store: Store) -> tuple[Any, list[str], int]:
-        repaired = 0
-        for _ in range(REPAIR_ROUNDS if repair else 1):
-            snapshot, errors = await read_snapshot(store, leak_grace_seconds=leak_grace)
-            report = audit(snapshot)
-            if not repair or not report.repairs:
-                break
-            for operations in report.repairs:
-                try:
-                    await store.transaction(operations)
-                    repaired += 1
-                except (Conflict, NotFound, AlreadyExists):
-                    pass  # changed since it was read: the next round sees it as it is now
-        else:
-            snapshot, errors = await read_snapshot(store, leak_grace_seconds=leak_grace)
-            report = audit(snapshot)
-        return report, errors, repaired
+        collection = await collect_garbage(store, leak_grace_seconds=leak_grace, repair=repair)
+        return collection.report, collection.unreadable, collection.repaired
 
     report, errors, repaired = with_store(datastore, check)
     problems = report.problems

@@ -4,7 +4,7 @@ handles), strict affinity per node and rack, never a duplicate.
 Owns: block math and bitmaps (``blocks``), the values decided on (``state``), the pure decisions
 and the store writes they make (``plan``), the pure audit and repairs of ``ipam check`` (``audit``),
 and the thin async layer that reads a ``Store`` and writes the plans with compare-and-swap
-(``read``, ``allocator``). Imports ``rackroute.control`` (store protocol, resources, selectors) only.
+(``read``, ``allocator``, ``release``, ``gc``); ``usage`` sums up ``ipam show``. Imports ``rackroute.control`` (store protocol, resources, selectors) only.
 
 What a node agent / CNI server calls::
 
@@ -29,6 +29,7 @@ from .errors import (
     PoolInUseChanged,
     TooManyConflicts,
 )
+from .gc import Collection, collect_garbage
 from .release import release_address, release_handle
 from .state import AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, PoolView, handle_id_for
 
@@ -39,6 +40,7 @@ __all__ = [
     "AssignedAddress",
     "Assignment",
     "BlockState",
+    "Collection",
     "Finding",
     "HandleState",
     "InvalidRequest",
@@ -54,6 +56,7 @@ __all__ = [
     "TooManyConflicts",
     "audit",
     "block_name",
+    "collect_garbage",
     "first_free_block",
     "handle_id_for",
     "release_address",
