@@ -1,8 +1,7 @@
 """``sqlite:///PATH``: the embedded store, one SQLite file (WAL), safe for several processes.
 
-Tables: ``meta`` (the store's revision, the compaction revision), ``objects`` (the current documents
-with the revision of their last write) and ``history`` (one row per written key and revision, what
-watches read; compaction deletes the old rows). A write is one ``BEGIN IMMEDIATE`` transaction: it
+Tables: ``sqlite_tables`` (documents, revision counter, history for watch). A write is one
+``BEGIN IMMEDIATE`` transaction (a busy COMMIT is rolled back and the write retried whole): it
 takes the file's write lock first, so a read-plan-write is serialised against every other process
 and compare-and-swap needs no retry inside; a lock held longer than the URL's ``timeout`` is
 ``Unavailable``.
@@ -42,9 +41,10 @@ from rackroute.control.store import (
 )
 
 from .local import Outcome, check_compactable, check_watchable, execute, matches, single, watch_history
+from .sqlite_tables import SCHEMA, Transaction, compact_history, in_write_transaction, is_locked, meta
 from .urls import SQLiteURL
 from .worker import Worker
-from .writes import Stored, decode, encode, stamp
+from .writes import decode, stamp
 
 POLL_INTERVAL = 0.004  # seconds between two looks at data_version while something watches
 # SQLite's own busy handler sleeps longer and longer (up to 100 ms) while a lock is held for well
@@ -53,103 +53,7 @@ POLL_INTERVAL = 0.004  # seconds between two looks at data_version while somethi
 BUSY_SLICE_MS = 5
 BUSY_PAUSE = 0.002  # at most, between two attempts
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta VALUES ('schema', 1), ('revision', 0), ('compact_revision', 0);
-CREATE TABLE IF NOT EXISTS objects (
-    api_group TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    revision INTEGER NOT NULL, document TEXT NOT NULL,
-    PRIMARY KEY (api_group, kind, namespace, name)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history (
-    revision INTEGER NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL,
-    api_group TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-    document TEXT NOT NULL,
-    PRIMARY KEY (revision, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS compacted (
-    api_group TEXT NOT NULL, kind TEXT NOT NULL, revision INTEGER NOT NULL,
-    PRIMARY KEY (api_group, kind)) WITHOUT ROWID;
-"""
-
 T = TypeVar("T")
-
-
-class Transaction:
-    """The ``local.Table`` of one open write transaction."""
-
-    def __init__(self, connection: sqlite3.Connection, history_limit: int) -> None:
-        self.connection = connection
-        self.history_limit = history_limit
-
-    def read(self, key: ResourceKey) -> Stored | None:
-        row = self.connection.execute(
-            "SELECT revision, document FROM objects WHERE api_group=? AND kind=? AND namespace=? AND name=?",
-            (key.group, key.kind, key.namespace, key.name),
-        ).fetchone()
-        return None if row is None else Stored(decode(row[1]), row[0])
-
-    def next_revision(self) -> int:
-        """Raised now, inside the write transaction (a rollback undoes it with the rest)."""
-        rows = self.connection.execute(
-            "UPDATE meta SET value = value + 1 WHERE name='revision' RETURNING value"
-        ).fetchall()  # stepped to its end: no statement left open at COMMIT
-        revision: int = rows[0][0]
-        return revision
-
-    def write(
-        self, revision: int, writes: dict[ResourceKey, Document | None], events: list[WatchEvent]
-    ) -> None:
-        execute_sql = self.connection.execute
-        texts: dict[ResourceKey, str] = {}  # one encoding per document serves its row and its history
-        for key, document in writes.items():
-            identity = _identity(key)
-            if document is None:
-                execute_sql(
-                    "DELETE FROM objects WHERE api_group=? AND kind=? AND namespace=? AND name=?", identity
-                )
-            else:
-                texts[key] = encode(document)
-                execute_sql(
-                    "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
-                    (*identity, revision, texts[key]),
-                )
-        self.connection.executemany(
-            "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    revision,
-                    seq,
-                    event.type.value,
-                    *_identity(event.key),
-                    texts.get(event.key) or encode(event.document),
-                )
-                for seq, event in enumerate(events)
-            ],
-        )
-        if revision % 64 == 0:  # automatic compaction is looked at now and then, and done in batches
-            compacted = meta(self.connection, "compact_revision")
-            if revision - compacted > self.history_limit * 1.1:
-                compact_history(self.connection, revision - self.history_limit)
-
-
-def _identity(key: ResourceKey) -> tuple[str, str, str, str]:
-    return (key.group, key.kind, key.namespace, key.name)
-
-
-def meta(connection: sqlite3.Connection, name: str) -> int:
-    value: int = connection.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()[0]
-    return value
-
-
-def compact_history(connection: sqlite3.Connection, revision: int) -> int:
-    compacted = max(meta(connection, "compact_revision"), revision)
-    connection.execute(
-        "INSERT OR REPLACE INTO compacted SELECT api_group, kind, MAX(revision) FROM history "
-        "WHERE revision < ? GROUP BY api_group, kind",
-        (compacted,),
-    )
-    connection.execute("DELETE FROM history WHERE revision < ?", (compacted,))
-    connection.execute("UPDATE meta SET value=? WHERE name='compact_revision'", (compacted,))
-    return compacted
 
 
 class SQLiteStore:
@@ -202,7 +106,7 @@ class SQLiteStore:
             try:
                 return function(*args)
             except sqlite3.OperationalError as error:
-                if not _is_locked(error):
+                if not is_locked(error):
                     raise StoreError(f"{self.config.path}: {error}") from None
                 if time.monotonic() >= deadline:
                     raise Unavailable(
@@ -216,26 +120,18 @@ class SQLiteStore:
         connection = self._connection()
         if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+
+        def create_schema() -> None:
             for statement in SCHEMA.split(";\n"):
                 if statement.strip():
                     connection.execute(statement)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+
+        in_write_transaction(connection, create_schema)
 
     def _write(self, operations: Sequence[Operation]) -> Outcome:
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            outcome = execute(Transaction(connection, self.config.history), operations, keeps_documents=False)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-        return outcome
+        table = Transaction(connection, self.config.history)
+        return in_write_transaction(connection, lambda: execute(table, operations, keeps_documents=False))
 
     async def _execute(self, operations: Sequence[Operation]) -> Outcome:
         outcome = await self._run(self._writer, self._write, operations)
@@ -291,15 +187,12 @@ class SQLiteStore:
     async def compact(self, revision: int) -> int:
         def compact() -> int:
             connection = self._connection()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+
+            def forget() -> int:
                 check_compactable(revision, meta(connection, "revision"))
-                oldest = compact_history(connection, revision)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return oldest
+                return compact_history(connection, revision)
+
+            return in_write_transaction(connection, forget)
 
         return await self._run(self._writer, compact)
 
@@ -395,8 +288,3 @@ class SQLiteStore:
         if connection is not None:
             connection.close()
             self._local.connection = None
-
-
-def _is_locked(error: sqlite3.OperationalError) -> bool:
-    text = str(error)
-    return "locked" in text or "busy" in text
