@@ -35,6 +35,7 @@ class TooManyConflicts(IpamError):
     caller may retry later (CNI: "try again later")."""
 
 
-class PoolInUseChanged(IpamError):
+class PoolInUseChanged(NoPoolForNode):
     """An IPPool's blockSize (or CIDR) was changed while blocks of it are claimed: refused, as Calico
-    refuses it (create a new pool, move the pods, delete the old one)."""
+    refuses it (create a new pool, move the pods, delete the old one). A NoPoolForNode: the pool
+    cannot serve the node as configured."""
