@@ -90,6 +90,12 @@ def test_assignment_invariants(pools_spec: list, services_spec: list) -> None:
     assert {k: o.addresses for k, o in again.outcomes.items()} == {
         k: o.addresses for k, o in result.outcomes.items()
     }
+    # a newcomer (even an older one, even one requesting a held address) moves nobody
+    newcomer = service("new", loadBalancerIP="192.0.2.1", created="2025-01-01T00:00:00Z")
+    grown = run([*after, newcomer], pools)
+    for key, outcome in result.outcomes.items():
+        if outcome.allocated:
+            assert grown.outcomes[key].addresses == outcome.addresses
 
 
 def _contains(text: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
