@@ -24,7 +24,7 @@ class RackrouteCommands(LazyCommandGroup):
         "apply": "rackroute.cli.resource_commands:apply_command",
         "get": "rackroute.cli.resource_commands:get_command",
         "delete": "rackroute.cli.resource_commands:delete_command",
-        "datastore": "rackroute.cli.resource_commands:datastore_app",
+        "datastore": "rackroute.cli.resource_datastore:datastore_app",
         "ipam": "rackroute.cli.ipam_commands:ipam_app",
         "cni": "rackroute.cli.cni_commands:cni_app",
         "controller": "rackroute.cli.controller_commands:controller_command",

@@ -1,5 +1,5 @@
-"""``rackroute apply | get | delete | datastore``: resources in the datastore, as kubectl and
-calicoctl handle them.
+"""``rackroute apply | get | delete``: resources in the datastore, as kubectl and calicoctl handle
+them (``rackroute datastore ...`` is in ``resource_datastore``).
 
 Every command takes ``--datastore URL`` (else ``$RACKROUTE_DATASTORE``, else the embedded SQLite file
 of ``rackroute.datastore.default_url()``). Kinds are named as in the kinds table (``ippool``,
@@ -288,10 +288,17 @@ def delete_command(
     ignore_not_found: Annotated[
         bool, typer.Option("--ignore-not-found", help="a missing resource is no error")
     ] = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="delete every resource of KIND these labels select")
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="delete every resource of KIND (in the namespace)")
+    ] = False,
     datastore: DatastoreOption = None,
 ) -> None:
-    """Delete resources by kind and name, or those a file describes (in one transaction)."""
+    """Delete resources by kind and name (or -l/--all), or those a file describes (in one transaction)."""
     from rackroute.control.resources.kinds import KINDS, UnknownKind
+    from rackroute.control.selectors import SelectorError, parse_label_query
     from rackroute.control.store import Delete, ResourceKey
 
     keys: list[tuple[str, ResourceKey]] = []
@@ -301,18 +308,28 @@ def delete_command(
         for item in load_input(filename, namespace, recursive):
             keys.append((f"{item.kind.qualified_singular}/{item.key.name}", item.key))
     else:
-        if kind is None or not names:
-            raise fail("delete needs KIND NAME... or -f FILE")
+        chosen = bool(names) + (selector is not None) + every
+        if kind is None or chosen != 1:
+            raise fail("delete needs KIND NAME..., KIND -l SELECTOR, KIND --all or -f FILE")
         try:
             info = KINDS.resolve(kind)
-        except UnknownKind as error:
+            query = parse_label_query(selector) if selector is not None else None
+        except (UnknownKind, SelectorError) as error:
             raise fail(str(error)) from None
         space = (namespace or "default") if info.namespaced else ""
         keys = [
-            (f"{info.qualified_singular}/{n}", ResourceKey(info.group, info.kind, space, n)) for n in names
+            (f"{info.qualified_singular}/{n}", ResourceKey(info.group, info.kind, space, n))
+            for n in names or ()
         ]
 
     async def remove(store: Store) -> tuple[list[str], list[str]]:
+        if not filename and not names:  # -l or --all: what the listing holds now
+            listing = await store.list(info.key, namespace=space or None)
+            for document in listing.items:
+                labels = (document.get("metadata") or {}).get("labels") or {}
+                if query is None or query.matches(labels):
+                    key = ResourceKey.of(document)
+                    keys.append((f"{info.qualified_singular}/{key.name}", key))
         present = [(label, key) for label, key in keys if await store.get(key) is not None]
         missing = [label for label, key in keys if (label, key) not in present]
         await store.transaction([Delete(key) for _, key in present]) if present else None
@@ -323,55 +340,3 @@ def delete_command(
         typer.echo(f"{label} deleted")
     if missing and not ignore_not_found:
         raise fail("; ".join(f"{label} not found" for label in missing))
-
-
-datastore_app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    help="Create, check or compact the datastore (the SQLite file or etcd).",
-)
-
-
-@datastore_app.command("init")
-def datastore_init(datastore: DatastoreOption = None) -> None:
-    """Create the datastore (the SQLite file and its schema) if it does not exist; show where it is."""
-    from rackroute.datastore import check
-
-    async def initialise(store: Store) -> tuple[str, int]:
-        return store.url, await check(store)
-
-    url, revision = with_store(datastore, initialise)
-    typer.echo(f"datastore {url} ready at revision {revision}")
-
-
-@datastore_app.command("check")
-def datastore_check(datastore: DatastoreOption = None) -> None:
-    """Read the datastore now: its revision and how many resources of each kind it holds."""
-    from rackroute.control.resources.kinds import KINDS
-    from rackroute.datastore import check
-
-    async def survey(store: Store) -> tuple[str, int, list[tuple[str, int]]]:
-        revision = await check(store)
-        counts = [(row.qualified_plural, len((await store.list(row.key)).items)) for row in KINDS]
-        return store.url, revision, counts
-
-    url, revision, counts = with_store(datastore, survey)
-    typer.echo(f"datastore {url}: reachable, revision {revision}")
-    for plural, count in counts:
-        if count:
-            typer.echo(f"  {plural}: {count}")
-
-
-@datastore_app.command("compact")
-def datastore_compact(
-    keep: Annotated[int, typer.Option("--keep", min=0, help="revisions of watch history to keep")] = 1000,
-    datastore: DatastoreOption = None,
-) -> None:
-    """Forget watch history older than the last --keep revisions (watchers behind it relist)."""
-
-    async def compact(store: Store) -> tuple[int, int]:
-        revision = await store.revision()
-        return revision, await store.compact(max(revision - keep, 0))
-
-    revision, oldest = with_store(datastore, compact)
-    typer.echo(f"compacted: revision {revision}, oldest kept {oldest}")

@@ -285,3 +285,17 @@ def test_get_watch_prints_the_listing_then_every_change(
     events = [line.split()[:3] for line in rest.splitlines()]
     assert events == [["MODIFIED", "rack1", "10.245.0.0/20"], ["DELETED", "rack1", "10.245.0.0/20"]]
     assert watcher.returncode == 0
+
+
+def test_delete_by_selector_and_all(datastore: str, rack_file: Path) -> None:
+    rackroute("apply", "-f", str(rack_file), datastore=datastore)
+    code, out, _ = rackroute("delete", "nodes", "-l", "rack=r2", datastore=datastore)
+    assert (code, out.strip()) == (0, "node/node-2a deleted")
+    code, out, _ = rackroute(
+        "delete", "bgppeers.metallb.io", "--all", "-n", "metallb-system", datastore=datastore
+    )
+    assert (code, out.strip()) == (0, "bgppeer.metallb.io/rack1-tor deleted")
+    code, _, err = rackroute("delete", "nodes", "node-1a", "--all", datastore=datastore)
+    assert code == 1 and "KIND NAME..., KIND -l SELECTOR, KIND --all or -f FILE" in err
+    _, out, _ = rackroute("get", "nodes", datastore=datastore)
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["node-1a"]
