@@ -152,50 +152,64 @@ def get_command(
     from .resource_render import as_list, table, to_json, to_yaml
 
     try:
-        info = KINDS.resolve(kind)
+        infos = [KINDS.resolve(part) for part in kind.split(",") if part.strip()]
     except UnknownKind as error:
         raise fail(str(error)) from None
+    if not infos:
+        raise fail("get needs a kind")
+    if len(infos) > 1 and (name is not None or watch):
+        raise fail("a NAME and -w go with one kind, not a list of kinds")
     try:
         query = parse_label_query(selector) if selector else None
     except SelectorError as error:
         raise fail(f"--selector: {error}") from None
     scope = None if all_namespaces else (namespace or "default")
 
-    async def read(store: Store) -> list[Any]:
-        if name is not None:
-            key = ResourceKey(info.group, info.kind, (scope or "default") if info.namespaced else "", name)
-            document = await store.get(key)
-            if document is None:
-                raise fail(
-                    f"{info.qualified_singular} {name!r} not found"
-                    + (f" in namespace {key.namespace}" if key.namespace else "")
+    async def read(store: Store) -> list[list[Any]]:
+        found: list[list[Any]] = []
+        for info in infos:
+            if name is not None:
+                key = ResourceKey(
+                    info.group, info.kind, (scope or "default") if info.namespaced else "", name
                 )
-            return [document]
-        listing = await store.list(info.key, namespace=scope if info.namespaced else None)
-        return listing.items
+                document = await store.get(key)
+                if document is None:
+                    raise fail(
+                        f"{info.qualified_singular} {name!r} not found"
+                        + (f" in namespace {key.namespace}" if key.namespace else "")
+                    )
+                found.append([document])
+                continue
+            listing = await store.list(info.key, namespace=scope if info.namespaced else None)
+            wanted = Wanted(None, None, query)
+            found.append([d for d in listing.items if wanted(d)])
+        return found
 
     if watch:
+        info = infos[0]
         wanted = Wanted(name, scope if info.namespaced else None, query)
         with_store(datastore, lambda store: follow(store, info, wanted, output, watch_for))
         return
-    documents = with_store(datastore, read)
-    if query is not None:
-        documents = [d for d in documents if query.matches((d.get("metadata") or {}).get("labels") or {})]
+    per_kind = with_store(datastore, read)
     if output in (Output.YAML, Output.JSON):
-        value = documents[0] if name is not None else as_list(documents)
+        every = [document for documents in per_kind for document in documents]
+        value = every[0] if name is not None else as_list(every)
         typer.echo(to_yaml(value).rstrip("\n") if output == Output.YAML else to_json(value))
         return
-    if not documents:
-        where = (
-            ""
-            if not info.namespaced
-            else (" in any namespace" if scope is None else f" in namespace {scope}")
-        )
-        typer.echo(f"No {info.plural} found{where}.", err=True)
-        return
-    typer.echo(
-        table(info, documents, all_namespaces=scope is None and info.namespaced, wide=output == Output.WIDE)
-    )
+    tables = []
+    for info, documents in zip(infos, per_kind, strict=True):
+        if documents:
+            all_namespaces = scope is None and info.namespaced
+            tables.append(table(info, documents, all_namespaces=all_namespaces, wide=output == Output.WIDE))
+        elif len(infos) == 1:
+            where = (
+                ""
+                if not info.namespaced
+                else (" in any namespace" if scope is None else f" in namespace {scope}")
+            )
+            typer.echo(f"No {info.plural} found{where}.", err=True)
+    if tables:
+        typer.echo("\n\n".join(tables))
 
 
 @dataclass(frozen=True, slots=True)

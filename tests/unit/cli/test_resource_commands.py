@@ -299,3 +299,14 @@ def test_delete_by_selector_and_all(datastore: str, rack_file: Path) -> None:
     assert code == 1 and "KIND NAME..., KIND -l SELECTOR, KIND --all or -f FILE" in err
     _, out, _ = rackroute("get", "nodes", datastore=datastore)
     assert [line.split()[0] for line in out.splitlines()[1:]] == ["node-1a"]
+
+
+def test_get_several_kinds_at_once(datastore: str, rack_file: Path) -> None:
+    rackroute("apply", "-f", str(rack_file), datastore=datastore)
+    code, out, _ = rackroute("get", "ippools,bgppeers.p,svc", datastore=datastore)
+    tables = out.split("\n\n")
+    assert code == 0 and [t.split()[0:2] for t in tables] == [["NAME", "CIDR"], ["NAME", "PEERIP"]]
+    _, listed, _ = rackroute("get", "ippools,bgpadvertisements", "-A", "-o", "yaml", datastore=datastore)
+    assert [item["kind"] for item in yaml.safe_load(listed)["items"]] == ["IPPool", "BGPAdvertisement"]
+    code, _, err = rackroute("get", "ippools,nodes", "rack1", datastore=datastore)
+    assert code == 1 and "one kind" in err
