@@ -33,10 +33,10 @@ from typing import Any
 from ..control.ipam import NodeAllocator
 from ..control.node_bgp import NodeBgp, NodeNotReady, derive
 from ..control.store import Store, StoreError
-from .addresses import AllocatorAddresses
 from .cluster_state import AGENT_KINDS, cluster_state
 from .cni_server import DEFAULT_SOCKET, CniServer
 from .node_status import HEARTBEAT, status_body, without_heartbeat, write_status
+from .offline import OfflineAddresses
 from .pod_network import PodNetwork
 from .resource_cache import ResourceCache
 from .speaker_bridge import BridgeOptions, SpeakerBridge, speaker_config
@@ -55,6 +55,7 @@ class AgentOptions:
     state_dir: Path = DEFAULT_STATE_DIR
     debounce: float = 0.05
     resync: float = 5.0
+    write_back_interval: float = 2.0
     heartbeat: float = HEARTBEAT
     bridge: BridgeOptions = field(default_factory=BridgeOptions)
 
@@ -66,7 +67,8 @@ class NodeAgent:
         self.started_at = time.time()
         self.cache = ResourceCache(store, AGENT_KINDS)
         self.allocator = NodeAllocator(store, options.node)
-        self.pods = PodNetwork(AllocatorAddresses(self.allocator))
+        self.addresses = OfflineAddresses(self.allocator, options.state_dir / f"{options.node}.journal")
+        self.pods = PodNetwork(self.addresses)
         self.cni = CniServer(self.pods, options.cni_socket)
         self.marker = options.state_dir / f"{options.node}.running"
         self.bridge = SpeakerBridge(options.bridge, restarting=self.marker.exists())
@@ -93,6 +95,7 @@ class NodeAgent:
             loop.create_task(self.cache.run(), name="rackroute-agent-cache"),
             loop.create_task(self._reconcile_loop(), name="rackroute-agent-reconcile"),
             loop.create_task(self._status_loop(), name="rackroute-agent-status"),
+            loop.create_task(self._write_back_loop(), name="rackroute-agent-write-back"),
         ]
 
     async def stop(self, *, graceful_restart: bool = True) -> None:
@@ -150,9 +153,25 @@ class NodeAgent:
             changes = await self.bridge.apply(config)
             for change in changes:
                 log.info(change)
+        await self._warm_allocator(bgp)
         self.bgp = bgp
         self.status_changed.set()
         return changes
+
+    async def _write_back_loop(self) -> None:
+        """Offline allocations (datastore down) go back to the store as soon as it answers."""
+        while True:
+            await asyncio.sleep(self.options.write_back_interval)
+            if self.addresses.pending:
+                with contextlib.suppress(StoreError):
+                    await self.addresses.write_back()
+
+    async def _warm_allocator(self, bgp: NodeBgp) -> None:
+        """The allocator's view of the node's blocks, refreshed when they change: what offline
+        allocation works from if the datastore goes away."""
+        if bgp.local_blocks != (self.bgp.local_blocks if self.bgp else None):
+            with contextlib.suppress(StoreError):
+                await self.allocator.blocks()
 
     # -- status ----------------------------------------------------------------------------------
 

@@ -331,6 +331,16 @@ class NodeAllocator:
             (await self._node_blocks(refresh=True)).values(), key=lambda b: (b.cidr.version, b.cidr)
         )
 
+    def cached_blocks(self) -> list[BlockState]:
+        """The node's blocks as this allocator last read or wrote them, without asking the store: what
+        the agent allocates from while the datastore is down (strict affinity makes this node the
+        only writer of its blocks' addresses)."""
+        return sorted((self._blocks or {}).values(), key=lambda b: (b.cidr.version, b.cidr))
+
+    def cached_reservations(self) -> list[Network]:
+        """IPReservation networks as of the last configuration read (see ``cached_blocks``)."""
+        return list(self._reservations)
+
     # -- release ---------------------------------------------------------------------------------
 
     async def release(self, handle_id: str) -> tuple[AssignedAddress, ...]:
