@@ -76,6 +76,7 @@ class NodeAllocator:
         self._salt = self.rng.getrandbits(16)  # which of the node's open blocks this allocator prefers
         self._lock = asyncio.Lock()  # one writer per node and process: tasks of one agent never race
         self._blocks: dict[Network, BlockState] | None = None
+        self._sizes_checked: tuple[float, int] | None = None
         self._all_blocks: list[Network] = []  # every stored block's CIDR, as of the last listing
         self._config_at = -1e9
         self._pools: list[PoolView] = []
@@ -104,7 +105,9 @@ class NodeAllocator:
                 spec = document.get("spec") or {}
                 (mine if spec.get("affinity") == affinity else others).append(document)
             errors: list[str] = []
-            blocks = parse_blocks(mine, errors)
+            cached = {b.name: b for b in (self._blocks or {}).values()}
+            kept = [cached[d["metadata"]["name"]] for d in mine if _unchanged(cached, d)]
+            blocks = kept + parse_blocks([d for d in mine if not _unchanged(cached, d)], errors)
             self._all_blocks = [b.cidr for b in blocks] + cidrs_of(others, errors)
             self._blocks = {b.cidr: b for b in blocks}
         return self._blocks
@@ -226,13 +229,16 @@ class NodeAllocator:
             if not candidates:
                 continue
             blocks = await self._node_blocks()
-            for pool in candidates:
-                refuse_block_size_change(pool, self._all_blocks)
+            checked = (self._config_at, len(self._all_blocks))
+            if self._sizes_checked != checked:  # once per configuration read and block listing
+                for pool in candidates:
+                    refuse_block_size_change(pool, self._all_blocks)
+                self._sizes_checked = checked
             handle_id = request.handle_id
             choice = choose_in_node_blocks(
                 candidates, blocks.values(), reservations, handle_id, self._salt + lost_in_row
             )
-            if choice is None:
+            if choice is None and self._contended:
                 await self._node_blocks(refresh=True)  # other processes of this node may have claimed some
                 blocks = await self._node_blocks()
                 choice = choose_in_node_blocks(
@@ -359,3 +365,13 @@ class NodeAllocator:
                 cached=cached,
                 on_conflict=lost,
             )
+
+
+def _unchanged(cached: dict[str, BlockState], document: Document) -> bool:
+    """The listed block is the one cached (same revision): no need to parse it again."""
+    block = cached.get(document["metadata"]["name"])
+    return (
+        block is not None
+        and block.metadata is not None
+        and (block.metadata.get("resourceVersion") == document["metadata"].get("resourceVersion"))
+    )

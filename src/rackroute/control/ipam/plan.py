@@ -202,7 +202,7 @@ def choose_in_node_blocks(
     that concurrent allocators of one node spread over its blocks instead of racing for one (an
     allocator passes its own random salt plus the attempt: it keeps to one block while it wins there,
     and moves on when it loses)."""
-    blocks = list(node_blocks)
+    blocks = [b for b in node_blocks if not b.full]
     for pool in pools:
         roomy: list[tuple[BlockState, int]] = []
         for block in blocks:

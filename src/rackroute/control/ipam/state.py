@@ -76,6 +76,14 @@ class BlockState:
     bitmap: int = 0
     allocations: Mapping[int, str] = field(default_factory=dict)
     metadata: Mapping[str, Any] | None = None  # the stored metadata (None: not stored yet)
+    size: int = field(init=False, repr=False, compare=False)  # addresses in the block
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", self.cidr.num_addresses)
+
+    @property
+    def full(self) -> bool:
+        return self.bitmap == (1 << self.size) - 1
 
     @property
     def name(self) -> str:
@@ -88,10 +96,6 @@ class BlockState:
     @property
     def revision(self) -> int | None:
         return None if self.metadata is None else int(self.metadata["resourceVersion"])
-
-    @property
-    def size(self) -> int:
-        return self.cidr.num_addresses
 
     @property
     def in_use(self) -> int:
