@@ -8,12 +8,16 @@ member reports (BGP sessions, kernel tables, pings, answers) with what the plan 
 - switches: every pod block in every ToR and core kernel table, via the right neighbour
 - LoadBalancer IPs: kernel multipath routes in ToRs and cores over exactly the announcing nodes /
   racks (under ``Local``, the endpoint nodes only)
+- the datastore: every pod's address in one of its node's IPAM blocks, each block in its rack's
+  pool, the pure ``ipam check`` audit clean; every node's NodeStatus (``node status --all``) fresh,
+  its sessions Established and its ``blocksAnnounced`` exactly the blocks its ToR has from it
 - traffic: pod-to-pod pings within and across racks; the external client reaches every pod and every
   LoadBalancer IP; UDP flows with different source ports are answered by every expected endpoint
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import subprocess
@@ -24,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import observe
+from .daemons import RibEntry
+from .etcd import DatastoreView, datastore_view
 from .netns import in_namespace
 from .observe import KernelRoute, Session
 from .plan import LabPlan, Member
@@ -76,6 +82,10 @@ def run_checks(info: LabInfo) -> CheckReport:
     check_node_tables(report, plan, tables)
     check_switch_tables(report, plan, tables)
     check_load_balancer_routes(report, plan, tables)
+    view = datastore_view(info)
+    check_ipam(report, plan, view)
+    ribs = {t.name: observe.bgp_routes(info, t.name) for t in plan.of_role("tor")}
+    check_node_status(report, plan, view, ribs)
     check_pings(report, info)
     check_flows(report, info)
     report.duration = time.monotonic() - started
@@ -328,4 +338,101 @@ def check_flows(report: CheckReport, info: LabInfo) -> None:
             f"{service.name} {service.ip}:{service.port}",
             not silent and not strangers and not unanswered,
             detail,
+        )
+
+
+# --- the datastore ----------------------------------------------------------------------------------
+
+
+def _inside(address: str, networks: list[str]) -> bool:
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in networks)
+
+
+def check_ipam(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
+    """Pod addresses in their node's blocks (and allocated there), blocks in the rack's pool; audit."""
+    for node in plan.of_role("node"):
+        assert node.rack is not None
+        pool = plan.rack(node.rack).pod_pool
+        blocks = view.node_blocks(node.name)
+        problems = [
+            f"block {b} outside the rack's pool {pool}"
+            for b in blocks
+            if not _inside(b.split("/")[0], [pool])
+            or ipaddress.ip_network(b).prefixlen < ipaddress.ip_network(pool).prefixlen
+        ]
+        if not blocks:
+            problems.append("holds no block")
+        for pod in plan.pods.get(node.name, ()):
+            address = plan.members[pod].address
+            if not address:
+                problems.append(f"{pod} has no address")
+            elif not _inside(address, blocks):
+                problems.append(f"{pod} {address} in none of its node's blocks")
+            elif address not in view.allocations:
+                problems.append(f"{pod} {address} not allocated in its block")
+        report.add(
+            "pods in node blocks",
+            node.name,
+            not problems,
+            "; ".join(problems)
+            or f"{len(plan.pods.get(node.name, ()))} pod(s) in {', '.join(blocks)}, within {node.rack}'s pool {pool}",
+        )
+    problems = [f"{f['kind']}: {f['message']}" for f in view.problems] + [
+        f"unreadable: {u}" for u in view.unreadable
+    ]
+    report.add(
+        "ipam check",
+        "datastore",
+        not problems,
+        "; ".join(problems[:6]) or f"clean: {len(view.blocks)} blocks, {len(view.allocations)} addresses",
+    )
+
+
+def tor_blocks_from(plan: LabPlan, node: Member, rib: dict[str, list[RibEntry]]) -> set[str]:
+    """The pod blocks (prefixes of the rack's pool) the ToR's BGP table has from ``node``."""
+    assert node.rack is not None
+    pool = ipaddress.ip_network(plan.rack(node.rack).pod_pool)
+    found = set()
+    for prefix, paths in rib.items():
+        network = ipaddress.ip_network(prefix)
+        inside = network.version == pool.version and network.subnet_of(pool)  # type: ignore[arg-type]
+        if inside and any(p.peer == node.address or node.address in p.next_hops for p in paths):
+            found.add(str(network))
+    return found
+
+
+def check_node_status(
+    report: CheckReport, plan: LabPlan, view: DatastoreView, ribs: dict[str, dict[str, list[RibEntry]]]
+) -> None:
+    """``rackroute node status --all`` (the agents' NodeStatus) against what the ToRs see."""
+    for node in plan.of_role("node"):
+        assert node.rack is not None
+        status = view.node_status.get(node.name)
+        if status is None:
+            report.add("node status", node.name, False, "no NodeStatus in the datastore")
+            continue
+        problems = []
+        if status.get("stale"):
+            problems.append(f"stale (last heartbeat {status.get('lastHeartbeat')})")
+        sessions = status.get("sessions") or []
+        down = [
+            f"{s.get('peerAddress')} {s.get('state')}" for s in sessions if s.get("state") != "Established"
+        ]
+        if not sessions:
+            problems.append("no sessions")
+        if down:
+            problems.append(f"sessions not Established: {', '.join(down)}")
+        announced = set(status.get("blocksAnnounced") or [])
+        tor = plan.tor_of(node.rack).name
+        seen = tor_blocks_from(plan, node, ribs.get(tor, {}))
+        if announced != seen:
+            problems.append(
+                f"blocksAnnounced {', '.join(sorted(announced)) or 'none'}, {tor} has {', '.join(sorted(seen)) or 'none'}"
+            )
+        report.add(
+            "node status",
+            node.name,
+            not problems,
+            "; ".join(problems)
+            or f"{len(sessions)} session(s) Established, fresh; announces {', '.join(sorted(announced))} = what {tor} has from it",
         )

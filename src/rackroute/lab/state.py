@@ -26,6 +26,8 @@ from .topology import Topology
 
 SwitchKind = Literal["rackroute", "frr"]
 SWITCH_KINDS: tuple[SwitchKind, ...] = ("rackroute", "frr")
+DatastoreKind = Literal["sqlite", "etcd"]
+DATASTORE_KINDS: tuple[DatastoreKind, ...] = ("sqlite", "etcd")
 INFO_FILE_NAME = "lab-info.json"
 NAMESPACE_PREFIX = "rrt-"
 
@@ -58,6 +60,8 @@ class LabInfo:
     created: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)  # seconds since the start of `lab up`
     observed: Observed | None = None  # what the control plane gave the pods (after `lab up` ran them)
+    datastore: DatastoreKind = "sqlite"
+    etcd_endpoints: tuple[str, ...] = ()  # "host:port" of each member, with datastore "etcd"
     _plan: LabPlan | None = field(default=None, repr=False)
 
     @property
@@ -72,7 +76,9 @@ class LabInfo:
 
     @property
     def datastore_url(self) -> str:
-        """The lab's datastore: the embedded SQLite file in the lab directory."""
+        """The lab's datastore: the embedded SQLite file in the lab directory, or its etcd cluster."""
+        if self.datastore == "etcd":
+            return f"etcd://{','.join(self.etcd_endpoints)}"
         return f"sqlite://{self.state_dir / 'datastore.db'}"
 
     @property
@@ -101,6 +107,8 @@ class LabInfo:
             "created": self.created,
             "timings": self.timings,
             "observed": self.observed.to_json() if self.observed is not None else None,
+            "datastore": self.datastore,
+            "etcd_endpoints": list(self.etcd_endpoints),
         }
 
     def write(self) -> None:
@@ -124,6 +132,8 @@ class LabInfo:
             created=float(data["created"]),
             timings={str(k): float(v) for k, v in data.get("timings", {}).items()},
             observed=Observed.from_json(data["observed"]) if data.get("observed") else None,
+            datastore="etcd" if data.get("datastore") == "etcd" else "sqlite",
+            etcd_endpoints=tuple(str(e) for e in data.get("etcd_endpoints", ())),
         )
 
     # --- processes recorded in lab.json --------------------------------------------------------
