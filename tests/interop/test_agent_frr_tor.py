@@ -362,3 +362,51 @@ def test_node_status_from_the_local_agent_and_from_the_datastore(agent_rack: Age
     assert list(json.loads(local.stdout)) == ["node2"]
     table = agent_rack.rackroute("node", "status", "node1")
     assert "Node node1: running" in table and "Established" in table
+
+
+def test_datastore_outage_keeps_sessions_routes_and_pods_and_converges_after(
+    agent_rack: AgentRack, pods: dict[str, str]
+) -> None:
+    """The SQLite file locked for 8 s (another process holds the exclusive lock): the sessions stay
+    up (FRR's established counters do not move), a new pod still gets an address from a held block,
+    traffic flows; once the lock is gone a change applied to the datastore reaches the agents."""
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    before = {a: established_transitions(agent_rack.tor, a) for a in ("10.0.1.11", "10.0.1.12")}
+    database = agent_rack.directory / "store.db"
+    locker = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(8)", str(database)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    name = f"rrt-ap-{secrets.token_hex(3)}-o"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=10)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        result = agent_rack.cni_add(1, name, "offline-pod")  # during the outage
+        address = result["ips"][0]["address"].split("/")[0]
+        assert address.startswith("10.244.")
+        target = list(pods.values())[1]
+        subprocess.run(
+            ["ip", "netns", "exec", name, "ping", "-c", "3", "-i", "0.2", "-W", "2", target],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        locker.wait(30)
+        assert {a: established_transitions(agent_rack.tor, a) for a in before} == before  # no flap
+        agent_rack.rackroute("delete", "bgppeers.projectcalico.org", "rack1-tor")
+        wait_until(lambda: not any(n.established for n in agent_rack.tor.neighbors()), timeout=30,
+                   what="the agents to see the datastore again")  # fmt: skip
+        agent_rack.rackroute("apply", "-f", "-", stdin=PEER)
+        agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+
+        def written_back() -> list[str]:
+            out = agent_rack.rackroute("get", "ipamhandles", "-o", "json")
+            return [str(item["metadata"]["name"]) for item in json.loads(out).get("items", [])]
+
+        wait_until(written_back, lambda names: any("offline-pod" in n for n in names), timeout=30,
+                   what="the offline assignment written back")  # fmt: skip
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+            locker.wait(10)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
