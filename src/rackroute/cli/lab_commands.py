@@ -3,6 +3,7 @@
     rackroute lab up FILE [--switches rackroute|frr]   build it, start every speaker, wait for routes
     rackroute lab check                                 verify it (sessions, next hops, ECMP, traffic)
     rackroute lab gr-test [--node NODE]                 graceful restart of a node's speaker under traffic
+    rackroute lab scenario NAME                         node-join, endpoint-move, agent-restart, ...
     rackroute lab status [MEMBER]                       every member, or one member's neighbours
     rackroute lab routes MEMBER                         a member's BGP table and kernel table
     rackroute lab down                                  remove exactly what `up` created
@@ -148,6 +149,36 @@ def gr_test_command(
         _print_json(report.to_json())
     else:
         print_gr_summary(console, report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@lab_app.command("scenario")
+def scenario_command(
+    scenario: Annotated[
+        str, typer.Argument(help="node-join, endpoint-move, agent-restart, datastore-outage")
+    ],
+    name: NameOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Play a flow of the control-plane design on the running lab: steps, timings, pass or fail."""
+    from ..lab.scenarios import run_scenario
+    from ..lab.state import LabError
+
+    info = _find(name)
+    console = output_console()
+    try:
+        report = run_scenario(info, scenario, log=None if json_output else console.print)
+    except LabError as error:
+        raise _fail(str(error)) from None
+    if json_output:
+        _print_json(report.to_json())
+    else:
+        timings = ", ".join(f"{key} {value:g}" for key, value in report.timings.items())
+        verdict = "passed" if report.ok else "FAILED"
+        console.print(f"scenario {scenario} {verdict}" + (f": {timings}" if timings else ""), highlight=False)
+        for finding in report.findings:
+            console.print(f"  finding: {finding}", highlight=False)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
 

@@ -166,6 +166,15 @@ class LabInfo:
         self._update(lambda state: state.processes.append(record))
         return record
 
+    def record_namespace(self, namespace: str) -> None:
+        """A namespace created after ``lab up`` (a scenario's), recorded before it exists."""
+        self._update(lambda state: state.namespaces.append(namespace))
+
+    def forget_namespace(self, namespace: str) -> None:
+        self._update(
+            lambda state: setattr(state, "namespaces", [n for n in state.namespaces if n != namespace])
+        )
+
     def _update(self, change: Any) -> None:
         state = LabState.read(self.state_file)
         change(state)
