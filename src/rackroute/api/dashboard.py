@@ -25,7 +25,7 @@ from aiohttp import web
 from ..control.store import Store
 from .dashboard_model import LabFabric, fabric_json
 from .endpoint import TcpEndpoint
-from .metrics import add_metrics_route, registry_of
+from .metrics import Metrics, add_metrics_route
 from .metrics_cluster import ClusterCollector, ClusterView
 from .metrics_store import MeasuredStore, StoreCollector
 
@@ -48,7 +48,7 @@ def create_dashboard_app(
     collectors: list[Any] = [ClusterCollector(view)]
     if store is not None:
         collectors.append(StoreCollector(store))
-    add_metrics_route(app, registry_of(collectors))
+    add_metrics_route(app, Metrics(collectors))
     return app
 
 

@@ -58,14 +58,77 @@ def histogram_family(
     return family
 
 
-def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def metrics_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def escape(value: str) -> str:
+    """A label value as the text format writes it (backslash, double quote and newline escaped)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n")
+    return value
+
+
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    return ",".join(f'{name}="{escape(value)}"' for name, value in zip(names, values, strict=True))
+
+
+def number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def render_family(family: Metric, out: list[str]) -> None:
+    """One family in the text format 0.0.4 (what ``prometheus_client.generate_latest`` writes, built
+    with fewer steps per sample)."""
+    kind = family.type if family.type in ("counter", "gauge", "histogram", "summary") else "untyped"
+    name = f"{family.name}_total" if kind == "counter" else family.name  # as prometheus_client writes it
+    out.append(f"# HELP {name} {family.documentation}\n# TYPE {name} {kind}\n")
+    for sample in family.samples:
+        if sample.name.endswith("_created"):
+            continue
+        if sample.labels:
+            labels = ",".join(f'{k}="{escape(v)}"' for k, v in sample.labels.items())
+            out.append(f"{sample.name}{{{labels}}} {number(sample.value)}\n")
+        else:
+            out.append(f"{sample.name} {number(sample.value)}\n")
+
+
+class Metrics:
+    """Our collectors, served as text by our renderer (a collector with ``render(out)`` writes its
+    own lines: the per-session metrics format each neighbour's labels once) and as OpenMetrics by
+    ``prometheus_client`` through ``registry``."""
+
+    def __init__(self, collectors: Iterable[Collector]) -> None:
+        self.collectors = list(collectors)
+        self.registry = registry_of(self.collectors)
+
+    def text(self) -> bytes:
+        out: list[str] = []
+        for collector in self.collectors:
+            render = getattr(collector, "render", None)
+            if render is not None:
+                render(out)
+            else:
+                for family in collector.collect():
+                    render_family(family, out)
+        return "".join(out).encode()
+
+
+def exposition(metrics: Metrics, accept: str | None) -> tuple[bytes, str]:
+    if accept and "application/openmetrics-text" in accept:
+        encoder, content_type = choose_encoder(accept)
+        return encoder(metrics.registry), content_type
+    return metrics.text(), TEXT_CONTENT_TYPE
+
+
+def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.Response:
-        body, content_type = exposition(registry, request.headers.get("Accept"))
+        body, content_type = exposition(metrics, request.headers.get("Accept"))
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response
@@ -73,8 +136,8 @@ def metrics_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awai
     return handle
 
 
-def add_metrics_route(app: web.Application, registry: CollectorRegistry) -> None:
-    app.router.add_get("/metrics", metrics_handler(registry))
+def add_metrics_route(app: web.Application, metrics: Metrics) -> None:
+    app.router.add_get("/metrics", metrics_handler(metrics))
 
 
 def parse_metrics_listen(text: str) -> TcpEndpoint:
@@ -88,9 +151,9 @@ def parse_metrics_listen(text: str) -> TcpEndpoint:
 class MetricsServer:
     """``GET /metrics`` on ``endpoint``; ``start()`` then ``stop()``."""
 
-    def __init__(self, registry: CollectorRegistry, endpoint: TcpEndpoint) -> None:
+    def __init__(self, metrics: Metrics, endpoint: TcpEndpoint) -> None:
         app = web.Application()
-        add_metrics_route(app, registry)
+        add_metrics_route(app, metrics)
         app.router.add_get("/", _index)
         self.endpoint = endpoint
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)

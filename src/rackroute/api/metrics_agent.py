@@ -1,7 +1,7 @@
 """The node agent's metrics and its registry: sessions and FIB (``metrics_speaker``), CNI and IPAM
 (``PodNetwork.counters``, ``NodeAllocator.conflicts``), the resource cache, the datastore calls.
 
-``agent_registry(agent, store)`` is what ``rackroute agent --metrics-listen`` serves; ``store`` is
+``agent_metrics(agent, store)`` is what ``rackroute agent --metrics-listen`` serves; ``store`` is
 the ``MeasuredStore`` the agent was given (None: no datastore metrics).
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .metrics import histogram_family, registry_of
+from .metrics import Metrics, histogram_family
 from .metrics_speaker import FibCollector, SpeakerCollector
 from .metrics_store import MeasuredStore, StoreCollector
 
@@ -93,7 +92,7 @@ class AgentCollector:
         yield reconciles
 
 
-def agent_registry(agent: Any, store: MeasuredStore | None) -> CollectorRegistry:
+def agent_metrics(agent: Any, store: MeasuredStore | None) -> Metrics:
     collectors: list[Any] = [
         SpeakerCollector(lambda: agent.bridge.speaker),
         FibCollector(lambda: agent.bridge.fib),
@@ -101,4 +100,4 @@ def agent_registry(agent: Any, store: MeasuredStore | None) -> CollectorRegistry
     ]
     if store is not None:
         collectors.append(StoreCollector(store, watched_revision=lambda: agent.cache.revision))
-    return registry_of(collectors)
+    return Metrics(collectors)

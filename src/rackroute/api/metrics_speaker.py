@@ -10,6 +10,7 @@ transport's (``Connection.backlog``), read at scrape time like everything else.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from ..bgp.wire import ErrorCode
 from ..speaker.events import NeighbourEstablished, SpeakerEvent
 from ..speaker.status import PeerStatus
+from .metrics import label_text, number
 
-STATES = ("Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established")
 SESSION_LABELS = ["peer", "peer_as", "role"]
 _ERROR_CODES = {code.name.replace("_", " ").title(): int(code) for code in ErrorCode}
 
@@ -70,17 +71,48 @@ class SessionTransitions:
             self.counts[event.address] = self.counts.get(event.address, 0) + 1
 
 
+# BGP4-MIB bgpPeerState (RFC 4273): the numbers GoBGP's and FRR's exporters use for the FSM state.
+STATE_NUMBERS = {"Idle": 1, "Connect": 2, "Active": 3, "OpenSent": 4, "OpenConfirm": 5, "Established": 6}
+Row = tuple[str, list[str], float]  # label text, label values, value
+Table = tuple[str, str, str, list[str], list[Row]]  # name, type, help, label names, rows
+WITH_FAMILY = [*SESSION_LABELS, "family"]
+# name, type, help; the value of each comes from ``_session_values`` in this order.
+SESSION_METRICS = (
+    ("rackroute_bgp_session_up", "gauge", "1 when the session is Established"),
+    ("rackroute_bgp_session_state", "gauge", "FSM state as BGP4-MIB bgpPeerState: 1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established"),
+    ("rackroute_bgp_session_established_transitions", "counter", "Times the session reached Established"),
+    ("rackroute_bgp_session_uptime_seconds", "gauge", "Seconds Established (0 when not)"),
+    ("rackroute_bgp_messages_received", "counter", "BGP messages received"),
+    ("rackroute_bgp_messages_sent", "counter", "BGP messages sent"),
+    ("rackroute_bgp_updates_received", "counter", "UPDATE messages received"),
+    ("rackroute_bgp_updates_sent", "counter", "UPDATE messages sent"),
+    ("rackroute_bgp_connection_attempts", "counter", "TCP connections tried towards the neighbour"),
+    ("rackroute_bgp_session_last_error_code", "gauge", "NOTIFICATION error code of the last error (0: none)"),
+    ("rackroute_bgp_send_queue_bytes", "gauge", "Octets waiting to be sent to the neighbour"),
+)  # fmt: skip
+FAMILY_METRICS = (
+    ("rackroute_bgp_prefixes_received", "Prefixes in the Adj-RIB-In (before import policy)"),
+    ("rackroute_bgp_prefixes_accepted", "Prefixes accepted by import policy"),
+    ("rackroute_bgp_prefixes_advertised", "Prefixes in the Adj-RIB-Out"),
+    ("rackroute_bgp_stale_routes", "Routes held stale for graceful restart"),
+)
+
+
 class SpeakerCollector:
-    """``rackroute_bgp_*``. ``source()`` is the running speaker or None (not started yet)."""
+    """``rackroute_bgp_*``. ``source()`` is the running speaker or None (not started yet).
+
+    Every neighbour's labels are formatted once per scrape and reused by its ~20 series; ``render``
+    writes the text format straight from those rows (``Metrics.text``), ``collect`` gives the same
+    rows to ``prometheus_client`` (OpenMetrics, tests)."""
 
     def __init__(self, source: Callable[[], Any]) -> None:
         self.source = source
         self.transitions = SessionTransitions()
 
-    def collect(self) -> Iterator[Metric]:
+    def tables(self) -> list[Table]:
         speaker = self.source()
         if speaker is None:
-            return
+            return []
         status = speaker.status()
         if hasattr(speaker, "subscribe"):
             self.transitions.follow(speaker)
@@ -88,16 +120,17 @@ class SpeakerCollector:
         peers = getattr(inner, "peers", None)
         if not isinstance(peers, dict):
             peers = {}
-        families = _session_families()
-        up, state, transitions, uptime = families[:4]
+        session_rows: list[list[Row]] = [[] for _ in SESSION_METRICS]
+        family_rows: list[list[Row]] = [[] for _ in FAMILY_METRICS]
+        counts = self.transitions.counts
         for peer in status.peers:
-            labels = session_labels(peer)
-            up.add_metric(labels, 1 if peer.state == "Established" else 0)
-            for name in STATES:
-                state.add_metric([*labels, name], 1 if peer.state == name else 0)
-            transitions.add_metric(labels, self.transitions.counts.get(peer.address, 0))
-            uptime.add_metric(labels, peer.uptime or 0.0)
-            values = (
+            values = session_labels(peer)
+            text = label_text(SESSION_LABELS, values)
+            numbers = (
+                1 if peer.state == "Established" else 0,
+                STATE_NUMBERS.get(peer.state, 0),
+                counts.get(peer.address, 0),
+                peer.uptime or 0.0,
                 peer.messages_received,
                 peer.messages_sent,
                 peer.updates_received,
@@ -106,54 +139,63 @@ class SpeakerCollector:
                 error_code(peer.last_error),
                 _send_queue(peers.get(peer.address)),
             )
-            for family, value in zip(families[4:11], values, strict=True):
-                family.add_metric(labels, value)
-            received, accepted, advertised, stale = families[11:15]
+            for rows, value in zip(session_rows, numbers, strict=True):
+                rows.append((text, values, value))
             for counters in peer.families:
-                family_labels = [*labels, counters.family]
-                received.add_metric(family_labels, counters.received)
-                accepted.add_metric(family_labels, counters.accepted)
-                advertised.add_metric(family_labels, counters.advertised)
-                stale.add_metric(family_labels, counters.stale)
-        yield from families
-        loc_rib = GaugeMetricFamily(
-            "rackroute_bgp_loc_rib_routes", "Prefixes in the Loc-RIB", labels=["family"]
+                family_text = f'{text},family="{counters.family}"'
+                family_values = [*values, counters.family]
+                family_numbers = (counters.received, counters.accepted, counters.advertised, counters.stale)
+                for rows, value in zip(family_rows, family_numbers, strict=True):
+                    rows.append((family_text, family_values, value))
+        tables: list[Table] = [
+            (name, kind, help_text, SESSION_LABELS, rows)
+            for (name, kind, help_text), rows in zip(SESSION_METRICS, session_rows, strict=True)
+        ]
+        tables += [
+            (name, "gauge", help_text, WITH_FAMILY, rows)
+            for (name, help_text), rows in zip(FAMILY_METRICS, family_rows, strict=True)
+        ]
+        loc_rib = [(f'family="{f}"', [f], n) for f, n in sorted(status.routes.items())]
+        tables.append(
+            ("rackroute_bgp_loc_rib_routes", "gauge", "Prefixes in the Loc-RIB", ["family"], loc_rib)
         )
-        for family_name, count in sorted(status.routes.items()):
-            loc_rib.add_metric([family_name], count)
-        yield loc_rib
-        yield GaugeMetricFamily(
-            "rackroute_bgp_restarting",
-            "1 while the speaker defers best path and FIB sweep after its own restart (RFC 4724 4.1)",
-            value=1 if status.restarting else 0,
+        restarting: list[Row] = [("", [], 1 if status.restarting else 0)]
+        tables.append(
+            (
+                "rackroute_bgp_restarting",
+                "gauge",
+                "1 while the speaker defers best path and FIB sweep after its own restart (RFC 4724 4.1)",
+                [],
+                restarting,
+            )
         )
+        return tables
+
+    def render(self, out: list[str]) -> None:
+        for name, kind, help_text, _, rows in self.tables():
+            sample = f"{name}_total" if kind == "counter" else name  # as prometheus_client writes it
+            out.append(f"# HELP {sample} {help_text}\n# TYPE {sample} {kind}\n")
+            out.extend(
+                [
+                    f"{sample}{{{text}}} {value if type(value) is int else number(value)}\n"
+                    if text
+                    else f"{sample} {number(value)}\n"
+                    for text, _, value in rows
+                ]
+            )
+
+    def collect(self) -> Iterator[Metric]:
+        for name, kind, help_text, labels, rows in self.tables():
+            family_class = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            family = family_class(name, help_text, labels=labels)
+            for _, values, value in rows:
+                family.add_metric(values, value)
+            yield family
 
 
 def _send_queue(peer: Any) -> int:
     connection = getattr(peer, "established", None)
     return int(connection.backlog) if connection is not None else 0
-
-
-def _session_families() -> list[Any]:
-    gauge, counter = GaugeMetricFamily, CounterMetricFamily
-    with_family = [*SESSION_LABELS, "family"]
-    return [
-        gauge("rackroute_bgp_session_up", "1 when the session is Established", labels=SESSION_LABELS),
-        gauge("rackroute_bgp_session_state", "1 for the session's FSM state", labels=[*SESSION_LABELS, "state"]),
-        counter("rackroute_bgp_session_established_transitions", "Times the session reached Established", labels=SESSION_LABELS),
-        gauge("rackroute_bgp_session_uptime_seconds", "Seconds Established (0 when not)", labels=SESSION_LABELS),
-        counter("rackroute_bgp_messages_received", "BGP messages received", labels=SESSION_LABELS),
-        counter("rackroute_bgp_messages_sent", "BGP messages sent", labels=SESSION_LABELS),
-        counter("rackroute_bgp_updates_received", "UPDATE messages received", labels=SESSION_LABELS),
-        counter("rackroute_bgp_updates_sent", "UPDATE messages sent", labels=SESSION_LABELS),
-        counter("rackroute_bgp_connection_attempts", "TCP connections tried towards the neighbour", labels=SESSION_LABELS),
-        gauge("rackroute_bgp_session_last_error_code", "NOTIFICATION error code of the last error (0: none)", labels=SESSION_LABELS),
-        gauge("rackroute_bgp_send_queue_bytes", "Octets waiting to be sent to the neighbour", labels=SESSION_LABELS),
-        gauge("rackroute_bgp_prefixes_received", "Prefixes in the Adj-RIB-In (before import policy)", labels=with_family),
-        gauge("rackroute_bgp_prefixes_accepted", "Prefixes accepted by import policy", labels=with_family),
-        gauge("rackroute_bgp_prefixes_advertised", "Prefixes in the Adj-RIB-Out", labels=with_family),
-        gauge("rackroute_bgp_stale_routes", "Routes held stale for graceful restart", labels=with_family),
-    ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,21 +223,19 @@ class FibCollector:
         from ..fib.manager import FAMILIES  # the FIB stack is loaded where a FIB runs
         from ..fib.routes import RouteType
 
+        names = {int(kind): kind.name.lower() for kind in RouteType}
         counts: dict[tuple[str, str, str], int] = {}
         groups: set[frozenset[Any]] = set()
         multipath = 0
         table = str(fib.settings.table)
         for family in FAMILIES:
-            for route in fib.installed(family).values():
-                try:
-                    kind = RouteType(route.type).name.lower()
-                except ValueError:
-                    kind = str(route.type)
-                key = (family.name, str(route.protocol), kind)
-                counts[key] = counts.get(key, 0) + 1
-                if len(route.next_hops) > 1:
-                    multipath += 1
-                    groups.add(route.next_hops)
+            routes = fib.installed(family).values()
+            by_kind = collections.Counter((route.protocol, route.type) for route in routes)
+            for (protocol, kind), n in by_kind.items():
+                counts[family.name, str(protocol), names.get(kind, str(kind))] = n
+            hop_sets = [route.next_hops for route in routes if len(route.next_hops) > 1]
+            multipath += len(hop_sets)
+            groups.update(hop_sets)
         rows = [
             ([family, table, protocol, kind], n) for (family, protocol, kind), n in sorted(counts.items())
         ]
@@ -251,7 +291,7 @@ class FibCollector:
 def add_speaker_metrics(app: Any, source: Callable[[], Any]) -> None:
     """``GET /metrics`` on ``speaker run``'s control API: the sessions and, when the kernel is
     programmed, the FIB (``source()``: the running speaker, None before it started)."""
-    from .metrics import add_metrics_route, registry_of
+    from .metrics import Metrics, add_metrics_route
 
-    registry = registry_of([SpeakerCollector(source), FibCollector(lambda: getattr(source(), "fib", None))])
-    add_metrics_route(app, registry)
+    metrics = Metrics([SpeakerCollector(source), FibCollector(lambda: getattr(source(), "fib", None))])
+    add_metrics_route(app, metrics)

@@ -83,13 +83,13 @@ def agent_command(
         metrics = None
         if metrics_listen:  # docs/metrics.md; the store is timed only when metrics are served
             from ..api.metrics import MetricsServer, parse_metrics_listen
-            from ..api.metrics_agent import agent_registry
+            from ..api.metrics_agent import agent_metrics
             from ..api.metrics_store import MeasuredStore
 
             store = measured = MeasuredStore(store)
         agent = NodeAgent(store, options)
         if metrics_listen:
-            metrics = MetricsServer(agent_registry(agent, measured), parse_metrics_listen(metrics_listen))
+            metrics = MetricsServer(agent_metrics(agent, measured), parse_metrics_listen(metrics_listen))
             await metrics.start()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from speaker_fakes import FakeSpeaker
 from rackroute.agent.cni_requests import TRY_AGAIN_LATER, parse_request
 from rackroute.agent.pod_network import NOT_AVAILABLE, AddressUnavailable, PodNetwork
 from rackroute.api.endpoint import TcpEndpoint
-from rackroute.api.metrics import MetricsServer, registry_of
+from rackroute.api.metrics import Metrics, MetricsServer, escape, registry_of
 from rackroute.api.metrics_agent import AgentCollector
 from rackroute.api.metrics_speaker import FibCollector, SpeakerCollector, error_code
 from rackroute.api.metrics_store import MeasuredStore, StoreCollector
@@ -48,8 +48,8 @@ def test_session_metrics_carry_peer_peer_as_role_and_family_labels() -> None:
     down = {"peer": "172.16.1.0", "peer_as": "65000", "role": "external"}
     assert value("rackroute_bgp_session_up", spine) == 1
     assert value("rackroute_bgp_session_up", down) == 0
-    assert value("rackroute_bgp_session_state", {**down, "state": "Idle"}) == 1
-    assert value("rackroute_bgp_session_state", {**down, "state": "Established"}) == 0
+    assert value("rackroute_bgp_session_state", down) == 1  # BGP4-MIB idle(1)
+    assert value("rackroute_bgp_session_state", spine) == 6  # established(6)
     assert value("rackroute_bgp_session_uptime_seconds", spine) == 3725.0
     assert value("rackroute_bgp_messages_received_total", spine) == 120
     assert value("rackroute_bgp_updates_sent_total", spine) == 9
@@ -242,9 +242,7 @@ def test_the_metrics_endpoint_serves_text_and_openmetrics() -> None:
 
 
 async def _the_metrics_endpoint_serves_text_and_openmetrics() -> None:
-    server = MetricsServer(
-        registry_of([SpeakerCollector(lambda: FakeSpeaker())]), TcpEndpoint("127.0.0.1", 0)
-    )
+    server = MetricsServer(Metrics([SpeakerCollector(lambda: FakeSpeaker())]), TcpEndpoint("127.0.0.1", 0))
     await server.start()
     try:
         url = f"http://127.0.0.1:{server.port}/metrics"
@@ -257,7 +255,7 @@ async def _the_metrics_endpoint_serves_text_and_openmetrics() -> None:
                 open_text = await response.text()
     finally:
         await server.stop()
-    assert 'rackroute_bgp_session_up{peer="172.16.0.0",peer_as="65000",role="external"} 1.0' in text
+    assert 'rackroute_bgp_session_up{peer="172.16.0.0",peer_as="65000",role="external"} 1\n' in text
     assert "# TYPE rackroute_bgp_messages_received_total counter" in text
     assert open_text.rstrip().endswith("# EOF")
 
@@ -281,4 +279,33 @@ def test_speaker_run_serves_metrics_on_its_control_api() -> None:
 
     before, after = asyncio.run(main())
     assert "rackroute_bgp_session_up{" not in before  # not started yet: no series, no error
-    assert 'rackroute_bgp_session_up{peer="10.1.0.11",peer_as="65101",role="rr-client"} 1.0' in after
+    assert 'rackroute_bgp_session_up{peer="10.1.0.11",peer_as="65101",role="rr-client"} 1\n' in after
+
+
+def test_our_text_rendering_says_what_prometheus_client_says() -> None:
+    """The fast renderer and prometheus_client's own exposition parse to the same samples."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pods = PodNetwork(Addresses())
+    pods.counters.ipam_assign.observe(0.003)
+    speaker = SubscribableSpeaker()
+    collectors = [SpeakerCollector(lambda: speaker), AgentCollector(FakeAgent(pods))]
+    metrics = Metrics(collectors)
+
+    def samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    ours = samples(metrics.text().decode())
+    theirs = samples(generate_latest(metrics.registry).decode())
+    assert ours == {s for s in theirs if not s[0].endswith("_created")}
+    assert len(ours) > 60
+
+
+def test_label_values_are_escaped() -> None:
+    assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert escape("10.0.0.1") == "10.0.0.1"
