@@ -117,6 +117,15 @@ def _serving(
     return serving, ""
 
 
+def _owner(pools: Sequence[Pool], addresses: Sequence[Address], request: ServiceRequest) -> Pool | None:
+    """The pool ``addresses`` are from. Pools that overlap (MetalLB refuses them; we may be handed
+    them) are told apart the same way on every pass: one the Service may auto-assign from (or names)
+    first, then priority order; so a kept address is credited to the pool it was assigned from."""
+    holding = [p for p in pools if all(p.holds(a) for a in addresses)]
+    holding.sort(key=lambda p: (not (p.auto_assign or p.name == request.pool_name), p.order))
+    return holding[0] if holding else None
+
+
 def _keep(request: ServiceRequest, serving: list[Pool], state: _State) -> tuple[list[Address], Pool | None]:
     if not request.current or request.problem:
         return [], None
@@ -125,7 +134,7 @@ def _keep(request: ServiceRequest, serving: list[Pool], state: _State) -> tuple[
     kept = [a for a in request.current if not request.families or a.version in request.families]
     if not request.families:
         kept = kept[:1]
-    pool = next((p for p in serving if all(p.holds(a) for a in kept)), None)
+    pool = _owner(serving, kept, request)
     if pool is None or not kept or any(state.conflict(request, a) for a in kept):
         return [], None
     return kept, pool
@@ -187,7 +196,7 @@ def _requested(
     request: ServiceRequest, pools: list[Pool], candidates: list[Pool], why_none: str, state: _State
 ) -> Outcome:
     wanted = ", ".join(map(str, request.requested))
-    owner = next((p for p in pools if all(p.holds(a) for a in request.requested)), None)
+    owner = _owner(candidates, request.requested, request) or _owner(pools, request.requested, request)
     if owner is None:
         return Outcome(request.key, (), None, REQUESTED_IP_NOT_IN_POOL, f"{wanted} is in no IPAddressPool")
     if owner not in candidates:
