@@ -375,7 +375,7 @@ def test_agents_serve_the_same_sessions_as_prometheus_metrics(fabric: Fabric) ->
     for index in (1, 2):
         text = wait_until(
             lambda i=index: fabric.scrape(i),  # type: ignore[misc]
-            lambda t: 'rackroute_bgp_session_up{peer="10.0.1.1",peer_as="65101",role="internal"} 1.0' in t,
+            lambda t: 'rackroute_bgp_session_up{peer="10.0.1.1",peer_as="65101",role="internal"} 1\n' in t,
             timeout=60,
             what=f"node{index}'s session up in its /metrics",
         )

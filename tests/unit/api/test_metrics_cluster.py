@@ -183,3 +183,34 @@ def test_the_view_reads_again_soon_after_a_change() -> None:
             await store.close()
 
     asyncio.run(main())
+
+
+def test_every_metric_is_documented_and_the_grafana_dashboard_uses_only_those() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from speaker_fakes import FakeSpeaker
+
+    from rackroute.api.metrics_speaker import SpeakerCollector
+
+    root = Path(__file__).parents[3]
+    docs = (root / "docs" / "metrics.md").read_text()
+
+    async def names() -> set[str]:
+        store = await seeded()
+        view = ClusterView(store)
+        await view.refresh()
+        registry = registry_of([ClusterCollector(view), SpeakerCollector(lambda: FakeSpeaker())])
+        found = {family.name for family in registry.collect()}
+        await store.close()
+        return found
+
+    emitted = asyncio.run(names())
+    undocumented = sorted(n for n in emitted if n not in docs)
+    assert not undocumented, undocumented
+    grafana = json.dumps(json.loads((root / "docs" / "grafana-dashboard.json").read_text()))
+    used = set(re.findall(r"rackroute_[a-z_]+", grafana))
+    base = {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in used}
+    unknown = sorted(name for name in base if name not in docs)
+    assert not unknown, unknown
