@@ -8,6 +8,8 @@ each subscribe; none of them is the speaker's one sink).
   neighbour, or the deferral time, RFC 4724 §4.1), so routes a previous incarnation left in the
   kernel and the RIB does not have may go.
 - ``NeighbourEstablished`` / ``NeighbourDown``: a session came up or ended.
+- ``DynamicNeighbourCreated`` / ``DynamicNeighbourRemoved``: a listen range made a neighbour on
+  accept, or it went for good (what a client keyed by neighbour, such as BFD, follows).
 
 A subscriber is any callable taking one event; a failing one is logged and the others still get
 the event (a broken metrics exporter must not stop the kernel's routes). ``RouteSink`` (the FIB's
@@ -49,7 +51,26 @@ class NeighbourDown:
     reason: str
 
 
-SpeakerEvent = RoutesChanged | RoutingConverged | NeighbourEstablished | NeighbourDown
+@dataclass(frozen=True, slots=True)
+class DynamicNeighbourCreated:
+    address: str
+    listen_range: str
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicNeighbourRemoved:
+    address: str
+    listen_range: str
+
+
+SpeakerEvent = (
+    RoutesChanged
+    | RoutingConverged
+    | NeighbourEstablished
+    | NeighbourDown
+    | DynamicNeighbourCreated
+    | DynamicNeighbourRemoved
+)
 Subscriber = Callable[[SpeakerEvent], None]
 
 

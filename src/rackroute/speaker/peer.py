@@ -83,6 +83,7 @@ class Peer:
         self.helper = GracefulRestartHelper(NeighbourActions(self), stale_routes_time)
         self.running = False
         self.stopped: str | None = None  # why we neither connect nor accept (max prefixes)
+        self.held: str | None = None  # why a client (BFD) holds the session down (``hold``)
         self.last_error: str | None = (
             None  # the last one, kept after the session is back (as FRR's "last reset")
         )
@@ -115,7 +116,7 @@ class Peer:
         stop is remembered, or the neighbour would reconnect as a fresh one at once). True if it
         went."""
         unused = self.established is None and not self.connections and not self.helper.holding
-        if self.settings.dynamic and unused and not self.stopped:
+        if self.settings.dynamic and unused and not self.stopped and not self.held:
             self.owner.peer_expired(self)
             return True
         return False
@@ -151,6 +152,32 @@ class Peer:
         if not connections:
             self._schedule_connect(0.0)
 
+    def hold(self, reason: str) -> None:
+        """Take the session down as a lost connection — the TCP connections aborted, no NOTIFICATION,
+        so both ends apply graceful restart as on any session loss (RFC 4724 §4.2, RFC 8538) — and
+        neither connect nor accept until ``release``: what a BFD Down asks of BGP (RFC 5882 §4.3). A
+        held dynamic neighbour is kept, so that its release can find it."""
+        first = self.held is None
+        self.held = reason
+        if not first:
+            return
+        self._cancel_connect()
+        connections = list(self.connections)
+        for connection in connections:
+            connection.abort()
+        if connections:
+            self.last_error = f"held: {reason}"
+        log.warning("session held down: %s", reason, extra={"neighbor": self.address})
+
+    def release(self) -> None:
+        """End a ``hold``: connect again at once (the backoff starts afresh) and accept."""
+        if self.held is None:
+            return
+        self.held = None
+        self._attempt = 0
+        log.info("session hold released", extra={"neighbor": self.address})
+        self._schedule_connect(0.0)
+
     def cease(self, subcode: Cease, data: bytes = b"") -> Notification:
         return rules.cease(subcode, self.negotiated, data)
 
@@ -162,12 +189,18 @@ class Peer:
             return rules.STATE_NAMES[max(states)]
         if self._connect_task is not None:
             return "Connect"
-        return "Idle" if self.stopped or not self.running else "Active"
+        return "Idle" if self.stopped or self.held or not self.running else "Active"
 
     # -- connecting out -------------------------------------------------------------------------
 
     def _may_connect(self) -> bool:
-        return self.running and not self.stopped and not self.settings.passive and self.established is None
+        return (
+            self.running
+            and not self.stopped
+            and not self.held
+            and not self.settings.passive
+            and self.established is None
+        )
 
     def _schedule_connect(self, delay: float) -> None:
         if not self._may_connect() or self._retry_at is not None or self._connect_soon is not None:
@@ -237,6 +270,8 @@ class Peer:
             return "neighbour is shutting down"
         if self.stopped:
             return f"neighbour is stopped: {self.stopped}"
+        if self.held:
+            return f"neighbour is held down: {self.held}"
         try:
             dial.apply_ttl(transport.get_extra_info("socket"), self.settings)
         except OSError as error:

@@ -83,6 +83,7 @@ def peer_status(speaker: Speaker, peer: Peer) -> PeerStatus:
         updates_received=peer.updates_received + sum(c.received.updates for c in live),
         updates_sent=peer.updates_sent + sum(c.sent.updates for c in live),
         connection_attempts=peer.connection_attempts,
+        held=peer.held,
     )
 
 

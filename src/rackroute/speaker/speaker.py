@@ -3,7 +3,8 @@
 Received UPDATEs go into the RIB at once; what they change leaves through the ``Outbox``, once per
 loop iteration, each distinct UPDATE encoded once. Originated routes are level-triggered
 (``set_announcements``: the complete set, diffed). Readers get snapshots (``status``, ``routes``);
-actions are ``reset_neighbor``, ``refresh_neighbor`` and ``reload``.
+actions are ``reset_neighbor``, ``refresh_neighbor``, ``hold_neighbor``/``release_neighbor`` (BFD) and
+``reload``.
 
 Graceful restart, our side (RFC 4724 §4.1): started with ``restarting=True`` the speaker sets the
 R and F bits, and holds best-path export and the kernel sweep until every GR neighbour sent its
@@ -33,6 +34,8 @@ from .config import Announcement, SpeakerConfig
 from .connection import Connection
 from .convergence import SweepGate, end_of_rib_outstanding
 from .events import (
+    DynamicNeighbourCreated,
+    DynamicNeighbourRemoved,
     NeighbourDown,
     NeighbourEstablished,
     RouteSink,
@@ -170,6 +173,16 @@ class Speaker:
         """Hard reset of the session (and the end of a max-prefix stop); it reconnects."""
         self._peer(address).reset()
 
+    def hold_neighbor(self, address: str, reason: str) -> None:
+        """Take the session down at once as a lost TCP connection (no NOTIFICATION: graceful restart
+        applies where negotiated) and keep it down — no connecting, no accepting — until
+        ``release_neighbor``; the status shows the hold and ``reason``. For BFD (RFC 5882 §4.3)."""
+        self._peer(address).hold(reason)
+
+    def release_neighbor(self, address: str) -> None:
+        """End ``hold_neighbor``: the neighbour connects and accepts again."""
+        self._peer(address).release()
+
     def refresh_neighbor(self, address: str) -> None:
         """Soft refresh both ways: ask the neighbour to resend (ROUTE-REFRESH, RFC 2918) and send it
         our whole table again."""
@@ -252,6 +265,7 @@ class Speaker:
                 return f"listen range {name} is at its limit of {listen_range.limit} neighbours"
             peer = self.add_peer(listen_range.template.for_address(address))
             log.info("dynamic neighbour", extra={"neighbor": address, "listen_range": name})
+            self.subscribers.publish(DynamicNeighbourCreated(address, name))
         refusal = peer.accept(transport)
         if refusal is not None:
             peer.expire_if_unused()
@@ -359,6 +373,7 @@ class Speaker:
             self.outbox.note_changes(self.rib.remove_peer(peer.key))
         if peer.settings.dynamic:
             log.info("dynamic neighbour removed", extra={"neighbor": peer.address})
+            self.subscribers.publish(DynamicNeighbourRemoved(peer.address, peer.settings.listen_range or ""))
 
     # -- originated routes ----------------------------------------------------------------------
 

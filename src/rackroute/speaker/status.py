@@ -46,6 +46,7 @@ class PeerStatus:
     updates_received: int
     updates_sent: int
     connection_attempts: int
+    held: str | None = None  # why the session is held down (``Speaker.hold_neighbor``: BFD Down)
 
 
 @dataclass(frozen=True, slots=True)
