@@ -232,6 +232,8 @@ class ClusterView:
         snapshot = await read_cluster(self.store)
         self.snapshot = snapshot
         self.reads += 1
+        if self.last_error is not None:  # one line per change of state, not per retry
+            log.info("cluster state read again")
         self.last_error = None
         updated, self.updated = self.updated, asyncio.Event()
         updated.set()

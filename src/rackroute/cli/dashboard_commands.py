@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from ..api.dashboard_model import LabFabric, LabSwitch
+from .speaker_commands import LogFormat, LogLevel
 
 
 def lab_fabric(name: str) -> LabFabric:
@@ -46,12 +47,16 @@ def dashboard_command(
     interval: Annotated[
         float, typer.Option("--interval", help="re-read the datastore at least every S s")
     ] = 10.0,
+    log_format: Annotated[LogFormat, typer.Option("--log-format")] = LogFormat.TEXT,
+    log_level: Annotated[LogLevel, typer.Option("--log-level")] = LogLevel.INFO,
 ) -> None:
     """Serve the live fabric dashboard (and cluster /metrics) over the datastore."""
     from ..api.dashboard import DashboardServer
     from ..api.metrics import parse_metrics_listen
+    from ..daemon.logs import configure_logging
     from ..datastore import InvalidURL, open_store
 
+    configure_logging(log_format.value, log_level.value)
     try:
         endpoint = parse_metrics_listen(listen)
     except ValueError as error:
