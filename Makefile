@@ -38,6 +38,7 @@ demo: deps
 	@echo "  edit /run/rrt-lab/demo/cluster.yaml, then $(BIN)/rackroute apply -f /run/rrt-lab/demo/cluster.yaml"
 	@echo "  $(LAB) gr-test            kill -9 a node's agent under traffic, lose no packet"
 	@echo "  $(LAB) status             every member; \`status rack1-tor\` one member's neighbours"
+	@echo "  $(BIN)/rackroute dashboard --lab demo   the fabric live in a browser at http://127.0.0.1:8080/ (docs/dashboard.md)"
 	@echo "  make demo-down                         remove it"
 
 demo-down: venv
