@@ -70,13 +70,23 @@ class ExportChannels:
     def __init__(self) -> None:
         self.states: dict[bytes, ChannelState] = {}
         self.refreshes: list[tuple[bytes, Family]] = []
+        self._ready: dict[bytes, None] = {}  # the READY ones, kept as states change (every tick reads it)
+
+    def _set(self, address: bytes, state: ChannelState) -> None:
+        self.states[address] = state
+        if state is ChannelState.READY:
+            self._ready[address] = None
+        else:
+            self._ready.pop(address, None)
 
     def up(self, address: bytes) -> None:
-        self.states[address] = ChannelState.FEEDING
+        self._set(address, ChannelState.FEEDING)
 
     def down(self, address: bytes) -> None:
         self.states.pop(address, None)
-        self.refreshes = [(a, f) for a, f in self.refreshes if a != address]
+        self._ready.pop(address, None)
+        if self.refreshes:
+            self.refreshes = [(a, f) for a, f in self.refreshes if a != address]
 
     def state(self, address: bytes) -> ChannelState | None:
         return self.states.get(address)
@@ -84,33 +94,37 @@ class ExportChannels:
     def suspend(self, address: bytes) -> bool:
         """True when the neighbour was following (it must leave its group now)."""
         if self.states.get(address) in (ChannelState.READY, ChannelState.RESYNC):
-            self.states[address] = ChannelState.SUSPENDED
+            self._set(address, ChannelState.SUSPENDED)
             return True
         return False
 
     def resume(self, address: bytes) -> None:
         if self.states.get(address) is ChannelState.SUSPENDED:
-            self.states[address] = ChannelState.RESYNC
+            self._set(address, ChannelState.RESYNC)
 
     def resync(self, address: bytes) -> None:
         if self.states.get(address) is ChannelState.READY:
-            self.states[address] = ChannelState.RESYNC
+            self._set(address, ChannelState.RESYNC)
 
     def refresh(self, address: bytes, family: Family) -> None:
         if self.states.get(address) not in (None, ChannelState.FEEDING):
             self.refreshes.append((address, family))
 
     def ready(self) -> list[bytes]:
-        return [address for address, state in self.states.items() if state is ChannelState.READY]
+        return list(self._ready)
 
     def take_refreshes(self) -> list[tuple[bytes, Family]]:
         """The requests to answer now; those of suspended neighbours wait."""
+        if not self.refreshes:
+            return []
         now = [(a, f) for a, f in self.refreshes if self.states.get(a) is not ChannelState.SUSPENDED]
         self.refreshes = [(a, f) for a, f in self.refreshes if self.states.get(a) is ChannelState.SUSPENDED]
         return now
 
     def take_tables(self) -> list[tuple[bytes, TableKind]]:
         """The neighbours whose whole table goes out now; they are READY from here on."""
+        if len(self._ready) == len(self.states):
+            return []  # every channel follows the changes (the usual tick: no walk)
         due = []
         for address, state in self.states.items():
             if state is ChannelState.FEEDING or state is ChannelState.RESYNC:
@@ -118,7 +132,7 @@ class ExportChannels:
                     (address, TableKind.INITIAL if state is ChannelState.FEEDING else TableKind.RESYNC)
                 )
         for address, _ in due:
-            self.states[address] = ChannelState.READY
+            self._set(address, ChannelState.READY)
         return due
 
 

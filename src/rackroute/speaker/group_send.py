@@ -6,7 +6,7 @@ the work per member is a slice or two, not a walk over what it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..bgp.negotiated import Negotiated
@@ -63,7 +63,7 @@ def _as_export(segment: Segment, family: Family) -> Export:
 
 
 def encode_group(
-    encoder: UpdateEncoder, group: GroupExport, members: dict[bytes, Negotiated]
+    encoder: UpdateEncoder, group: GroupExport, members: Mapping[bytes, Negotiated]
 ) -> dict[bytes, list[Encoded]]:
     """Per member address (those of ``group.members`` in ``members``): its segments' bytes, then its
     own extra announcements and withdrawals."""

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..bgp.messages import RouteRefresh
+from ..bgp.negotiated import Negotiated
 from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
 from ..rib.channels import ChannelState, TableKind, Tick
@@ -176,7 +177,7 @@ class Outbox:
         """The tick's exports as each neighbour's bytes, in order: changes, then whole tables."""
         peers = self._peers
         outgoing: dict[Peer, Outgoing] = {}
-        negotiated = {key: peer.negotiated for key, peer in peers.items() if peer.negotiated is not None}
+        negotiated = _Sessions(peers)
         for changes in tick.changes:
             for group in changes.groups:
                 for key, encoded in encode_group(encoder, group, negotiated).items():
@@ -201,6 +202,28 @@ class Outbox:
                 items.append(Encoded(encoder.end_of_rib(table.family, session), 1))
                 peer.end_of_rib_sent.add(table.family)
         return outgoing
+
+
+class _Sessions(Mapping[bytes, Negotiated]):
+    """What each established neighbour negotiated, looked up as needed (a group's members), not
+    copied for every neighbour at every tick."""
+
+    __slots__ = ("_peers",)
+
+    def __init__(self, peers: dict[bytes, Peer]) -> None:
+        self._peers = peers
+
+    def __getitem__(self, key: bytes) -> Negotiated:
+        peer = self._peers.get(key)
+        if peer is None or peer.negotiated is None:
+            raise KeyError(key)
+        return peer.negotiated
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (key for key, peer in self._peers.items() if peer.negotiated is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def next_hops(route: Route | None) -> list[bytes] | None:
