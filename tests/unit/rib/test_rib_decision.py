@@ -80,11 +80,15 @@ def test_missing_local_pref_counts_as_the_default() -> None:
     assert winner(ebgp, lower, options=options) == (lower, "local-pref")
 
 
-def test_locally_originated_path_wins_over_an_equal_learned_one() -> None:
+def test_locally_originated_path_wins_over_learned_ones_by_weight() -> None:
+    """FRR's weight 32768 for local routes: even our own LOCAL_PREF 0 (a draining node's Service
+    route) beats the same prefix reflected back from another node with LOCAL_PREF 100."""
     rib = Rib(RibSettings(LOCAL_AS, parse_router_id("10.1.0.1")))
     own = Path(rib.local_peer, attributes(), b"")
     learned = path(NODE_1, attributes())
-    assert winner(learned, own) == (own, "locally-originated")
+    assert winner(learned, own) == (own, "weight")
+    draining = Path(rib.local_peer, attributes(local_pref=0), b"")
+    assert winner(path(NODE_1, attributes(local_pref=100)), draining) == (draining, "weight")
 
 
 def test_shorter_as_path_wins() -> None:
