@@ -41,6 +41,11 @@ NameOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
+class Datastores(StrEnum):
+    SQLITE = "sqlite"
+    ETCD = "etcd"
+
+
 class Switches(StrEnum):
     RACKROUTE = "rackroute"
     FRR = "frr"
@@ -80,6 +85,9 @@ def up_command(
     switches: Annotated[
         Switches, typer.Option("--switches", help="what runs on core switches and ToRs")
     ] = Switches.RACKROUTE,
+    datastore: Annotated[
+        Datastores, typer.Option("--datastore", help="the embedded SQLite file, or a 3-member etcd cluster")
+    ] = Datastores.SQLITE,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="wait until every route is installed")
     ] = True,
@@ -95,7 +103,14 @@ def up_command(
     _require_root()
     console = output_console()
     try:
-        report = lab_up(file, switches.value, wait=wait, timeout=timeout, log=_progress(console, json_output))
+        report = lab_up(
+            file,
+            switches.value,
+            datastore=datastore.value,
+            wait=wait,
+            timeout=timeout,
+            log=_progress(console, json_output),
+        )
     except (LabError, TopologyError) as error:
         raise _fail(str(error)) from None
     if json_output:

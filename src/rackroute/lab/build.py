@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import control_plane, netns
+from . import control_plane, etcd, netns
 from .cluster import cluster_resources, endpoint_slices, to_yaml
 from .configs import api_socket, frr_config, speaker_config
 from .converge import ConvergenceTimes, wait_converged
@@ -29,6 +29,7 @@ from .plan import BRIDGE, LabPlan, Member, Observed
 from .speaker_runner import listening
 from .state import (
     INFO_FILE_NAME,
+    DatastoreKind,
     LabError,
     LabInfo,
     SwitchKind,
@@ -89,6 +90,7 @@ def lab_up(
     topology_file: Path,
     switches: SwitchKind = "rackroute",
     *,
+    datastore: DatastoreKind = "sqlite",
     wait: bool = True,
     timeout: float = 90.0,
     log: Log | None = None,
@@ -102,6 +104,9 @@ def lab_up(
     directory.parent.chmod(0o755)  # FRR drops to user frr and must reach its directories
     lab = Lab(topology.name, run_id=topology.name, state_dir=directory, gate_on_record=True)
     info = LabInfo(topology.name, directory, switches, str(topology_file.resolve()), topology)
+    info.datastore = datastore
+    if datastore == "etcd":
+        info.etcd_endpoints = etcd.endpoints(info)
     info.write()
     try:
         namespaces = build_network(lab, info.plan, say)
@@ -173,8 +178,12 @@ def start_daemons(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say
     waiting = []
     cluster = info.state_dir / "cluster.yaml"
     cluster.write_text(to_yaml(cluster_resources(plan)))
+    operations = lab.add_namespace(etcd.OPS)
+    if info.datastore == "etcd":
+        etcd.build_management_network(lab, info)
+        etcd.start_cluster(lab, info)
+        say(f"etcd: {etcd.MEMBERS} members healthy ({', '.join(info.etcd_endpoints)})")
     say(f"resources applied: {control_plane.apply(info, cluster).count(chr(10))} ({cluster})")
-    operations = lab.add_namespace("ops")
     lab.start(
         "controller",
         operations,

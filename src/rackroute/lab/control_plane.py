@@ -26,6 +26,7 @@ from typing import Any
 
 from ..cni import plugin as cni_plugin
 from .configs import api_socket
+from .netns import in_namespace
 from .state import LabError, LabInfo
 
 CNI_NETWORK = "k8s-pod-network"
@@ -38,8 +39,11 @@ def rackroute_argv(*args: str) -> list[str]:
 
 
 def apply(info: LabInfo, path: Path) -> str:
+    argv = rackroute_argv("apply", "-f", str(path), "--datastore", info.datastore_url)
+    if info.datastore == "etcd":  # reachable on the management network only
+        argv = in_namespace(info.namespace("ops"), argv)
     result = subprocess.run(
-        rackroute_argv("apply", "-f", str(path), "--datastore", info.datastore_url),
+        argv,
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,6 +132,11 @@ def attach_pods(info: LabInfo, say: Callable[[str], None]) -> tuple[dict[str, st
 
 def held_blocks(info: LabInfo) -> dict[str, tuple[str, ...]]:
     """node -> the blocks its agent holds (BlockAffinity records in the lab's datastore)."""
+    if info.datastore == "etcd":
+        from .etcd import datastore_view
+
+        view = datastore_view(info)
+        return {n: tuple(view.node_blocks(n)) for n in {o for o in view.blocks.values() if o}}
     from ..control.ipam.read import AFFINITIES
     from ..datastore import open_store
 

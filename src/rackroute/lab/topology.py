@@ -96,6 +96,8 @@ class Topology(Model):
     services: list[Service] = []
     client: Client = Client()
     timers: Timers = Timers()
+    # The out-of-band network of the datastore (``lab up --datastore etcd``): ops, etcd, nodes.
+    management_subnet: str = "100.64.0.0/16"
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -107,6 +109,10 @@ class Topology(Model):
             raise ValueError("every core switch and rack needs its own AS")
         networks = [ipaddress.ip_network(n) for r in self.racks for n in (r.node_subnet, r.pod_pool)]
         networks += [ipaddress.ip_network(self.link_pool), ipaddress.ip_network(self.client.subnet)]
+        management = ipaddress.ip_network(self.management_subnet)
+        if management.version != 4 or management.num_addresses < (len(self.racks) + 1) * 256:
+            raise ValueError(f"management_subnet {management}: IPv4 with 256 addresses per rack and 256 more")
+        networks.append(management)
         for i, first in enumerate(networks):
             for second in networks[i + 1 :]:
                 if first.overlaps(second):
