@@ -24,7 +24,7 @@ from ..control.resources.calico_ipam import IPPool
 from ..control.resources.calico_ipam import Node as CalicoNode
 from ..control.resources.kubernetes import EndpointSlice, Service
 from ..control.resources.kubernetes import Node as KubeNode
-from ..control.resources.metallb import BGPAdvertisement, Community, IPAddressPool
+from ..control.resources.metallb import BFDProfile, BGPAdvertisement, Community, IPAddressPool
 from ..control.store import Document, KindKey
 
 CALICO = "projectcalico.org"
@@ -37,6 +37,7 @@ ENDPOINT_SLICE = KindKey("discovery.k8s.io", "EndpointSlice")
 ADDRESS_POOL = KindKey("metallb.io", "IPAddressPool")
 BGP_ADVERTISEMENT = KindKey("metallb.io", "BGPAdvertisement")
 COMMUNITY = KindKey("metallb.io", "Community")
+BFD_PROFILE = KindKey("metallb.io", "BFDProfile")
 
 # What an agent watches: its BGP, its blocks, and what decides the Service addresses it announces.
 AGENT_KINDS = (
@@ -53,6 +54,7 @@ AGENT_KINDS = (
     ADDRESS_POOL,
     BGP_ADVERTISEMENT,
     COMMUNITY,
+    BFD_PROFILE,
 )
 
 M = TypeVar("M", bound=Resource)
@@ -169,6 +171,7 @@ def cluster_state(
         blocks=held_blocks(node, items(AFFINITIES), pools),
         secrets=secrets_of(items(SECRET)),
         extra_announcements=service_announcements(node, kube_nodes, configurations, items, problems, moment),
+        bfd_profiles=parsed(BFDProfile, items(BFD_PROFILE), problems),
         **dict(extra or {}),
     )
     return state, problems

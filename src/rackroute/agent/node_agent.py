@@ -177,7 +177,7 @@ class NodeAgent:
 
     def status(self) -> dict[str, Any]:
         speaker = self.bridge.speaker.status() if self.bridge.speaker is not None else None
-        problems = list(self.problems)
+        problems = [*self.problems, *self.bridge.bfd.problems.values()]
         if self.not_ready:
             problems.insert(0, f"node not ready: {self.not_ready}")
         if not self.cache.available:
@@ -194,6 +194,7 @@ class NodeAgent:
             problems=problems,
             datastore_reachable=self.cache.available,
             heartbeat=time.time(),
+            bfd=self.bridge.bfd.status(),
         )
 
     async def _status_loop(self) -> None:

@@ -9,10 +9,12 @@ for the heartbeat time.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
+from ..bfd.wire import diagnostic_name
+from ..bfdd.status import SessionStatus
 from ..control.store import AlreadyExists, Conflict, Document, NotFound, ResourceKey, Store
 from ..speaker.status import SpeakerStatus
 
@@ -32,7 +34,9 @@ def status_key(node: str) -> ResourceKey:
     return ResourceKey(GROUP, KIND, "", node)
 
 
-def session_summaries(speaker: SpeakerStatus | None) -> list[dict[str, Any]]:
+def session_summaries(
+    speaker: SpeakerStatus | None, bfd: Mapping[str, SessionStatus] | None = None
+) -> list[dict[str, Any]]:
     sessions = []
     for peer in speaker.peers if speaker else ():
         summary: dict[str, Any] = {
@@ -47,10 +51,27 @@ def session_summaries(speaker: SpeakerStatus | None) -> list[dict[str, Any]]:
         }
         if peer.last_error:
             summary["lastError"] = peer.last_error
+        if bfd and peer.address in bfd:
+            summary["bfd"] = bfd_summary(bfd[peer.address])
+        if peer.held:
+            summary["heldDown"] = peer.held
         if not summary["peerAS"]:
             del summary["peerAS"]
         sessions.append(summary)
     return sessions
+
+
+def bfd_summary(session: SessionStatus) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "state": session.state,
+        "remoteState": session.remote_state,
+        "transmitIntervalMs": session.transmit_interval_ms,
+        "detectionTimeMs": session.detection_time_ms,
+        "timesDown": session.times_down,
+    }
+    if session.diagnostic != diagnostic_name(0):
+        summary["diagnostic"] = session.diagnostic
+    return summary
 
 
 def status_body(
@@ -63,6 +84,7 @@ def status_body(
     problems: Sequence[str],
     datastore_reachable: bool,
     heartbeat: float,
+    bfd: Mapping[str, SessionStatus] | None = None,
 ) -> dict[str, Any]:
     established = sum(1 for peer in speaker.peers if peer.state == "Established") if speaker else 0
     total = len(speaker.peers) if speaker else 0
@@ -85,7 +107,7 @@ def status_body(
     return {
         "agentVersion": __version__,
         "startedAt": rfc3339(started_at),
-        "sessions": session_summaries(speaker),
+        "sessions": session_summaries(speaker, bfd),
         "blocksAnnounced": list(blocks),
         "addressesAnnounced": list(addresses),
         "podCount": pod_count,

@@ -29,6 +29,7 @@ from ..net.prefix import Prefix
 from ..speaker import reload
 from ..speaker.config import (
     Announcement,
+    BfdConfig,
     FibConfig,
     GracefulRestartConfig,
     Neighbor,
@@ -40,6 +41,7 @@ from ..speaker.config import (
     SpeakerConfig,
 )
 from ..speaker.speaker import Speaker, run_speaker
+from .bfd_bridge import BfdBridge
 
 log = logging.getLogger("rackroute.agent")
 
@@ -97,6 +99,14 @@ def neighbor_of(neighbour: Neighbour, policies: dict[str, Policy], problems: lis
         "allow_own_as": neighbour.allow_own_as,
     }
     settings.update({k: v for k, v in optional.items() if v is not None})
+    if neighbour.bfd is not None:
+        settings["bfd"] = BfdConfig(
+            receive_interval=neighbour.bfd.receive_interval_ms,
+            transmit_interval=neighbour.bfd.transmit_interval_ms,
+            detect_multiplier=neighbour.bfd.detect_multiplier,
+            passive_mode=neighbour.bfd.passive_mode,
+            minimum_ttl=neighbour.bfd.minimum_ttl,
+        )
     for direction, rules in (("import", neighbour.import_rules), ("export", neighbour.export_rules)):
         if not rules:
             continue
@@ -159,6 +169,7 @@ class SpeakerBridge:
     fib: Any = None  # fib.manager.FibManager when the kernel is programmed
     config: SpeakerConfig | None = None
     restarts: int = 0
+    bfd: BfdBridge = field(default_factory=BfdBridge)  # neighbours with ``bfd:`` (bfd_bridge)
     _fib_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def apply(self, config: SpeakerConfig) -> list[str]:
@@ -174,13 +185,17 @@ class SpeakerBridge:
         if self.speaker is None:
             await self._start(config)
             self.config = config
-            return ["speaker started"]
+            return ["speaker started", *self._apply_bfd(config)]
         changes = await reload.apply(self.speaker, config)
         if self.fib is not None and config.fib.local_blocks != self.config.fib.local_blocks:  # type: ignore[union-attr]
             self.fib.set_local_blocks([Prefix.parse(block) for block in config.fib.local_blocks])
             changes.append("blackholed blocks updated")
         self.config = config
-        return changes
+        return changes + self._apply_bfd(config)
+
+    def _apply_bfd(self, config: SpeakerConfig) -> list[str]:
+        assert self.speaker is not None
+        return self.bfd.apply(self.speaker, config)
 
     async def _start(self, config: SpeakerConfig) -> None:
         if self.fib is None and config.fib.enabled:
@@ -197,6 +212,7 @@ class SpeakerBridge:
         self.restarting = False  # a later in-process restart is a fresh start
 
     async def stop(self, *, graceful_restart: bool) -> None:
+        self.bfd.close()  # AdminDown first: the peers do not take it for a failure (RFC 5882 §3.2)
         if self.speaker is not None:
             await self.speaker.stop(graceful_restart=graceful_restart)
             self.speaker = None

@@ -54,6 +54,13 @@ def render(node: str, status: dict[str, Any], *, stale: bool) -> str:
         )
         if session.get("lastError"):
             lines.append(f"      last error: {session['lastError']}")
+        if session.get("bfd"):
+            bfd = session["bfd"]
+            why = f" ({bfd['diagnostic']})" if bfd.get("diagnostic") else ""
+            lines.append(f"      BFD {bfd.get('state')}{why}, peer {bfd.get('remoteState')}, "
+                         f"detect {bfd.get('detectionTimeMs')} ms, down {bfd.get('timesDown', 0)} times")  # fmt: skip
+        if session.get("heldDown"):
+            lines.append(f"      held down: {session['heldDown']}")
     for block in status.get("blocksAnnounced", []):
         lines.append(f"  block {block}")
     for address in status.get("addressesAnnounced", []):

@@ -24,6 +24,9 @@ node's AS, router ID, neighbours, announcements and blackholed blocks. It follow
 - announcements: every block the node holds, unless its pool has ``disableBGPExport``; communities
   from ``prefixAdvertisements`` whose cidr contains the block; every held block is blackholed.
 - ``filters`` name BGPFilters: their rules become the neighbour's import/export rules, in order.
+- BFD (rackroute's extension, docs/bfd.md): the annotation ``rackroute.io/bfd-profile:
+  [NAMESPACE/]NAME`` on a BGPPeer names a MetalLB BFDProfile (namespace ``metallb-system`` by
+  default); its neighbours then require BFD with that profile's timers.
 
 What cannot be honoured (a filter that does not exist, a peer AS the node cannot use, two peers with
 the same address and different settings, a field this speaker does not implement) is a ``Problem``
@@ -36,16 +39,20 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..bfd.profile import BfdProfile, ProfileError, profile_from_spec
 from .resources.calico_bgp import BGPConfiguration, BGPFilter, BGPPeer
 from .resources.calico_ipam import IPPool
 from .resources.calico_ipam import Node as CalicoNode
 from .resources.kubernetes import Node as KubeNode
+from .resources.metallb import BFDProfile
 from .resources.values import duration_seconds, parse_peer_address
 from .selectors import matches, parse_selector
 
 DEFAULT_AS = 64512
 DEFAULT_RESTART_TIME = 120  # Calico's default graceful restart time
 SECRETS_NAMESPACE = "kube-system"
+BFD_PROFILE_ANNOTATION = "rackroute.io/bfd-profile"
+BFD_PROFILE_NAMESPACE = "metallb-system"  # MetalLB's
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,7 @@ class Neighbour:
     allow_own_as: int | None = None
     import_rules: tuple[FilterRule, ...] = ()
     export_rules: tuple[FilterRule, ...] = ()
+    bfd: BfdProfile | None = None  # the session requires BFD with these timers
 
     def settings_key(self) -> tuple[object, ...]:
         """What two peers of one address must agree on."""
@@ -115,6 +123,7 @@ class Neighbour:
             self.ttl_security,
             self.next_hop,
             self.local_address,
+            self.bfd,
         )
 
 
@@ -145,6 +154,7 @@ class ClusterState:
     blocks: Sequence[HeldBlock] = ()  # the blocks this node holds (IPAM affinities)
     secrets: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)  # (ns, name) -> data
     extra_announcements: Sequence[Announcement] = ()  # LoadBalancer IPs and other services
+    bfd_profiles: Sequence[BFDProfile] = ()  # MetalLB's, named by the BGPPeer annotation
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +233,9 @@ def derive(state: ClusterState, node_name: str) -> NodeBgp:
     filters = {f.name: f for f in state.filters}
     candidates: list[Neighbour] = []
     restart_times: list[int] = []
+    profiles = {(p.namespace, p.name): p for p in state.bfd_profiles}
     for peer in state.peers:
-        for neighbour in peer_neighbours(peer, me, nodes, filters, state.secrets, problems):
+        for neighbour in peer_neighbours(peer, me, nodes, filters, state.secrets, problems, profiles):
             candidates.append(neighbour)
             if peer.spec.max_restart_time:
                 restart_times.append(int(duration_seconds(peer.spec.max_restart_time)))
@@ -269,6 +280,7 @@ def peer_neighbours(
     filters: Mapping[str, BGPFilter],
     secrets: Mapping[tuple[str, str], Mapping[str, str]],
     problems: list[Problem],
+    bfd_profiles: Mapping[tuple[str, str], BFDProfile] | None = None,
 ) -> list[Neighbour]:
     source = f"BGPPeer/{peer.name}"
     spec = peer.spec
@@ -308,6 +320,7 @@ def peer_neighbours(
     if rules is None:
         return []
     import_rules, export_rules = rules
+    bfd = peer_bfd(peer, bfd_profiles or {}, problems)
     next_hop = "keep" if spec.keep_original_next_hop or spec.next_hop_mode == "Keep" else "auto"
     if spec.next_hop_mode == "Self":
         next_hop = "self"
@@ -326,9 +339,33 @@ def peer_neighbours(
             allow_own_as=spec.num_allowed_local_as_numbers,
             import_rules=import_rules,
             export_rules=export_rules,
+            bfd=bfd,
         )
         for n in found
     ]
+
+
+def peer_bfd(
+    peer: BGPPeer, profiles: Mapping[tuple[str, str], BFDProfile], problems: list[Problem]
+) -> BfdProfile | None:
+    """The BFDProfile the peer's ``rackroute.io/bfd-profile`` annotation names, converted; a missing
+    or unusable profile is a problem and the peer comes up without BFD."""
+    reference = peer.metadata.annotations.get(BFD_PROFILE_ANNOTATION)
+    if reference is None:
+        return None
+    namespace, _, name = reference.strip().rpartition("/")
+    namespace = namespace or BFD_PROFILE_NAMESPACE
+    where = f"annotation {BFD_PROFILE_ANNOTATION}: {reference!r}"
+    profile = profiles.get((namespace, name))
+    if profile is None:
+        problems.append(Problem(f"BGPPeer/{peer.name}", f"{where}: no BFDProfile {namespace}/{name}"))
+        return None
+    spec = profile.to_document().get("spec", {})
+    try:
+        return profile_from_spec(spec)
+    except ProfileError as error:
+        problems.append(Problem(f"BFDProfile/{namespace}/{name}", str(error)))
+        return None
 
 
 def local_address_for(me: BgpNode, peer_address: str) -> str | None:

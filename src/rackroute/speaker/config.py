@@ -126,9 +126,22 @@ class NeighborSettings(Model):
         return self
 
 
+class BfdConfig(Model):
+    """``bfd:`` on a neighbour or a listen range: the BGP session requires BFD (RFC 5882; docs/bfd.md).
+    MetalLB's BFDProfile fields and ranges, in milliseconds; a BFD Down takes the session down at
+    once and keeps it down until BFD is Up again. Echo mode is not implemented."""
+
+    receive_interval: int = Field(300, ge=10, le=60_000)
+    transmit_interval: int = Field(300, ge=10, le=60_000)
+    detect_multiplier: int = Field(3, ge=2, le=255)
+    passive_mode: bool = False
+    minimum_ttl: int = Field(254, ge=1, le=254)  # multihop sessions only
+
+
 class Neighbor(NeighborSettings):
     address: str
     group: str | None = None
+    bfd: BfdConfig | None = None
 
     @field_validator("address")
     @classmethod
@@ -143,6 +156,7 @@ class ListenRange(NeighborSettings):
     prefix: str
     group: str | None = None
     limit: int = Field(100, ge=1, le=100_000)
+    bfd: BfdConfig | None = None
 
     @field_validator("prefix")
     @classmethod
