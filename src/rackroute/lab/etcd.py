@@ -48,6 +48,7 @@ class DatastoreView:
     findings: list[dict[str, str]] = field(default_factory=list)  # ipam audit findings
     unreadable: list[str] = field(default_factory=list)
     node_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> status + "stale"
+    service_ips: dict[str, list[str]] = field(default_factory=dict)  # namespace/name -> ingress IPs
 
     def node_blocks(self, node: str) -> list[str]:
         return sorted(cidr for cidr, owner in self.blocks.items() if owner == node)
@@ -74,6 +75,7 @@ async def read_view_async(url: str) -> DatastoreView:
     try:
         snapshot, errors = await read_snapshot(store)
         statuses = (await store.list(KindKey("rackroute.io", "NodeStatus"))).items
+        services = (await store.list(KindKey("", "Service"))).items
     finally:
         await store.close()
     view = DatastoreView(unreadable=list(errors))
@@ -83,6 +85,11 @@ async def read_view_async(url: str) -> DatastoreView:
         for ordinal, handle in block.allocations.items():
             view.allocations[str(block.address(ordinal))] = handle
     view.findings = [finding.to_json() for finding in audit(snapshot).findings]
+    for service in services:
+        metadata = service["metadata"]
+        ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        name = f"{metadata.get('namespace') or 'default'}/{metadata['name']}"
+        view.service_ips[name] = [str(i.get("ip")) for i in ingress if i.get("ip")]
     now = datetime.datetime.now(datetime.UTC)
     for document in statuses:
         status = dict(document.get("status") or {})

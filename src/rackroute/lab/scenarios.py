@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import control_plane, netns, observe
+from . import control_plane, etcd, netns, observe
 from .build import NO_RP_FILTER, SPEAKER_ENV, responder_argv
 from .check import CheckReport, check_load_balancer_routes, probe_flows, tor_blocks_from
 from .cluster import cluster_resources, endpoint_slices, to_yaml
@@ -390,28 +390,54 @@ connection.execute("ROLLBACK")
 """
 
 
+class Outage:
+    """The datastore made unavailable: SQLite's write lock held by another process, or every etcd
+    member killed (restarted with its data when the outage ends)."""
+
+    def __init__(self, info: LabInfo) -> None:
+        self.info = info
+        self.holder: subprocess.Popen[str] | None = None
+
+    def begin(self) -> str:
+        if self.info.datastore == "etcd":
+            killed = [i for i in range(1, etcd.MEMBERS + 1) if self.info.kill(f"{etcd.member_name(i)}/etcd")]
+            return f"kill -9 all etcd members ({len(killed)} killed) for {OUTAGE_SECONDS:.0f} s"
+        path = str(self.info.state_dir / "datastore.db")
+        argv = [sys.executable, "-c", LOCK_HOLDER, path, str(OUTAGE_SECONDS)]
+        self.holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout is not None
+        if self.holder.stdout.readline().strip() != "locked":
+            raise LabError(f"could not take the write lock of {path}")
+        return f"the datastore's write lock held for {OUTAGE_SECONDS:.0f} s (BEGIN EXCLUSIVE on {path})"
+
+    def end(self, at: float) -> bool:
+        """Wait until ``at`` (a monotonic time), then bring the store back; True when it answers."""
+        if self.holder is not None:
+            self.holder.wait(timeout=OUTAGE_SECONDS + 10)
+            return self.holder.returncode == 0
+        time.sleep(max(0.0, at - time.monotonic()))
+        for index in range(1, etcd.MEMBERS + 1):
+            etcd.start_member(self.info, index)
+        try:
+            wait_until(lambda: len(etcd.healthy(self.info)) == etcd.MEMBERS, timeout=30, what="etcd back")
+        except WaitTimeout:
+            return False
+        return True
+
+
 class DatastoreOutage(Scenario):
     name = "datastore-outage"
 
     def run(self) -> ScenarioReport:
-        if self.info.datastore != "sqlite":
-            raise LabError("datastore-outage with etcd is not in this version of the lab")
         plan = self.info.plan
         test = GracefulRestartTest(self.info, None, None)
         node, target, source = test.node, test.target, test.source
         pod = f"{node.name}-o1"
-        path = str(self.info.state_dir / "datastore.db")
-        holder = subprocess.Popen(
-            [sys.executable, "-c", LOCK_HOLDER, path, str(OUTAGE_SECONDS)], stdout=subprocess.PIPE, text=True
-        )
+        outage = Outage(self.info)
         ping = None
         try:
-            assert holder.stdout is not None
-            locked = holder.stdout.readline().strip() == "locked"
             began = time.monotonic()
-            self.step(
-                f"the datastore's write lock held for {OUTAGE_SECONDS:.0f} s (BEGIN EXCLUSIVE)", locked, path
-            )
+            self.step(outage.begin(), True)
             ping = Pinger(self.info, source.name, target.address)
             create_namespace(self.info, pod, router=False)
             try:
@@ -423,8 +449,13 @@ class DatastoreOutage(Scenario):
                 self.report.timings["pod_add_during_outage"] = round(time.monotonic() - added, 2)
                 self.report.findings.append(
                     f"the ADD during the outage answered after {time.monotonic() - added:.1f} s: the agent "
-                    "tries the store first and takes an offline address once the SQLite write times out "
-                    "(URL option timeout, 5 s); reads stay possible (WAL readers never wait for the lock)"
+                    "tries the store first and takes an offline address once the request times out "
+                    "(datastore URL option timeout, 5 s)"
+                    + (
+                        "; SQLite reads stay possible (WAL readers never wait)"
+                        if self.info.datastore == "sqlite"
+                        else ""
+                    )
                 )
                 self.step(
                     f"pod {pod} started on {node.name} during the outage",
@@ -443,10 +474,10 @@ class DatastoreOutage(Scenario):
             ]
             self.step("every session Established during the outage", not down, "; ".join(down[:4]))
         finally:
-            holder.wait(timeout=OUTAGE_SECONDS + 10)
+            back = outage.end(began + OUTAGE_SECONDS)
             returned = time.monotonic()
             sent, received = ping.stop() if ping else (0, 0)
-        self.step("the datastore is back", holder.returncode == 0, f"after {returned - began:.1f} s")
+        self.step("the datastore is back", back, f"after {returned - began:.1f} s")
         self.step(
             f"ping {target.name} from {source.name} during the outage",
             sent > 0 and sent == received,
@@ -523,6 +554,12 @@ class NodeJoin(Scenario):
                 netns.ip(info.namespace(node.name), "route", "add", route.destination, "via", route.via)
         for address in node.loopback:
             netns.ip(info.namespace(node.name), "address", "replace", address, "dev", "lo")
+        info.topology = topology
+        info._plan = None
+        info.write()
+        if info.datastore == "etcd":
+            address = etcd.node_management_address(info, node.name)
+            etcd.connect_to_management(info, node.name, address, f"m-{node.name}")
         self.step(f"{node.name} built: namespace, link to {self.rack}-tor's bridge, {node.address}", True)
         # The node's resources, as a cluster would write them: labels and the Calico Node only.
         documents = [
@@ -530,9 +567,6 @@ class NodeJoin(Scenario):
         ]
         path = info.state_dir / f"node-join-{node.name}.yaml"
         path.write_text(to_yaml(documents))
-        info.topology = topology
-        info._plan = None
-        info.write()
         applied = time.monotonic()
         control_plane.apply(info, path)
         self.step(f"applied {path.name}", True, "v1 Node labelled rack=" + self.rack + " and its Calico Node")
@@ -610,6 +644,9 @@ SCENARIOS: dict[str, type[Scenario]] = {
 
 
 def run_scenario(info: LabInfo, name: str, log: Log | None = None) -> ScenarioReport:
-    if name not in SCENARIOS:
-        raise LabError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}")
-    return SCENARIOS[name](info, log).run()
+    from .etcd_scenarios import EtcdMemberLoss
+
+    known: dict[str, type[Scenario]] = {**SCENARIOS, EtcdMemberLoss.name: EtcdMemberLoss}
+    if name not in known:
+        raise LabError(f"unknown scenario {name!r}; scenarios: {', '.join(known)}")
+    return known[name](info, log).run()
