@@ -41,6 +41,7 @@ backend cannot be reached right now: callers retry with backoff and keep what wo
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,7 +227,7 @@ class Store(Protocol):
         """Removes and returns the last state; ``NotFound``, or ``Conflict`` when the revision differs."""
         ...
 
-    async def transaction(self, operations: Sequence[Operation]) -> list[Document | None]:
+    async def transaction(self, operations: Sequence[Operation]) -> builtins.list[Document | None]:
         """All or nothing, at one new revision (none when every write is a no-op): per operation the
         written document (None for Delete and Unchanged). The first failing condition raises."""
         ...
