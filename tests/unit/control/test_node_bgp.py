@@ -15,7 +15,8 @@ from rackroute.control.node_bgp import (
     NodeNotReady,
     derive,
 )
-from rackroute.control.resources.calico_bgp import BGPConfiguration, BGPFilter, BGPPeer
+from rackroute.control.resources.base import ObjectMeta
+from rackroute.control.resources.calico_bgp import BGPConfiguration, BGPFilter, BGPPeer, BGPPeerSpec
 from rackroute.control.resources.calico_ipam import IPPool
 from rackroute.control.resources.calico_ipam import Node as CalicoNode
 from rackroute.control.resources.kubernetes import Node as KubeNode
@@ -160,10 +161,20 @@ def test_password_from_secret_and_missing_secret_is_a_problem() -> None:
     assert [str(p) for p in missing.problems] == ["BGPPeer/p: password: Secret bgp key tor not found"]
 
 
+def unvalidated_peer(name: str, **fields: Any) -> BGPPeer:
+    """A BGPPeer as another tool may have written it straight into etcd: ``apply`` refuses these
+    fields, the agent must still report them instead of acting on them."""
+    spec = BGPPeerSpec.model_construct(**fields)
+    return BGPPeer.model_construct(
+        api_version="projectcalico.org/v3", kind="BGPPeer", metadata=ObjectMeta(name=name), spec=spec
+    )
+
+
 def test_ttl_security_one_hop_is_gtsm_more_is_reported() -> None:
     state = rack_state(peers=[peer("p", peerIP="10.1.0.1", asNumber=65001, ttlSecurity=1)])
     assert derive(state, "n1").neighbours[0].ttl_security
-    far = derive(rack_state(peers=[peer("p", peerIP="10.1.0.1", asNumber=65001, ttlSecurity=3)]), "n1")
+    far_peer = unvalidated_peer("p", peer_ip="10.1.0.1", as_number=65001, ttl_security=3)
+    far = derive(rack_state(peers=[far_peer]), "n1")
     assert far.neighbours == () and "ttlSecurity 3" in str(far.problems[0])
 
 
@@ -249,7 +260,7 @@ def test_unsupported_peer_fields_are_reported_and_the_rest_applies() -> None:
     state = rack_state(
         peers=[
             peer("tor", nodeSelector="rack == 'r1'", peerIP="10.1.0.1", asNumber=65001),
-            peer("odd", peerIP="10.1.0.7", asNumber=65001, reachableBy="10.1.0.254"),
+            unvalidated_peer("odd", peer_ip="10.1.0.7", as_number=65001, reachable_by="10.1.0.254"),
         ]
     )
     bgp = derive(state, "n1")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
@@ -26,8 +26,8 @@ from .values import (
     Name,
     OneOf,
     PeerIP,
+    Refused,
     Str,
-    parse_peer_address,
 )
 
 CALICO_V3 = "projectcalico.org/v3"
@@ -140,6 +140,16 @@ class BGPConfiguration(Resource):
     spec: BGPConfigurationSpec = Field(default_factory=BGPConfigurationSpec)
 
 
+def _one_hop_only(value: int) -> int:
+    if value > 1:
+        raise PydanticCustomError(
+            "not_supported",
+            "not supported: ttlSecurity {got} (GTSM for peers {got} hops away); 0 (off) or 1 (directly connected)",
+            {"got": value},
+        )
+    return value
+
+
 class BGPPeerSpec(StrictModel):
     RULES: ClassVar[tuple[str, ...]] = (
         "node and nodeSelector are mutually exclusive; neither: the peer is global (every node)",
@@ -161,10 +171,14 @@ class BGPPeerSpec(StrictModel):
     source_address: Annotated[str, OneOf("UseNodeIP", "None")] | None = None
     max_restart_time: GoDuration | None = None
     num_allowed_local_as_numbers: Int | None = Field(None, alias="numAllowedLocalASNumbers", ge=0, le=10)
-    ttl_security: Int | None = Field(None, ge=0, le=255)
-    reachable_by: IPAddress | None = None
+    ttl_security: Annotated[Int, AfterValidator(_one_hop_only)] | None = Field(None, ge=0, le=255)
+    reachable_by: Annotated[
+        Any, Refused("reachableBy (a static route to the peer through a gateway) is not implemented", None)
+    ] = None
     filters: list[Name] = Field(default_factory=list)
-    local_workload_selector: CalicoSelector | None = None
+    local_workload_selector: Annotated[
+        Any, Refused("peering with local workloads (pods) is not implemented", None)
+    ] = None
 
     @property
     def is_global(self) -> bool:
@@ -195,25 +209,10 @@ class BGPPeerSpec(StrictModel):
             "next_hop_mode",
             "nextHopMode: Keep is the newer form of keepOriginalNextHop",
         )
-        exclusive(
-            self,
-            "peer_ip",
-            "local_workload_selector",
-            "a peer is one address or the local workloads a selector picks",
-        )
-        exclusive(
-            self, "peer_selector", "local_workload_selector", "the peers are Calico nodes or local workloads"
-        )
-        if self.peer_ip is None and self.peer_selector is None and self.local_workload_selector is None:
-            raise PydanticCustomError("required", "needs peerIP, peerSelector or localWorkloadSelector", {})
+        if self.peer_ip is None and self.peer_selector is None:
+            raise PydanticCustomError("required", "needs peerIP or peerSelector", {})
         if self.peer_ip is not None and self.as_number is None:
             raise PydanticCustomError("required", "asNumber is required with peerIP", {"at": "asNumber"})
-        if self.reachable_by is not None and self.peer_ip is not None:
-            peer = parse_peer_address(self.peer_ip).address
-            if ipaddress.ip_address(self.reachable_by).version != peer.version:
-                raise PydanticCustomError(
-                    "family", "reachableBy must be of the peer's address family", {"at": "reachableBy"}
-                )
         return self
 
 
@@ -230,6 +229,16 @@ class PrefixLength(StrictModel):
     max: Int | None = Field(None, ge=0, le=128)
 
 
+def _positive_match(value: str) -> str:
+    if value in ("NotEqual", "NotIn"):
+        raise PydanticCustomError(
+            "not_supported",
+            "not supported: matchOperator {got}; Equal and In are (write the complement as rules in order)",
+            {"got": value},
+        )
+    return value
+
+
 class BGPFilterRule(StrictModel):
     RULES: ClassVar[tuple[str, ...]] = (
         "cidr and matchOperator go together; prefixLength needs them",
@@ -238,10 +247,16 @@ class BGPFilterRule(StrictModel):
     )
     action: Annotated[str, OneOf("Accept", "Reject")]
     cidr: CIDR | None = None
-    match_operator: Annotated[str, OneOf("Equal", "NotEqual", "In", "NotIn")] | None = None
+    match_operator: (
+        Annotated[str, OneOf("Equal", "NotEqual", "In", "NotIn"), AfterValidator(_positive_match)] | None
+    ) = None
     prefix_length: PrefixLength | None = None
-    source: Annotated[str, OneOf("RemotePeers")] | None = None
-    interface: Str | None = None
+    source: Annotated[
+        Any, Refused("source: RemotePeers (rules for learned routes only) is not implemented", None)
+    ] = None
+    interface: Annotated[
+        Any, Refused("interface rules (routes of an interface) are not implemented", None)
+    ] = None
 
     @model_validator(mode="after")
     def _cidr_with_operator(self) -> BGPFilterRule:

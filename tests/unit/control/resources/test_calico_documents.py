@@ -123,14 +123,12 @@ spec:
         # every variant of the optional fields
         "  peerIP: 192.168.1.1\n  asNumber: '1.10'\n  localASNumber: 64513\n  keepOriginalNextHop: true\n"
         "  maxRestartTime: 15m\n  numAllowedLocalASNumbers: 2\n  ttlSecurity: 1\n  sourceAddress: None\n"
-        "  reachableBy: 192.168.1.254\n  filters: [my-filter]\n"
+        "  filters: [my-filter]\n"
         "  password:\n    secretKeyRef:\n      name: bgp-secrets\n      key: rr-password\n",
         "  peerIP: 192.168.1.1\n  asNumber: 63400\n  nextHopMode: Self\n  sourceAddress: UseNodeIP\n",
         # the route reflector topology: peers are the Calico nodes a selector picks
         "  nodeSelector: all()\n  peerSelector: route-reflector == 'true'\n",
         '  nodeSelector: "!has(i-am-a-route-reflector)"\n  peerSelector: has(i-am-a-route-reflector)\n',
-        # local workloads (e.g. a VM router) as peers
-        "  localWorkloadSelector: color == 'red'\n  asNumber: 65401\n",
     ],
 )
 def test_bgp_peer_variants_of_the_reference_page(spec: str) -> None:
@@ -163,7 +161,23 @@ def test_bgp_peer_ip_with_port_and_dotted_as_number() -> None:
         ),
         (
             "  nodeSelector: all()\n",
-            "calico.yaml:5: spec: needs peerIP, peerSelector or localWorkloadSelector",
+            "calico.yaml:5: spec: needs peerIP or peerSelector",
+        ),
+        # the page's fields rackroute does not implement are refused by name, not ignored
+        (
+            "  localWorkloadSelector: color == 'red'\n  asNumber: 65401\n",
+            "calico.yaml:6: spec.localWorkloadSelector: not supported: peering with local workloads (pods) is not "
+            "implemented",
+        ),
+        (
+            "  peerIP: 10.0.0.1\n  asNumber: 65000\n  reachableBy: 10.0.0.254\n",
+            "calico.yaml:8: spec.reachableBy: not supported: reachableBy (a static route to the peer through a "
+            "gateway) is not implemented",
+        ),
+        (
+            "  peerIP: 10.0.0.1\n  asNumber: 65000\n  ttlSecurity: 3\n",
+            "calico.yaml:8: spec.ttlSecurity: not supported: ttlSecurity 3 (GTSM for peers 3 hops away); 0 (off) "
+            "or 1 (directly connected)",
         ),
         ("  peerIP: 10.0.0.1\n", "calico.yaml:5: spec.asNumber: asNumber is required with peerIP"),
         (
@@ -197,7 +211,8 @@ def test_bgp_peer_errors(spec: str, expected: str) -> None:
     assert problems(PEER + spec) == [expected]
 
 
-# https://docs.tigera.io/calico/latest/reference/resources/bgpfilter (the sample YAML, every rule form)
+# https://docs.tigera.io/calico/latest/reference/resources/bgpfilter (the sample YAML, every rule form
+# rackroute implements; NotEqual/NotIn, source and interface are refused: test_bgp_filter_refusals)
 BGP_FILTER = """\
 apiVersion: projectcalico.org/v3
 kind: BGPFilter
@@ -208,9 +223,7 @@ spec:
     - action: Accept
       matchOperator: In
       cidr: 77.0.0.0/16
-      source: RemotePeers
     - action: Reject
-      interface: '*.calico'
   importV4:
     - action: Accept
       matchOperator: In
@@ -218,13 +231,10 @@ spec:
       prefixLength:
         min: 30
     - action: Reject
-      matchOperator: NotIn
+      matchOperator: Equal
       cidr: 44.0.0.0/16
   exportV6:
     - action: Reject
-      source: RemotePeers
-    - action: Reject
-      interface: '*.calico'
   importV6:
     - action: Accept
       matchOperator: Equal
@@ -240,7 +250,30 @@ def test_bgp_filter_of_the_reference_page() -> None:
     assert [rule.action for rule in bgp_filter.spec.import_v4] == ["Accept", "Reject"]
     assert bgp_filter.spec.import_v4[0].prefix_length is not None
     assert bgp_filter.spec.import_v4[0].prefix_length.min == 30
-    assert bgp_filter.spec.export_v6[1].interface == "*.calico"
+    assert bgp_filter.spec.export_v6[0].action == "Reject"
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "reason"),
+    [
+        ("matchOperator: NotIn\n      cidr: 44.0.0.0/16", "matchOperator",
+         "not supported: matchOperator NotIn; Equal and In are (write the complement as rules in order)"),
+        ("matchOperator: NotEqual\n      cidr: 44.0.0.0/16", "matchOperator",
+         "not supported: matchOperator NotEqual; Equal and In are (write the complement as rules in order)"),
+        ("source: RemotePeers", "source",
+         "not supported: source: RemotePeers (rules for learned routes only) is not implemented"),
+        ("interface: '*.calico'", "interface",
+         "not supported: interface rules (routes of an interface) are not implemented"),
+    ],
+)  # fmt: skip
+def test_bgp_filter_refusals(rule: str, field: str, reason: str) -> None:
+    # https://docs.tigera.io/calico/latest/reference/resources/bgpfilter: forms the page shows that
+    # rackroute's speaker cannot express are refused by name, never silently dropped
+    text = BGP_FILTER.replace(
+        "  exportV6:\n    - action: Reject\n", f"  exportV6:\n    - action: Reject\n      {rule}\n"
+    )
+    found = problems(text)
+    assert len(found) == 1 and f"spec.exportV6[0].{field}: {reason}" in found[0], found
 
 
 @pytest.mark.parametrize(
@@ -248,19 +281,19 @@ def test_bgp_filter_of_the_reference_page() -> None:
     [
         (
             ("cidr: 5000::0/64", "cidr: 10.0.0.0/8"),
-            "calico.yaml:30: spec.importV6[0].cidr: rule 0: cidr 10.0.0.0/8 is not IPv6",
+            "calico.yaml:25: spec.importV6[0].cidr: rule 0: cidr 10.0.0.0/8 is not IPv6",
         ),
         (
             ("min: 30", "min: 8"),
-            "calico.yaml:17: spec.importV4[0].prefixLength: rule 0: prefixLength 8 must lie in 16..32 for 55.0.0.0/16",
+            "calico.yaml:15: spec.importV4[0].prefixLength: rule 0: prefixLength 8 must lie in 16..32 for 55.0.0.0/16",
         ),
         (
-            ("      matchOperator: NotIn\n", ""),
-            "calico.yaml:19: spec.importV4[1]: cidr and matchOperator go together",
+            ("      matchOperator: Equal\n", ""),
+            "calico.yaml:17: spec.importV4[1]: cidr and matchOperator go together",
         ),
         (
             ("action: Reject\n", "action: Drop\n"),
-            'calico.yaml:11: spec.exportV4[1].action: must be one of Accept, Reject (got "Drop")',
+            'calico.yaml:10: spec.exportV4[1].action: must be one of Accept, Reject (got "Drop")',
         ),
     ],
 )
