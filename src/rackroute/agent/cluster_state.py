@@ -143,10 +143,23 @@ def service_announcements(
         default,
         now=now,
     )
-    return [
-        Announcement(a.prefix, a.communities, a.large_communities, a.local_pref)
-        for a in sorted(found, key=lambda a: (ipaddress.ip_network(a.prefix).version, a.prefix))
-    ]
+    merged: dict[str, Announcement] = {}
+    for item in sorted(
+        found, key=lambda a: (ipaddress.ip_network(a.prefix).version, a.prefix, sorted(a.peers or ()))
+    ):
+        if item.peers is not None:  # the speaker announces to every peer of the node
+            problems.append(
+                Problem(
+                    "BGPAdvertisement",
+                    f"{item.prefix}: peers {sorted(item.peers)} named, but announcements go to every peer of the "
+                    "node (per-peer announcements are not supported)",
+                )
+            )
+        if item.prefix not in merged:
+            merged[item.prefix] = Announcement(
+                item.prefix, item.communities, item.large_communities, item.local_pref
+            )
+    return list(merged.values())
 
 
 def cluster_state(
