@@ -9,7 +9,13 @@ ports are opened only when a first neighbour requires BFD — and reacts to its 
 - ``SessionDown`` (the session was Up; not because the peer went AdminDown, RFC 5882 §3.2) ->
   ``Speaker.hold_neighbor``: the BGP session goes at once, as a lost connection, and stays down;
 - ``SessionUp`` after such a Down -> ``Speaker.release_neighbor``;
-- a held neighbour whose peer turns BFD off (AdminDown) is released: its packet says the path works.
+- a held neighbour whose peer turns BFD off (AdminDown) is released: its packet says the path works;
+- a held neighbour whose peer stays silent for ``silent_release`` seconds (5 s) is released too: a
+  peer that removes its BFD session together with the BGP neighbour — FRR does for a listen range's
+  dynamic neighbour after its own BFD Down (Cease "BFD Down", RFC 9384) — would otherwise never come
+  Up again, nor the session. While packets of the peer's session arrive (it runs BFD and is not Up:
+  a one-way path), the hold stays. Connecting over a dead path fails harmlessly; once BGP is back the
+  peer makes its BFD session again and the next Down holds again.
 
 A BFD session that never came Up holds nothing: BGP does not wait for BFD (FRR's default). Listen
 ranges: a session is added when the speaker creates a dynamic neighbour and removed when it goes.
@@ -17,6 +23,7 @@ ranges: a session is added when the speaker creates a dynamic neighbour and remo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,11 +77,23 @@ class _Tracked:
     unsubscribe: Callable[[], None]
 
 
+Schedule = Callable[[float, Callable[[], None]], object]  # loop.call_later's shape
+
+
 class BfdBridge:
-    def __init__(self, *, ports: Ports | None = None, bfdd_factory: Callable[[], Bfdd] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ports: Ports | None = None,
+        bfdd_factory: Callable[[], Bfdd] | None = None,
+        silent_release: float = 5.0,
+        schedule: Schedule | None = None,
+    ) -> None:
         """``ports``: other UDP ports than RFC 5881's (tests on one host); ``bfdd_factory``: what makes
-        the ``Bfdd`` (tests pass a fake)."""
+        the ``Bfdd`` and ``schedule`` what runs a callback later (tests pass fakes)."""
         self.ports = ports
+        self.silent_release = silent_release
+        self._schedule = schedule
         self._factory = bfdd_factory or (lambda: Bfdd(ports=self.ports) if self.ports is not None else Bfdd())
         self.bfdd: Bfdd | None = None
         self.problems: dict[str, str] = {}  # neighbour address (or "bfdd") -> why it has no BFD
@@ -182,6 +201,7 @@ class BfdBridge:
             log.warning("BFD session down: holding BGP down", extra={"neighbor": address, "reason": reason})
             self._held.add(address)
             self._hold(address, reason)
+            self._watch_silence(address, event.key)
         elif isinstance(event, SessionUp):
             if address in self._held:
                 self._held.discard(address)
@@ -193,6 +213,32 @@ class BfdBridge:
                 self._held.discard(address)  # the peer's packet came through: the path works
                 log.info("BFD turned off by the peer: BGP released", extra={"neighbor": address})
                 self._release(address)
+
+    def _watch_silence(self, address: str, key: SessionKey) -> None:
+        received = self._received(key)
+        schedule = self._schedule or asyncio.get_running_loop().call_later
+
+        def check() -> None:
+            if address not in self._held or self._sessions.get(address) is None:
+                return
+            now_received = self._received(key)
+            if now_received is None:
+                return
+            if now_received != received:
+                self._watch_silence(address, key)  # the peer runs BFD: keep holding, look again
+                return
+            self._held.discard(address)
+            log.warning(
+                "BFD peer silent since the Down: BGP released (the peer may have removed its session)",
+                extra={"neighbor": address, "seconds": self.silent_release},
+            )
+            self._release(address)
+
+        schedule(self.silent_release, check)
+
+    def _received(self, key: SessionKey) -> int | None:
+        session = self.bfdd.session(key) if self.bfdd is not None else None
+        return None if session is None else session.counters.packets_received
 
     def _speaker_event(self, event: SpeakerEvent) -> None:
         if isinstance(event, DynamicNeighbourCreated) and self._config is not None:

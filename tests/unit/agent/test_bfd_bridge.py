@@ -29,8 +29,29 @@ TOR, NODE = "10.1.0.1", "10.1.0.11"
 
 
 @dataclass
+class FakeCounters:
+    packets_received: int = 0
+
+
+@dataclass
 class FakeSession:
     remote_state: State = State.DOWN
+    counters: FakeCounters = field(default_factory=FakeCounters)
+
+
+class FakeLater:
+    """``loop.call_later`` whose callbacks run when the test says so."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[float, Callable[[], None]]] = []
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> None:
+        self.pending.append((delay, callback))
+
+    def run(self) -> None:
+        due, self.pending = self.pending, []
+        for _, callback in due:
+            callback()
 
 
 class FakeBfdd:
@@ -121,8 +142,8 @@ def node_config(**bfd: Any) -> SpeakerConfig:
     )
 
 
-def bridge_with(fake: FakeBfdd) -> BfdBridge:
-    return BfdBridge(bfdd_factory=lambda: cast(Bfdd, fake))
+def bridge_with(fake: FakeBfdd, later: FakeLater | None = None) -> BfdBridge:
+    return BfdBridge(bfdd_factory=lambda: cast(Bfdd, fake), schedule=later or FakeLater())
 
 
 TOR_KEY = SessionKey.of(TOR, NODE)
@@ -292,3 +313,22 @@ def test_bfd_profile_problems_are_reported_and_the_peer_comes_up_without_bfd() -
     assert echo.neighbours[0].bfd is None
     assert "echo mode is not supported" in str(echo.problems[0])
     assert derive(state(None), "n1").neighbours[0].bfd is None
+
+
+def test_a_peer_silent_after_the_down_releases_the_hold_one_still_sending_keeps_it() -> None:
+    """FRR removes a listen range's dynamic neighbour, and so its BFD session, after its own BFD Down:
+    a strict hold would then never end. Silent for ``silent_release`` -> released; a peer whose
+    packets arrive (it runs BFD but is not Up) is held on."""
+    fake, speaker, later = FakeBfdd(), FakeSpeaker(TOR), FakeLater()
+    bridge = bridge_with(fake, later)
+    bridge.apply(speaker_of(speaker), node_config())
+    fake.emit(down(TOR_KEY))
+    assert [delay for delay, _ in later.pending] == [5.0]
+    fake.state[TOR_KEY].counters.packets_received += 3  # the peer's Down/Init packets arrive
+    later.run()
+    assert speaker.actions[-1][0] == "hold" and bridge.held == {TOR}
+    assert len(later.pending) == 1  # looked at again later
+    later.run()  # nothing arrived meanwhile
+    assert speaker.actions[-1] == ("release", TOR) and bridge.held == frozenset()
+    fake.emit(SessionUp(TOR_KEY, 9.0))  # the session the peer made again: nothing more to do
+    assert speaker.actions[-1] == ("release", TOR) and len(speaker.actions) == 2
