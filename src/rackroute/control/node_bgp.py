@@ -247,6 +247,7 @@ def derive(state: ClusterState, node_name: str) -> NodeBgp:
             restart_times.append(int(duration_seconds(default.spec.node_mesh_max_restart_time)))
     neighbours = merge_neighbours(candidates, problems)
     announcements, local_blocks = block_announcements(state, spec, problems)
+    problems += foreign_blocks(state, me)
     return NodeBgp(
         node=me.name,
         local_as=me.as_number,
@@ -446,6 +447,25 @@ def merge_neighbours(candidates: Sequence[Neighbour], problems: list[Problem]) -
                 )
             )
     return tuple(chosen[address] for address in sorted(chosen, key=ipaddress.ip_address))
+
+
+def foreign_blocks(state: ClusterState, me: BgpNode) -> list[Problem]:
+    """Blocks the node holds from a pool that no longer selects it (the node was relabelled to
+    another rack): they stay, with their running pods — addresses change only through the CNI, never
+    under a pod's feet — and the conflict is reported until the pods are re-created."""
+    pools = {pool.name: pool for pool in state.pools}
+    found = []
+    for block in state.blocks:
+        pool = pools.get(block.pool)
+        if pool is not None and not selects(pool.spec.node_selector, me.labels):
+            found.append(
+                Problem(
+                    f"IPPool/{pool.name}",
+                    f"block {block.cidr} is held by {me.name} but the pool no longer selects it "
+                    f"({pool.spec.node_selector}): kept for its running pods; re-create them to move to the new pool",
+                )
+            )
+    return found
 
 
 def block_announcements(

@@ -281,3 +281,17 @@ def test_peer_ip_of_the_node_itself_is_never_a_neighbour() -> None:
 def test_relabelled_node_moves_to_the_other_racks_peer() -> None:
     moved = rack_state(kube_nodes=[kube_node("n1", rack="r2")])
     assert [n.address for n in derive(moved, "n1").neighbours] == ["10.2.0.1"]
+
+
+def test_a_node_moved_to_another_rack_keeps_its_old_block_for_running_pods_and_reports_it() -> None:
+    pool = IPPool.from_document(
+        {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "r1-pods"},
+         "spec": {"cidr": "10.10.0.0/16", "nodeSelector": "rack == 'r1'"}}
+    )  # fmt: skip
+    moved = rack_state(
+        kube_nodes=[kube_node("n1", rack="r2")], pools=[pool], blocks=[HeldBlock("10.10.0.0/26", "r1-pods")]
+    )
+    bgp = derive(moved, "n1")
+    assert [n.address for n in bgp.neighbours] == ["10.2.0.1"]  # the new rack's ToR
+    assert [a.prefix for a in bgp.announcements] == ["10.10.0.0/26"]  # never pulled from under its pods
+    assert any("no longer selects it" in str(p) and p.resource == "IPPool/r1-pods" for p in bgp.problems)
