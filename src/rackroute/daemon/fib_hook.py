@@ -33,6 +33,7 @@ from ..speaker.speaker import Speaker
 from ..speaker.status import RouteStatus, SpeakerStatus
 
 if TYPE_CHECKING:
+    from ..agent.bfd_bridge import BfdBridge
     from ..fib.manager import FibManager
 
 log = logging.getLogger("rackroute.daemon")
@@ -79,6 +80,7 @@ class KernelRoutedSpeaker:
         self.speaker = speaker
         self.fib = fib
         self.fib_config = fib_config
+        self.bfd: BfdBridge | None = None  # neighbours with ``bfd:`` (agent.bfd_bridge), on first need
         self._task: asyncio.Task[None] | None = None
         if fib is not None:
             self._task = asyncio.get_running_loop().create_task(self._run(fib))
@@ -113,6 +115,17 @@ class KernelRoutedSpeaker:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def apply_bfd(self, config: SpeakerConfig) -> list[str]:
+        """BFD sessions for the neighbours and listen ranges with ``bfd:`` (docs/bfd.md)."""
+        wanted = any(n.bfd for n in config.neighbors) or any(r.bfd for r in config.listen_ranges)
+        if self.bfd is None and not wanted:
+            return []
+        if self.bfd is None:
+            from ..agent.bfd_bridge import BfdBridge  # UDP 3784/4784 only for a speaker that uses BFD
+
+            self.bfd = BfdBridge()
+        return self.bfd.apply(self.speaker, config)
+
     async def reload(self, config: SpeakerConfig) -> list[str]:
         """Refuses (nothing applied) a change of ``fib.enabled``, ``table`` or ``protocol``: the
         routes already installed belong to the old table and protocol. ``local_blocks`` apply."""
@@ -121,6 +134,7 @@ class KernelRoutedSpeaker:
             if getattr(old, field) != getattr(new, field):
                 raise ValueError(f"fib.{field} changes only with a restart of the daemon")
         changes = await self.speaker.reload(config)
+        changes += self.apply_bfd(config)
         self.fib_config = new
         if new.local_blocks != old.local_blocks:
             if self.fib is not None:
@@ -129,6 +143,8 @@ class KernelRoutedSpeaker:
         return changes
 
     async def stop(self) -> None:
+        if self.bfd is not None:
+            self.bfd.close()  # AdminDown first: the peers do not take it for a failure
         try:
             await self.speaker.stop()
         finally:

@@ -90,7 +90,9 @@ async def start_rackroute_speaker(
         if fib is not None:
             fib.close()
         raise
-    return KernelRoutedSpeaker(speaker, fib, config.fib)
+    routed = KernelRoutedSpeaker(speaker, fib, config.fib)
+    routed.apply_bfd(config)
+    return routed
 
 
 class Daemon:
