@@ -1,7 +1,8 @@
-"""The control-plane scenarios on the two-rack lab, one lab per switch kind (the embedded SQLite
-datastore), played in sequence on it: ``lab check`` (with the datastore checks), node-join,
-endpoint-move, agent-restart, datastore-outage, and ``lab check`` again on the grown lab.
-``lab down`` (the fixture) must then remove everything, the joined node included."""
+"""The control-plane scenarios on the two-rack lab, one lab per datastore (SQLite, etcd) and switch
+kind (rackroute, FRR), played in sequence on it: ``lab check`` (with the datastore checks),
+node-join, endpoint-move, agent-restart, datastore-outage, with etcd etcd-member-loss, and ``lab
+check`` again on the grown lab. ``lab down`` (the fixture) must then remove everything, the joined
+node and the etcd members included."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from rackroute.lab.build import lab_up
 from rackroute.lab.check import CheckReport, run_checks
 from rackroute.lab.scenarios import ScenarioReport, run_scenario
-from rackroute.lab.state import SwitchKind, read_lab
+from rackroute.lab.state import DatastoreKind, SwitchKind, read_lab
 
 CONVERGENCE_TIMEOUT = 60.0
 DATASTORE_CHECKS = {"pods in node blocks", "ipam check", "node status"}
@@ -41,8 +42,10 @@ def play(name: str, scenario: str) -> ScenarioReport:
     return report
 
 
-def run_all_scenarios(topology: Path, name: str, switches: SwitchKind) -> None:
-    up = lab_up(topology, switches, timeout=CONVERGENCE_TIMEOUT)
+def run_all_scenarios(
+    topology: Path, name: str, switches: SwitchKind, datastore: DatastoreKind = "sqlite"
+) -> None:
+    up = lab_up(topology, switches, datastore=datastore, timeout=CONVERGENCE_TIMEOUT)
     assert up.converged, up.times.last.describe()
     assert_checks_pass(name, 4)
     joined = play(name, "node-join")
@@ -57,6 +60,8 @@ def run_all_scenarios(topology: Path, name: str, switches: SwitchKind) -> None:
     assert restarted.timings["packets_lost"] == 0 and restarted.timings["packets_sent"] >= 40
     outage = play(name, "datastore-outage")
     assert "pod_add_during_outage" in outage.timings and "written_back_after" in outage.timings
+    if datastore == "etcd":
+        play(name, "etcd-member-loss")
     assert_checks_pass(name, 5)
 
 
@@ -74,3 +79,11 @@ def test_scenarios_with_frr_switches(topology_file: Callable[[str, str], Path]) 
     assert json.loads(result.stdout)["ok"] is True
     unknown = subprocess.run([*cli, "no-such", "--name", "tsfrr"], capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown scenario" in unknown.stderr
+
+
+def test_scenarios_with_etcd_and_rackroute_switches(topology_file: Callable[[str, str], Path]) -> None:
+    run_all_scenarios(topology_file("two-racks.yaml", "terr"), "terr", "rackroute", "etcd")
+
+
+def test_scenarios_with_etcd_and_frr_switches(topology_file: Callable[[str, str], Path]) -> None:
+    run_all_scenarios(topology_file("two-racks.yaml", "tefrr"), "tefrr", "frr", "etcd")
