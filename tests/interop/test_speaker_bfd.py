@@ -100,8 +100,13 @@ def test_rackroute_to_rackroute_bfd_holds_both_ends_and_recovers(lab: Lab) -> No
         )
     )
     wait_until(lambda: has_route(sockets["tor"], BLOCK), timeout=30, what="the node's block at the ToR")
-    # Both BFD sessions Up: shown by a cut being detected; give them the slow start (1 s) and a Poll.
-    time.sleep(3.0)
+    wait_until(
+        lambda: (peer(sockets["node"], TOR).get("bfd"), peer(sockets["tor"], NODE).get("bfd")),
+        lambda states: states == ("Up", "Up"),
+        timeout=20,
+        what="BFD Up on both (rackroute status)",
+    )
+    time.sleep(1.0)  # out of the slow start: the Poll Sequence to 300 ms done
     start = time.monotonic()
     cut(rack, "add")
     seen: dict[str, float] = {}
@@ -122,6 +127,7 @@ def test_rackroute_to_rackroute_bfd_holds_both_ends_and_recovers(lab: Lab) -> No
         held = peer(sockets["tor"], NODE)
         assert held["state"] == "Idle" and held["held"].startswith("BFD Down"), held
         assert held["dynamic"]  # kept while held, with its BFD session
+        assert held["bfd"] == "Down (control detection time expired)", held
     finally:
         restored = time.monotonic()
         cut(rack, "del")
@@ -132,3 +138,4 @@ def test_rackroute_to_rackroute_bfd_holds_both_ends_and_recovers(lab: Lab) -> No
     )
     print(f"after the restore (s): BGP + route {time.monotonic() - restored:.3f}")
     assert peer(sockets["tor"], NODE).get("held") is None and peer(sockets["node"], TOR).get("held") is None
+    assert peer(sockets["tor"], NODE)["bfd"] == "Up"

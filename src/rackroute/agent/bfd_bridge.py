@@ -24,6 +24,7 @@ ranges: a session is added when the speaker creates a dynamic neighbour and remo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from ..bfdd.status import SessionStatus, session_status
 from ..speaker.config import BfdConfig, SpeakerConfig
 from ..speaker.events import DynamicNeighbourCreated, DynamicNeighbourRemoved, SpeakerEvent
 from ..speaker.speaker import Speaker
+from ..speaker.status import SpeakerStatus
 
 log = logging.getLogger("rackroute.agent.bfd")
 
@@ -75,6 +77,13 @@ def range_session(config: SpeakerConfig, address: str, listen_range: str) -> Ses
 class _Tracked:
     config: SessionConfig
     unsubscribe: Callable[[], None]
+
+
+def bfd_text(session: SessionStatus) -> str:
+    """One session's state for a status column: "Up", "Down (control detection time expired)"."""
+    return (
+        session.state if session.diagnostic == "no diagnostic" else f"{session.state} ({session.diagnostic})"
+    )
 
 
 Schedule = Callable[[float, Callable[[], None]], object]  # loop.call_later's shape
@@ -155,6 +164,19 @@ class BfdBridge:
             if session is not None:
                 found[address] = session_status(session)
         return found
+
+    def annotate(self, status: SpeakerStatus) -> SpeakerStatus:
+        """``status`` with each neighbour's BFD state (``PeerStatus.bfd``), for ``rackroute status``."""
+        sessions = self.status()
+        if not sessions:
+            return status
+        peers = tuple(
+            dataclasses.replace(peer, bfd=bfd_text(sessions[peer.address]))
+            if peer.address in sessions
+            else peer
+            for peer in status.peers
+        )
+        return dataclasses.replace(status, peers=peers)
 
     @property
     def held(self) -> frozenset[str]:

@@ -102,7 +102,7 @@ def status_table(status: dict[str, Any], now: float | None = None, text_width: i
             neighbor,
             _remote_as(peer),
             peer_type(peer),
-            _state(peer),
+            _state_cell(peer),
             format_since(peer["since"], now),
             format_duration(peer["uptime"]),
             prefix_counts(peer),
@@ -120,6 +120,16 @@ def _state(peer: dict[str, Any]) -> Text:
     return Text(peer["state"], style=STATE_STYLES.get(peer["state"], ""))
 
 
+def _state_cell(peer: dict[str, Any]) -> Text:
+    """The state, with the BFD session's state and a hold under it (docs/bfd.md)."""
+    text = _state(peer)
+    if peer.get("bfd"):
+        text.append(f"\nBFD {peer['bfd']}", style="dim")
+    if peer.get("held"):
+        text.append("\nheld down", style="red")
+    return text
+
+
 def status_blocks(status: dict[str, Any], now: float | None = None) -> list[Text]:
     """One block per neighbour, for terminals too narrow for the table (``birdc show protocols all``)."""
     blocks = []
@@ -133,6 +143,8 @@ def status_blocks(status: dict[str, Any], now: float | None = None) -> list[Text
         counts = prefix_counts(peer).replace("\n", ", ")
         block.append(f"\n  prefixes rcv/acc/adv: {counts}\n  graceful restart: {peer['graceful_restart']}")
         block.append(f"\n  last error: {peer['last_error']}" if peer["last_error"] else "")
+        block.append(f"\n  BFD: {peer['bfd']}" if peer.get("bfd") else "")
+        block.append(f"\n  held down: {peer['held']}" if peer.get("held") else "")
         blocks.append(block)
     return blocks
 

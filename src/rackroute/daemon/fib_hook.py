@@ -96,7 +96,8 @@ class KernelRoutedSpeaker:
     # -- what the control API reads and does (``ControlledSpeaker``) ----------------------------
 
     def status(self) -> SpeakerStatus:
-        return self.speaker.status()
+        status = self.speaker.status()
+        return self.bfd.annotate(status) if self.bfd is not None else status
 
     def routes(self, prefix: str | None = None) -> list[RouteStatus]:
         return self.speaker.routes(prefix)

@@ -47,6 +47,7 @@ class PeerStatus:
     updates_sent: int
     connection_attempts: int
     held: str | None = None  # why the session is held down (``Speaker.hold_neighbor``: BFD Down)
+    bfd: str | None = None  # the BFD session's state where one runs ("Up", "Down (diagnostic)")
 
 
 @dataclass(frozen=True, slots=True)

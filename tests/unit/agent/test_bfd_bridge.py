@@ -332,3 +332,51 @@ def test_a_peer_silent_after_the_down_releases_the_hold_one_still_sending_keeps_
     assert speaker.actions[-1] == ("release", TOR) and bridge.held == frozenset()
     fake.emit(SessionUp(TOR_KEY, 9.0))  # the session the peer made again: nothing more to do
     assert speaker.actions[-1] == ("release", TOR) and len(speaker.actions) == 2
+
+
+def peer_status_value(address: str, **changes: Any) -> Any:
+    from rackroute.speaker.status import PeerStatus
+
+    values: dict[str, Any] = dict(
+        address=address, port=179, remote_as=65001, local_as=65001, peer_type="internal", dynamic=False,
+        listen_range=None, description=None, state="Idle", since=0.0, uptime=None, router_id=None,
+        hold_time=None, keepalive_time=None, route_reflector_client=False, graceful_restart="enabled",
+        capabilities=(), families=(), last_error=None, messages_received=0, messages_sent=0,
+        updates_received=0, updates_sent=0, connection_attempts=0,
+    )  # fmt: skip
+    values.update(changes)
+    return PeerStatus(**values)
+
+
+def test_status_shows_each_neighbours_bfd_state_and_the_cli_renders_it_with_the_hold() -> None:
+    import dataclasses
+
+    from rich.console import Console
+
+    from rackroute.bfdd.status import SessionStatus
+    from rackroute.cli.render import status_blocks, status_table
+    from rackroute.speaker.status import SpeakerStatus
+
+    bridge = bridge_with(FakeBfdd())
+    down_status = SessionStatus(
+        peer=TOR, local=NODE, interface=None, multihop=False, state="Down",
+        diagnostic="control detection time expired", remote_state="Down", remote_diagnostic="no diagnostic",
+        local_discriminator=1, remote_discriminator=0, transmit_interval_ms=1000.0, detection_time_ms=None,
+        poll_in_progress=False, packets_received=10, packets_sent=12, packets_discarded=0, times_up=1,
+        times_down=1,
+    )  # fmt: skip
+    bridge.status = lambda: {TOR: down_status}  # type: ignore[method-assign]
+    status = SpeakerStatus(
+        router_id=NODE, local_as=65001, uptime=1.0, restarting=False, routes={},
+        peers=(peer_status_value(TOR, held="BFD Down: control detection time expired"), peer_status_value("10.1.0.2")),
+    )  # fmt: skip
+    shown = bridge.annotate(status)
+    assert [p.bfd for p in shown.peers] == ["Down (control detection time expired)", None]
+    document = {"peers": [dataclasses.asdict(p) for p in shown.peers]}
+    console = Console(width=200, record=True)
+    console.print(status_table(document, now=0.0))
+    for block in status_blocks(document, now=0.0):
+        console.print(block)
+    text = console.export_text()
+    assert "BFD Down (control detection time expired)" in text and "held down" in text
+    assert "held down: BFD Down: control detection time expired" in text
