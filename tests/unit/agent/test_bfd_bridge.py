@@ -380,3 +380,21 @@ def test_status_shows_each_neighbours_bfd_state_and_the_cli_renders_it_with_the_
     text = console.export_text()
     assert "BFD Down (control detection time expired)" in text and "held down" in text
     assert "held down: BFD Down: control detection time expired" in text
+
+
+def test_bfd_in_the_speaker_yaml_is_checked_with_file_line_and_field(tmp_path: Any) -> None:
+    from rackroute.speaker.config import ConfigError, load_config
+
+    path = tmp_path / "speaker.yaml"
+    path.write_text(
+        "router_id: 10.0.0.1\nlocal_as: 65001\nneighbors:\n"
+        "  - address: 10.0.0.2\n    remote_as: 65002\n    bfd: {detect_multiplier: 1}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "speaker.yaml:" in message and "neighbors[0].bfd.detect_multiplier" in message, message
+    path.write_text(
+        "router_id: 10.0.0.1\nlocal_as: 65001\nlisten_ranges:\n  - {prefix: 10.0.1.0/24, bfd: {}}\n"
+    )
+    assert load_config(path).listen_ranges[0].bfd is not None
