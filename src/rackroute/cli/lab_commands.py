@@ -171,8 +171,10 @@ def gr_test_command(
 @lab_app.command("scenario")
 def scenario_command(
     scenario: Annotated[
-        str, typer.Argument(help="node-join, endpoint-move, agent-restart, datastore-outage")
+        str,
+        typer.Argument(help="node-join, endpoint-move, agent-restart, datastore-outage, etcd-member-loss"),
     ],
+    rack: Annotated[str | None, typer.Option("--rack", help="node-join: the rack to join")] = None,
     name: NameOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -183,7 +185,7 @@ def scenario_command(
     info = _find(name)
     console = output_console()
     try:
-        report = run_scenario(info, scenario, log=None if json_output else console.print)
+        report = run_scenario(info, scenario, log=None if json_output else console.print, rack=rack)
     except LabError as error:
         raise _fail(str(error)) from None
     if json_output:
