@@ -15,7 +15,8 @@ ports are opened only when a first neighbour requires BFD — and reacts to its 
   dynamic neighbour after its own BFD Down (Cease "BFD Down", RFC 9384) — would otherwise never come
   Up again, nor the session. While packets of the peer's session arrive (it runs BFD and is not Up:
   a one-way path), the hold stays. Connecting over a dead path fails harmlessly; once BGP is back the
-  peer makes its BFD session again and the next Down holds again.
+  peer makes its BFD session again and the next Down holds again. A dynamic neighbour released so
+  goes at once if it has nothing left (a dead node must not keep its place in the listen range).
 
 A BFD session that never came Up holds nothing: BGP does not wait for BFD (FRR's default). Listen
 ranges: a session is added when the speaker creates a dynamic neighbour and removed when it goes.
@@ -254,7 +255,7 @@ class BfdBridge:
                 "BFD peer silent since the Down: BGP released (the peer may have removed its session)",
                 extra={"neighbor": address, "seconds": self.silent_release},
             )
-            self._release(address)
+            self._release(address, expire_unused=True)  # a dead dynamic neighbour goes
 
         schedule(self.silent_release, check)
 
@@ -275,6 +276,6 @@ class BfdBridge:
         if self._speaker is not None and address in self._speaker.peers:
             self._speaker.hold_neighbor(address, reason)
 
-    def _release(self, address: str) -> None:
+    def _release(self, address: str, *, expire_unused: bool = False) -> None:
         if self._speaker is not None and address in self._speaker.peers:
-            self._speaker.release_neighbor(address)
+            self._speaker.release_neighbor(address, expire_unused=expire_unused)

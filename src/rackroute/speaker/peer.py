@@ -169,13 +169,17 @@ class Peer:
             self.last_error = f"held: {reason}"
         log.warning("session held down: %s", reason, extra={"neighbor": self.address})
 
-    def release(self) -> None:
-        """End a ``hold``: connect again at once (the backoff starts afresh) and accept."""
+    def release(self, *, expire_unused: bool = False) -> None:
+        """End a ``hold``: connect again at once (the backoff starts afresh) and accept. With
+        ``expire_unused`` a dynamic neighbour with nothing left goes now (its peer is presumed gone;
+        it comes back as a new one if it connects)."""
         if self.held is None:
             return
         self.held = None
         self._attempt = 0
         log.info("session hold released", extra={"neighbor": self.address})
+        if expire_unused and self.expire_if_unused():
+            return
         self._schedule_connect(0.0)
 
     def cease(self, subcode: Cease, data: bytes = b"") -> Notification:

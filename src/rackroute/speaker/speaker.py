@@ -179,9 +179,10 @@ class Speaker:
         ``release_neighbor``; the status shows the hold and ``reason``. For BFD (RFC 5882 §4.3)."""
         self._peer(address).hold(reason)
 
-    def release_neighbor(self, address: str) -> None:
-        """End ``hold_neighbor``: the neighbour connects and accepts again."""
-        self._peer(address).release()
+    def release_neighbor(self, address: str, *, expire_unused: bool = False) -> None:
+        """End ``hold_neighbor``: the neighbour connects and accepts again. ``expire_unused``: a
+        dynamic neighbour without session, connection or stale routes is removed at once."""
+        self._peer(address).release(expire_unused=expire_unused)
 
     def refresh_neighbor(self, address: str) -> None:
         """Soft refresh both ways: ask the neighbour to resend (ROUTE-REFRESH, RFC 2918) and send it

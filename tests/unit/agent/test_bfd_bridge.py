@@ -112,8 +112,8 @@ class FakeSpeaker:
     def hold_neighbor(self, address: str, reason: str) -> None:
         self.actions.append(("hold", address, reason))
 
-    def release_neighbor(self, address: str) -> None:
-        self.actions.append(("release", address))
+    def release_neighbor(self, address: str, *, expire_unused: bool = False) -> None:
+        self.actions.append(("release", address, "expire unused") if expire_unused else ("release", address))
 
     def subscribe(self, subscriber: Callable[[SpeakerEvent], None]) -> Callable[[], None]:
         self.subscribers.append(subscriber)
@@ -329,9 +329,9 @@ def test_a_peer_silent_after_the_down_releases_the_hold_one_still_sending_keeps_
     assert speaker.actions[-1][0] == "hold" and bridge.held == {TOR}
     assert len(later.pending) == 1  # looked at again later
     later.run()  # nothing arrived meanwhile
-    assert speaker.actions[-1] == ("release", TOR) and bridge.held == frozenset()
+    assert speaker.actions[-1] == ("release", TOR, "expire unused") and bridge.held == frozenset()
     fake.emit(SessionUp(TOR_KEY, 9.0))  # the session the peer made again: nothing more to do
-    assert speaker.actions[-1] == ("release", TOR) and len(speaker.actions) == 2
+    assert len(speaker.actions) == 2
 
 
 def peer_status_value(address: str, **changes: Any) -> Any:

@@ -150,6 +150,24 @@ async def test_dynamic_neighbour_events_and_a_held_dynamic_neighbour_is_kept_and
 
 
 @async_test
+async def test_a_held_dynamic_neighbour_released_with_expire_unused_goes_at_once() -> None:
+    port = free_port()
+    switch = await run_speaker(tor(port, dynamic=True, graceful_restart=False), clock=FakeClock())
+    events: list[SpeakerEvent] = []
+    switch.subscribe(events.append)
+    (member,) = await start(node(port, graceful_restart=False))
+    try:
+        await eventually(lambda: synced(switch, NODE), what="dynamic neighbour up")
+        switch.hold_neighbor(NODE, "BFD Down")
+        await member.stop()  # the node is gone for good
+        assert NODE in switch.peers  # held: kept
+        switch.release_neighbor(NODE, expire_unused=True)  # BFD silent: presumed dead
+        assert NODE not in switch.peers and DynamicNeighbourRemoved(NODE, "127.0.2.0/28") in events
+    finally:
+        await stop(switch, member)
+
+
+@async_test
 async def test_holding_an_unknown_neighbour_names_it() -> None:
     port = free_port()
     (held,) = await start(node(port))
