@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import observe
-from .build import SPEAKER_ENV
+from .build import SPEAKER_ENV, speaker_argv
 from .control_plane import agent_argv
 from .converge import wait_converged
 from .daemons import RibEntry
@@ -89,14 +89,40 @@ def pick_node(plan: LabPlan, requested: str | None) -> tuple[Member, Member, Mem
     raise LabError("gr-test needs a node with a pod and a pod on another node (pods_per_node >= 1)")
 
 
+def pick_reflector(plan: LabPlan, name: str) -> tuple[Member, Member, Member, str]:
+    """(the in-rack route reflector, a pod of another rack, a pod of its rack, a block of its rack)."""
+    reflector = plan.members[name]
+    assert reflector.rack is not None
+    own = [p for p in plan.of_role("pod") if p.rack == reflector.rack]
+    others = [p for p in plan.of_role("pod") if p.rack != reflector.rack]
+    nodes = [n for n in plan.nodes_of(reflector.rack) if plan.blocks.get(n.name)]
+    if not own or not others or not nodes:
+        raise LabError(f"gr-test of {name} needs pods in its rack and in another rack")
+    return reflector, others[0], own[0], plan.blocks[nodes[0].name][0]
+
+
 class GracefulRestartTest:
+    """kill -9 and restart a node's agent — or, given an in-rack route reflector, its speaker
+    (``--restarting``: it remembers its dynamic clients and ends its deferral when they are back)
+    — under traffic through the routes it carries; then kill it for good and watch the helper
+    withdraw after the restart time."""
+
     def __init__(self, info: LabInfo, node: str | None = None, log: Log | None = None) -> None:
         self.info = info
         self.plan = info.plan
-        self.node, self.target, self.source = pick_node(self.plan, node)
-        self.helper = self.plan.session_target(self.node.name)
-        self.block = self.plan.blocks[self.node.name][0]
-        self.label = f"{self.node.name}/agent"
+        member = self.plan.members.get(node) if node else None
+        self.reflector = member is not None and member.role == "rr"
+        if self.reflector:
+            assert node is not None and member is not None
+            self.node, self.target, self.source, self.block = pick_reflector(self.plan, node)
+            assert member.rack is not None
+            self.helper = self.plan.tor_of(member.rack)
+            self.label = f"{self.node.name}/speaker"
+        else:
+            self.node, self.target, self.source = pick_node(self.plan, node)
+            self.helper = self.plan.session_target(self.node.name)
+            self.block = self.plan.blocks[self.node.name][0]
+            self.label = f"{self.node.name}/agent"
         self.say = log or (lambda text: None)
         self.started = time.monotonic()
         self.report = GracefulRestartReport(
@@ -108,6 +134,10 @@ class GracefulRestartTest:
             self.target.name,
             info.topology.timers.restart_time,
         )
+
+    @property
+    def what(self) -> str:
+        return f"{'speaker' if self.reflector else 'agent'} of {self.node.name}"
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -138,7 +168,7 @@ class GracefulRestartTest:
 
     def run(self) -> GracefulRestartReport:
         if self.info.record(self.label) is None:
-            raise LabError(f"the agent of {self.node.name} is not running; `rackroute lab up` again")
+            raise LabError(f"the {self.what} is not running; `rackroute lab up` again")
         paths = self.helper_paths()
         self.step(
             f"{self.helper.name} has {self.block} from {self.node.name}",
@@ -184,7 +214,7 @@ class GracefulRestartTest:
 
     def crash_and_restart(self) -> None:
         killed_at = self.now()
-        self.step(f"kill -9 the agent of {self.node.name}", self.info.kill(self.label))
+        self.step(f"kill -9 the {self.what}", self.info.kill(self.label))
         if self.wait("stale", lambda paths: bool(paths) and all(p.stale for p in paths), 10):
             self.report.stale_after = round(self.now() - killed_at, 2)
             kept = sum(
@@ -199,7 +229,7 @@ class GracefulRestartTest:
         time.sleep(max(0.0, killed_at + DEAD_FOR - self.now()))
         restarted_at = self.now()
         self.start_agent()
-        self.step(f"restart the agent of {self.node.name} (graceful restart: its marker is there)", True)
+        self.step(f"restart the {self.what} as a restarting speaker", True)
         if self.wait("refreshed", lambda paths: bool(paths) and not any(p.stale for p in paths), 30):
             self.report.refreshed_after = round(self.now() - restarted_at, 2)
             self.step(
@@ -211,7 +241,7 @@ class GracefulRestartTest:
     def crash_and_expire(self) -> None:
         restart_time = self.report.restart_time
         killed_at = self.now()
-        self.step(f"kill -9 the agent of {self.node.name} again, no restart", self.info.kill(self.label))
+        self.step(f"kill -9 the {self.what} again, no restart", self.info.kill(self.label))
         self.wait("stale", lambda paths: bool(paths) and all(p.stale for p in paths), 10)
         if self.wait("withdrawn", lambda paths: not paths, restart_time + 15):
             self.report.withdrawn_after = round(self.now() - killed_at, 2)
@@ -227,19 +257,24 @@ class GracefulRestartTest:
             )
 
     def restore(self) -> None:
-        self.start_agent()
+        self.start_agent(restarting=False)
         since = time.monotonic()
         times = wait_converged(self.info, since=since, timeout=30)
         self.step(
-            f"agent of {self.node.name} started again; lab converged",
+            f"{self.what} started again; lab converged",
             times.routes_installed is not None,
             f"in {times.routes_installed:.1f} s"
             if times.routes_installed is not None
             else f"not converged:{times.last.describe()}",
         )
 
-    def start_agent(self) -> None:
-        self.info.start(self.label, self.node.name, agent_argv(self.info, self.node.name), env=SPEAKER_ENV)
+    def start_agent(self, *, restarting: bool = True) -> None:
+        if self.reflector:
+            config = self.info.member_directory(self.node.name) / "speaker.yaml"
+            argv = speaker_argv(config, restarting=restarting)
+        else:  # an agent restarts as a restarting speaker by itself (its marker file)
+            argv = agent_argv(self.info, self.node.name)
+        self.info.start(self.label, self.node.name, argv, env=SPEAKER_ENV)
 
 
 def run_graceful_restart_test(
