@@ -2,7 +2,7 @@
 
     rackroute lab up FILE [--switches rackroute|frr]   build it, start every speaker, wait for routes
     rackroute lab check                                 verify it (sessions, next hops, ECMP, traffic)
-    rackroute lab gr-test [--node NODE]                 graceful restart of a node's speaker under traffic
+    rackroute lab gr-test [--node NODE|RR]              graceful restart of a node agent or rack RR under traffic
     rackroute lab scenario NAME                         node-join, endpoint-move, agent-restart, ...
     rackroute lab status [MEMBER]                       every member, or one member's neighbours
     rackroute lab routes MEMBER                         a member's BGP table and kernel table
@@ -145,7 +145,10 @@ def check_command(name: NameOption = None, json_output: JsonOption = False) -> N
 
 @lab_app.command("gr-test")
 def gr_test_command(
-    node: Annotated[str | None, typer.Option("--node", help="node whose speaker is killed")] = None,
+    node: Annotated[
+        str | None,
+        typer.Option("--node", help="node whose agent, or in-rack route reflector whose speaker, is killed"),
+    ] = None,
     name: NameOption = None,
     json_output: JsonOption = False,
 ) -> None:
