@@ -185,3 +185,40 @@ async def _leading(running: Running) -> bool:
 
 async def _fenced(running: Running) -> bool:
     return running.controller.counters.fenced > 0
+
+
+def test_the_leader_collects_ipam_garbage_a_gone_nodes_empty_block_returns_to_its_pool(
+    store_url: str,
+) -> None:
+    """The controller runs IPAM GC while it leads (rackroute.control.ipam.collect_garbage): node n1
+    claimed a block, its pod went, then n1 left the cluster: the block and its affinity go."""
+    from rackroute.control.ipam import AssignRequest, NodeAllocator
+    from rackroute.control.ipam.read import AFFINITIES, BLOCKS
+
+    async def body() -> None:
+        store = await open_store(store_url)
+        try:
+            await store.create(
+                {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"rack": "r1"}}}
+            )
+            await store.create(
+                {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "r1"},
+                 "spec": {"cidr": "10.60.0.0/24", "blockSize": 28, "nodeSelector": "rack == 'r1'"}}
+            )  # fmt: skip
+            allocator = NodeAllocator(store, "n1")
+            await allocator.assign(AssignRequest("net.c1.eth0", annotations={}))
+            await allocator.release("net.c1.eth0")
+            assert len((await store.list(AFFINITIES)).items) == 1
+            await store.delete(ResourceKey("", "Node", "", "n1"))
+            running = Running(store, "gc", ipam_gc_interval=0.3)
+
+            async def collected() -> bool:
+                return not (await store.list(AFFINITIES)).items and not (await store.list(BLOCKS)).items
+
+            await eventually(collected, 20, "the gone node's empty block returned to the pool")
+            assert running.controller.counters.ipam_repairs >= 1
+            await running.stop()
+        finally:
+            await store.close()
+
+    run(body())

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..control.ipam.gc import collect_garbage
 from ..control.lb.reconcile import ParseMemo, reconcile
 from ..control.lease import LEASE_KIND, Candidate, LeaderElector, NotLeader
 from ..control.store import (
@@ -55,6 +56,9 @@ class ControllerConfig:
     lease_duration: float = 15.0  # seconds; a follower takes over at most this long after the leader stops
     load_balancer_class: str | None = None
     resync: float = 30.0  # a full pass at least this often, even without changes
+    # IPAM garbage collection while leading (leaked handles of gone pods, blocks of gone nodes back to
+    # their pool once their handles are gone; ``rackroute.control.ipam.collect_garbage``); 0: off.
+    ipam_gc_interval: float = 300.0
 
     @property
     def renew_every(self) -> float:
@@ -69,6 +73,7 @@ class Counters:
     fenced: int = 0  # writes refused because the lease is no longer ours
     errors: int = 0
     terms: int = 0  # times this controller became the leader
+    ipam_repairs: int = 0  # IPAM garbage collection transactions written
     last_problems: list[str] = field(default_factory=list)
 
 
@@ -130,8 +135,15 @@ class Controller:
         self.leading.set()
         next_step = time.monotonic() + self.elector.renew_every
         last_pass = -self.config.resync
+        last_gc = time.monotonic()  # the first collection one interval after taking the lead
         try:
             while not stop.is_set():
+                if (
+                    self.config.ipam_gc_interval
+                    and time.monotonic() - last_gc >= self.config.ipam_gc_interval
+                ):
+                    last_gc = time.monotonic()
+                    await self._collect_ipam_garbage()
                 if watcher.done():
                     watcher.result()  # raises the watch's StoreError: relist from the top
                 if time.monotonic() >= next_step:
@@ -151,6 +163,14 @@ class Controller:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, StoreError):
                 await watcher
+
+    async def _collect_ipam_garbage(self) -> None:
+        collection = await collect_garbage(self.store)
+        self.counters.ipam_repairs += collection.repaired
+        if collection.repaired or collection.lost:
+            log.info(
+                "IPAM garbage collected", extra={"repaired": collection.repaired, "lost": collection.lost}
+            )
 
     async def _watch(self, cache: Cache) -> None:
         while True:
