@@ -65,6 +65,9 @@ def controller_command(
     lease_namespace: Annotated[str, typer.Option("--lease-namespace")] = "rackroute-system",
     resync: Annotated[str, typer.Option("--resync", help="a full pass at least this often")] = "30s",
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    metrics_listen: Annotated[
+        str | None, typer.Option("--metrics-listen", help="serve Prometheus /metrics on HOST:PORT")
+    ] = None,
 ) -> None:
     """Assign LoadBalancer IPs (MetalLB's rules) to Services, one leader per cluster."""
     import asyncio
@@ -95,9 +98,25 @@ def controller_command(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         root.info("controller starting", extra={"identity": config.identity, "datastore": store.url})
+        controller = Controller(store, config)
+        server = view = None
+        if metrics_listen:  # docs/metrics.md: the controller's counters and the cluster view
+            from rackroute.api.metrics import Metrics, MetricsServer, parse_metrics_listen
+            from rackroute.api.metrics_cluster import ClusterCollector, ClusterView
+            from rackroute.api.metrics_controller import ControllerCollector
+
+            view = ClusterView(store)
+            await view.start()
+            metrics = Metrics([ControllerCollector(controller), ClusterCollector(view)])
+            server = MetricsServer(metrics, parse_metrics_listen(metrics_listen))
+            await server.start()
         try:
-            await Controller(store, config).run(stop)
+            await controller.run(stop)
         finally:
+            if server is not None:
+                await server.stop()
+            if view is not None:
+                await view.stop()
             await store.close()
             root.info("controller stopped", extra={"identity": config.identity})
 
