@@ -92,6 +92,9 @@ def up_command(
         bool, typer.Option("--wait/--no-wait", help="wait until every route is installed")
     ] = True,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for convergence")] = 90.0,
+    bfd: Annotated[
+        bool, typer.Option("--bfd", help="BFD 300 ms x 3 between nodes and ToRs (topology bfd:)")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Build the topology's namespaces, links and addresses, start every speaker, wait for routes."""
@@ -110,6 +113,7 @@ def up_command(
             wait=wait,
             timeout=timeout,
             log=_progress(console, json_output),
+            bfd=bfd,
         )
     except (LabError, TopologyError) as error:
         raise _fail(str(error)) from None
@@ -175,7 +179,9 @@ def gr_test_command(
 def scenario_command(
     scenario: Annotated[
         str,
-        typer.Argument(help="node-join, endpoint-move, agent-restart, datastore-outage, etcd-member-loss"),
+        typer.Argument(
+            help="node-join, endpoint-move, agent-restart, datastore-outage, etcd-member-loss, bfd-failover"
+        ),
     ],
     rack: Annotated[str | None, typer.Option("--rack", help="node-join: the rack to join")] = None,
     name: NameOption = None,

@@ -38,7 +38,7 @@ from .state import (
     namespace_prefix,
     remove_directory,
 )
-from .topology import load_topology
+from .topology import Bfd, load_topology
 from .waiting import WaitAborted, wait_until
 
 SPEAKER_START_TIMEOUT = 30.0
@@ -94,10 +94,18 @@ def lab_up(
     wait: bool = True,
     timeout: float = 90.0,
     log: Log | None = None,
+    bfd: bool = False,
 ) -> UpReport:
     say = log or (lambda text: None)
     started = time.monotonic()
     topology = load_topology(topology_file)
+    if bfd and topology.bfd is None:
+        topology = topology.model_copy(update={"bfd": Bfd()})  # 300 ms x 3
+    if topology.bfd is not None and switches != "rackroute":
+        raise LabError(
+            f"{topology_file}: bfd: needs rackroute switches (the lab configures BFD on rackroute "
+            f"speakers' listen ranges only); use --switches rackroute"
+        )
     refuse_if_up(topology.name)
     directory = lab_directory(topology.name)
     directory.parent.mkdir(parents=True, exist_ok=True)

@@ -120,13 +120,24 @@ def check_sessions(report: CheckReport, plan: LabPlan, found: dict[str, list[Ses
                 f"{len(dynamic) - len(static)}/{len(dynamic)} in-rack sessions accepted from the listen range"
                 + (f"; configured instead: {', '.join(static)}" if static else ""),
             )
-        without = [s.peer for s in sessions if s.established and not s.graceful_restart]
+        without = [
+            s.peer
+            for s in sessions
+            if s.established and not s.graceful_restart and not _bfd_in_rack(plan, s.peer)
+        ]
         report.add(
             "graceful restart",
             member,
             not without,
             "negotiated on every session" if not without else f"not negotiated with {', '.join(without)}",
         )
+
+
+def _bfd_in_rack(plan: LabPlan, address: str) -> bool:
+    """With the topology's ``bfd``, in-rack sessions have no graceful restart (``configs._bfd``)."""
+    return plan.topology.bfd is not None and any(
+        ipaddress.ip_address(address) in ipaddress.ip_network(r.node_subnet) for r in plan.topology.racks
+    )
 
 
 def _up(by_peer: dict[str, Session], address: str) -> bool:

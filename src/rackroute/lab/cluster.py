@@ -8,6 +8,8 @@ the running lab):
 - per rack: an IPPool with ``nodeSelector: rack == '<rack>'`` (the rack's pod pool, its block size),
   a BGPPeer selecting the rack's nodes with the ToR's address (or the in-rack route reflector's) as
   ``peerIP`` and the rack's AS, and ``maxRestartTime`` from the lab's timers;
+- with the topology's ``bfd``: a MetalLB BFDProfile ``lab-bfd`` and, on every BGPPeer, the
+  annotation ``rackroute.io/bfd-profile: metallb-system/lab-bfd``;
 - per node: a v1 Node labelled ``rack=<rack>`` and a Calico Node with its BGP address and the rack's AS;
 - one MetalLB IPAddressPool with the Services' addresses and a BGPAdvertisement of it;
 - per Service: a v1 Service of type LoadBalancer asking for its address
@@ -26,6 +28,8 @@ import yaml
 from .plan import LabPlan
 
 Document = dict[str, Any]
+BFD_ANNOTATION = "rackroute.io/bfd-profile"  # rackroute's extension of Calico's BGPPeer (docs/bfd.md)
+BFD_PROFILE = "lab-bfd"
 
 
 def cluster_resources(plan: LabPlan) -> list[Document]:
@@ -43,6 +47,19 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
         }
     ]
     restart = f"{topology.timers.restart_time}s"
+    if topology.bfd is not None:
+        documents.append(
+            {
+                "apiVersion": "metallb.io/v1beta1",
+                "kind": "BFDProfile",
+                "metadata": {"name": BFD_PROFILE, "namespace": "metallb-system"},
+                "spec": {
+                    "receiveInterval": topology.bfd.receive_interval,
+                    "transmitInterval": topology.bfd.transmit_interval,
+                    "detectMultiplier": topology.bfd.detect_multiplier,
+                },
+            }
+        )
     for rack in topology.racks:
         selector = f"rack == '{rack.name}'"
         documents.append(
@@ -54,11 +71,14 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
             }
         )
         target = plan.rr_of(rack.name) or plan.tor_of(rack.name)
+        peer_metadata: Document = {"name": f"{rack.name}-{'rr' if target.role == 'rr' else 'tor'}"}
+        if topology.bfd is not None:
+            peer_metadata["annotations"] = {BFD_ANNOTATION: f"metallb-system/{BFD_PROFILE}"}
         documents.append(
             {
                 "apiVersion": "projectcalico.org/v3",
                 "kind": "BGPPeer",
-                "metadata": {"name": f"{rack.name}-{'rr' if target.role == 'rr' else 'tor'}"},
+                "metadata": peer_metadata,
                 "spec": {
                     "nodeSelector": selector,
                     "peerIP": target.address,

@@ -66,9 +66,11 @@ def route_reflector_config(plan: LabPlan, rr: Member, state_dir: Path) -> dict[s
             # Without ADD-PATH the ToR would get one path per LoadBalancer IP: no ECMP.
             "add_path": {"send": True, "send_max": 8},
         }
+        | ({"bfd": plan.topology.bfd.model_dump()} if plan.topology.bfd else {})
     ]
     config["listen_ranges"] = [
         {"prefix": rack.node_subnet, "remote_as": "internal", "route_reflector_client": True, "limit": 64}
+        | _bfd(plan.topology)
     ]
     config["fib"] = {"enabled": False}  # control plane only: no traffic passes a route reflector
     return config
@@ -91,6 +93,7 @@ def tor_config(plan: LabPlan, tor: Member, state_dir: Path) -> dict[str, Any]:
             "add_path": {"receive": True},
             "limit": 64,
         }
+        | _bfd(plan.topology)
     ]
     config["fib"] = {"enabled": True}
     return config
@@ -150,6 +153,14 @@ def frr_config(plan: LabPlan, member: Member) -> str:
         graceful_restart_time=timers.restart_time,
         timers=frr_timers,
     )
+
+
+def _bfd(topology: Topology) -> dict[str, Any]:
+    """With the topology's ``bfd``: the in-rack sessions require BFD, and have no graceful restart
+    (a held node's routes would stay stale for its restart time; docs/bfd.md, "BGP and BFD")."""
+    if topology.bfd is None:
+        return {}
+    return {"bfd": topology.bfd.model_dump(), "graceful_restart": False}
 
 
 def _asn(plan: LabPlan, member: str) -> int:

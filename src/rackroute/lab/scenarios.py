@@ -187,12 +187,16 @@ class Pinger:
 
 
 def scenarios() -> dict[str, type[Scenario]]:
+    from .bfd_scenario import BfdFailover
     from .etcd_scenarios import EtcdMemberLoss
     from .scenario_datastore import DatastoreOutage
     from .scenario_nodes import AgentRestart, NodeJoin
     from .scenario_services import EndpointMove
 
-    return {s.name: s for s in (NodeJoin, EndpointMove, AgentRestart, DatastoreOutage, EtcdMemberLoss)}
+    return {
+        s.name: s
+        for s in (NodeJoin, EndpointMove, AgentRestart, DatastoreOutage, EtcdMemberLoss, BfdFailover)
+    }
 
 
 def run_scenario(

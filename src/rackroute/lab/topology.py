@@ -88,6 +88,15 @@ class Timers(Model):
     restart_time: int = Field(10, ge=1, le=4095)  # graceful restart time each speaker advertises
 
 
+class Bfd(Model):
+    """``bfd:`` (or ``lab up --bfd``): BFD between every node and its ToR or route reflector, as a
+    MetalLB BFDProfile on the racks' BGPPeers and ``bfd:`` on the switches' listen ranges (ms)."""
+
+    receive_interval: int = Field(300, ge=10, le=60_000)
+    transmit_interval: int = Field(300, ge=10, le=60_000)
+    detect_multiplier: int = Field(3, ge=2, le=255)
+
+
 class Topology(Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,5}$")  # namespace names: rrt-<name>-<member>
     link_pool: str = "172.31.0.0/16"  # /31 links between ToRs and core switches
@@ -96,6 +105,7 @@ class Topology(Model):
     services: list[Service] = []
     client: Client = Client()
     timers: Timers = Timers()
+    bfd: Bfd | None = None  # rackroute switches only (``bfd-failover``, docs/lab.md)
     # The out-of-band network of the datastore (``lab up --datastore etcd``): ops, etcd, nodes.
     management_subnet: str = "100.64.0.0/16"
 
