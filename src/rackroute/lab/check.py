@@ -37,6 +37,7 @@ from .state import LabInfo
 
 FLOWS_PER_SERVICE = 64  # at least
 MAX_FLOWS = 2000
+NODE_STATUS_SETTLE = 5.0  # seconds the datastore checks are read again while they fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +83,7 @@ def run_checks(info: LabInfo) -> CheckReport:
     check_node_tables(report, plan, tables)
     check_switch_tables(report, plan, tables)
     check_load_balancer_routes(report, plan, tables)
-    view = datastore_view(info)
-    check_ipam(report, plan, view)
-    ribs = {t.name: observe.bgp_routes(info, t.name) for t in plan.of_role("tor")}
-    check_node_status(report, plan, view, ribs)
+    report.checks += datastore_checks(info, plan)
     check_pings(report, info)
     check_flows(report, info)
     report.duration = time.monotonic() - started
@@ -357,6 +355,21 @@ def check_flows(report: CheckReport, info: LabInfo) -> None:
 
 def _inside(address: str, networks: list[str]) -> bool:
     return any(ipaddress.ip_address(address) in ipaddress.ip_network(n) for n in networks)
+
+
+def datastore_checks(info: LabInfo, plan: LabPlan, *, settle: float = NODE_STATUS_SETTLE) -> list[Check]:
+    """The datastore checks, read again for up to ``settle`` seconds while they fail: an agent writes
+    its NodeStatus within about a second of a change, so right after one it may lag the switches."""
+    deadline = time.monotonic() + settle
+    while True:
+        report = CheckReport(info.name, info.switches)
+        view = datastore_view(info)
+        check_ipam(report, plan, view)
+        ribs = {t.name: observe.bgp_routes(info, t.name) for t in plan.of_role("tor")}
+        check_node_status(report, plan, view, ribs)
+        if report.ok or time.monotonic() >= deadline:
+            return report.checks
+        time.sleep(0.5)
 
 
 def check_ipam(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
