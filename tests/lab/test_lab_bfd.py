@@ -19,20 +19,20 @@ import pytest
 import yaml
 
 from rackroute.lab.build import lab_up
-from rackroute.lab.check import run_checks
-from rackroute.lab.scenarios import run_scenario
+from rackroute.lab.check import CheckReport, run_checks
+from rackroute.lab.scenarios import ScenarioReport, run_scenario
 from rackroute.lab.state import LabError, read_lab
 from rackroute.lab.topology import Bfd
 
 PROFILE = {"receive_interval": 300, "transmit_interval": 300, "detect_multiplier": 3}
 
 
-def failures(report: object) -> str:
-    return "\n".join(
-        f"{getattr(c, 'category', '')} {getattr(c, 'subject', '')} {getattr(c, 'what', '')}: {c.detail}"
-        for c in [*getattr(report, "checks", []), *getattr(report, "steps", [])]
-        if not c.ok
-    )
+def failed_checks(report: CheckReport) -> str:
+    return "\n".join(f"{c.category} | {c.subject} | {c.detail}" for c in report.checks if not c.ok)
+
+
+def failed_steps(report: ScenarioReport) -> str:
+    return "\n".join(f"{s.at:6.2f} {'ok' if s.ok else 'FAIL'} {s.what}: {s.detail}" for s in report.steps)
 
 
 def test_bfd_failover(topology_file: Callable[[str, str], Path]) -> None:
@@ -63,10 +63,10 @@ def test_bfd_failover(topology_file: Callable[[str, str], Path]) -> None:
     assert rr["neighbors"][0]["bfd"] == PROFILE
 
     checks = run_checks(info)
-    assert checks.ok, failures(checks)
+    assert checks.ok, failed_checks(checks)
 
     report = run_scenario(info, "bfd-failover")
-    assert report.ok, failures(report)
+    assert report.ok, failed_steps(report)
     timings = report.timings
     with_bfd = max(timings["bfd_ecmp_excluded_after"], timings["bfd_block_withdrawn_after"])
     baseline = min(timings["baseline_ecmp_excluded_after"], timings["baseline_block_withdrawn_after"])
@@ -75,7 +75,7 @@ def test_bfd_failover(topology_file: Callable[[str, str], Path]) -> None:
     print(f"bfd-failover: with BFD {with_bfd:.2f} s, hold timer only {baseline:.2f} s")
 
     after = run_checks(read_lab(name))  # the node rejoined: every session, route and flow as before
-    assert after.ok, failures(after)
+    assert after.ok, failed_checks(after)
 
     info.topology = info.topology.model_copy(update={"bfd": None})  # as a lab built without --bfd
     with pytest.raises(LabError, match="built without it"):

@@ -25,7 +25,7 @@ from . import control_plane, netns, observe
 from .cluster import cluster_resources, to_yaml
 from .configs import api_socket
 from .plan import Member
-from .scenarios import Scenario, ScenarioReport
+from .scenarios import Log, Scenario, ScenarioReport
 from .state import LabError, LabInfo
 
 TABLE = "rrt_bfd_cut"  # nftables table in the node's namespace while it is cut
@@ -67,7 +67,7 @@ def pick_target(info: LabInfo) -> tuple[Member, str]:
 class BfdFailover(Scenario):
     name = "bfd-failover"
 
-    def __init__(self, info: LabInfo, log: Any = None) -> None:
+    def __init__(self, info: LabInfo, log: Log | None = None) -> None:
         super().__init__(info, log)
         problem = refusal(info)
         if problem:
@@ -224,15 +224,18 @@ class BfdFailover(Scenario):
         if self.wait(f"BFD Up between {tor} and {node} again", self.bfd_up, 30) is not None:
             self.step(f"BFD Up between {tor} and {node} again", True)
         self.apply_bgppeer(bfd=False)
-        if self.wait(f"{node}'s session without BFD", self.bgp_without_bfd, 30) is None:
-            return self.report
-        self.step(
-            f"{tor}'s session with {node} Established, BFD off on {node}",
-            True,
-            str(self.tor_peer().get("bfd")),
-        )
-        baseline, block_baseline = self.measure(f"hold timer only, {node}'s {self.uplink} silent")
-        self.apply_bgppeer(bfd=True)
+        baseline: float | None = None
+        block_baseline: float | None = None
+        try:
+            if self.wait(f"{node}'s session without BFD", self.bgp_without_bfd, 30) is not None:
+                self.step(
+                    f"{tor}'s session with {node} Established, BFD off on {node}",
+                    True,
+                    str(self.tor_peer().get("bfd")),
+                )
+                baseline, block_baseline = self.measure(f"hold timer only, {node}'s {self.uplink} silent")
+        finally:  # the lab as built: BFD on the BGPPeer again
+            self.apply_bgppeer(bfd=True)
         if self.wait(f"BFD Up between {tor} and {node} (restored)", self.bfd_up, 30) is not None:
             self.step(f"BFD on {node} restored", True, "Up, Established")
         for name, value in (
