@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .metrics import Metrics, histogram_family
+from .metrics_bfd import BfdCollector
 from .metrics_speaker import FibCollector, SpeakerCollector
 from .metrics_store import MeasuredStore, StoreCollector
 
@@ -97,6 +98,7 @@ def agent_metrics(agent: Any, store: MeasuredStore | None) -> Metrics:
         SpeakerCollector(lambda: agent.bridge.speaker),
         FibCollector(lambda: agent.bridge.fib),
         AgentCollector(agent),
+        BfdCollector(lambda: agent.bridge.bfd.status()),
     ]
     if store is not None:
         collectors.append(StoreCollector(store, watched_revision=lambda: agent.cache.revision))
