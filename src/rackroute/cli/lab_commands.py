@@ -15,8 +15,11 @@ command could not run (no root, no such lab, a lab of that name is already up).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -79,6 +82,24 @@ def _progress(console: Console, json_output: bool) -> Any:
     return None if json_output else (lambda text: console.print(f"  {text}", style="dim", highlight=False))
 
 
+@contextlib.contextmanager
+def _live_status(console: Console, json_output: bool, first: str) -> Iterator[Any]:
+    """Each finished step as a line; on a terminal also a spinner naming the step under way (with its
+    elapsed time). Piped or with --json: the plain lines only (or nothing)."""
+    plain = _progress(console, json_output)
+    if plain is None or not console.is_terminal:
+        yield plain
+        return
+    started = time.monotonic()
+    with console.status(first, spinner="dots") as status:
+
+        def log(text: str) -> None:
+            plain(text)
+            status.update(f"lab up ({time.monotonic() - started:.0f} s): after {text.split(':')[0]} ...")
+
+        yield log
+
+
 @lab_app.command("up")
 def up_command(
     file: Annotated[Path, typer.Argument(help="topology file (docs/lab/two-racks.yaml)")],
@@ -106,15 +127,16 @@ def up_command(
     _require_root()
     console = output_console()
     try:
-        report = lab_up(
-            file,
-            switches.value,
-            datastore=datastore.value,
-            wait=wait,
-            timeout=timeout,
-            log=_progress(console, json_output),
-            bfd=bfd,
-        )
+        with _live_status(console, json_output, "lab up: building the network") as log:
+            report = lab_up(
+                file,
+                switches.value,
+                datastore=datastore.value,
+                wait=wait,
+                timeout=timeout,
+                log=log,
+                bfd=bfd,
+            )
     except (LabError, TopologyError) as error:
         raise _fail(str(error)) from None
     if json_output:
