@@ -151,9 +151,11 @@ def host_socket() -> Iterator[RouteSocket]:
 
 
 @contextlib.contextmanager
-def netns_socket(netns_path: str) -> Iterator[RouteSocket]:
+def netns_socket(netns_path: str, *, sysctls: dict[str, str] | None = None) -> Iterator[RouteSocket]:
     """An rtnetlink socket inside the namespace at ``netns_path`` (a /proc/PID/ns/net or
-    /var/run/netns path). Only the calling thread switches, and it switches back at once."""
+    /var/run/netns path). Only the calling thread switches, and it switches back at once;
+    ``sysctls`` (``/proc/sys/...`` path -> value) are written there meanwhile (a thread's
+    /proc/sys/net is its namespace's); a missing one (IPv6 disabled) is skipped."""
     try:
         target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as error:
@@ -163,6 +165,9 @@ def netns_socket(netns_path: str) -> Iterator[RouteSocket]:
         if _libc.setns(target, CLONE_NEWNET) != 0:
             raise PodNetworkError(f"setns {netns_path}: {os.strerror(ctypes.get_errno())}")
         try:
+            for path, value in (sysctls or {}).items():
+                with contextlib.suppress(FileNotFoundError):
+                    set_sysctl(path, value)
             route_socket = open_route_socket()
         finally:
             if _libc.setns(own, CLONE_NEWNET) != 0:  # our own namespace's fd: cannot fail
@@ -186,7 +191,11 @@ def attach(
 ) -> PodLink:
     """Creates (or completes) the pod's veth and everything on it. Idempotent: a second call for the
     same pod finds the veth and replaces addresses and routes with the same ones."""
-    with host_socket() as host, netns_socket(netns_path) as pod:
+    # Duplicate address detection would keep the pod's link-local address tentative for a second or
+    # two after its interface comes up, and with it every IPv6 packet to fe80::1 (Calico turns it off
+    # too): the interface inherits "default" when the veth end is created in the namespace.
+    no_dad = {f"/proc/sys/net/ipv6/conf/{name}/accept_dad": "0" for name in ("default", "all")}
+    with host_socket() as host, netns_socket(netns_path, sysctls=no_dad) as pod:
         host_link = host.link(host_ifname)
         pod_link = pod.link(ifname)
         if host_link is not None and pod_link is None:  # left from an earlier attempt: start clean
@@ -216,6 +225,9 @@ def configure_host_side(host: RouteSocket, link: lm.Link, addresses: Sequence[In
     messages = [] if link.up else [lm.encode_set_up(link.index, host.next_sequence())]
     if any(a.version == 6 for a in addresses):
         set_sysctl(f"/proc/sys/net/ipv6/conf/{link.name}/proxy_ndp", "1")
+        # Proxy NDP answers after a random delay of up to proxy_delay (0.8 s by default): the pod
+        # would wait that long for its gateway at every start.
+        set_sysctl(f"/proc/sys/net/ipv6/neigh/{link.name}/proxy_delay", "0")
         messages.append(lm.encode_proxy_neighbour(link.index, GATEWAY_V6.packed, host.next_sequence()))
     for address in addresses:
         packed = address.ip.packed
