@@ -60,7 +60,7 @@ def test_rackroute_switches_pass_every_check_and_restart_a_tor_client_without_lo
     # The in-rack route reflector restarts too: it remembers its dynamic clients (issue 11) and the
     # traffic through the routes it reflects loses nothing.
     assert_restart_lost_nothing(run_graceful_restart_test(info, "rack2-rr"))
-    assert run_checks(info).ok  # and the restored members are back in every table
+    assert_fabric_works(run_checks(info))  # and the restored members are back in every table
 
 
 def test_frr_switches_pass_every_check_and_restart_a_route_reflector_client_without_loss(
