@@ -410,3 +410,60 @@ def test_datastore_outage_keeps_sessions_routes_and_pods_and_converges_after(
             locker.kill()
             locker.wait(10)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def test_controller_failover_keeps_addresses_and_the_standby_serves_new_services(
+    agent_rack: AgentRack,
+) -> None:
+    """Two controllers (2 s lease); kill -9 the leader: the standby takes over, the first Service keeps
+    its address and route, a Service applied after the kill gets its address and its ECMP route."""
+    agent_rack.tor.wait_established(["10.0.1.11", "10.0.1.12"], timeout=60)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    controllers = {}
+    for identity in ("ctl-a", "ctl-b"):
+        argv = [PYTHON, "-m", "rackroute.cli.main", "controller", "--datastore", agent_rack.store_url,
+                "--identity", identity, "--lease-duration", "2s"]  # fmt: skip
+        log = agent_rack.lab.state_dir / f"{identity}.log"
+        controllers[identity] = agent_rack.lab.start(
+            identity, agent_rack.rack.tor, argv, log_path=log, env=env
+        )
+    standby = ""
+    try:
+
+        def address_of(name: str) -> str:
+            service = json.loads(agent_rack.rackroute("get", "service", name, "-n", "default", "-o", "json"))
+            return str(service["status"]["loadBalancer"]["ingress"][0]["ip"])
+
+        def holder() -> str:
+            lease = json.loads(
+                agent_rack.rackroute(
+                    "get", "lease", "rackroute-controller", "-n", "rackroute-system", "-o", "json"
+                )
+            )
+            return str(lease["spec"]["holderIdentity"])
+
+        first_text = LOAD_BALANCER.replace("POLICY", "Cluster").replace("name: web", "name: first")
+        agent_rack.rackroute("apply", "-f", "-", stdin=first_text)
+        first = wait_until(lambda: address_of("first"), timeout=30, what="first's address")
+        leader = wait_until(holder, lambda h: h in controllers, timeout=30, what="a leader")
+        standby = next(name for name in controllers if name != leader)
+        process = controllers.pop(leader)
+        process.kill()
+        process.wait(10)
+        agent_rack.lab.forget(process)
+        second_text = LOAD_BALANCER.replace("POLICY", "Cluster").replace("name: web", "name: second")
+        agent_rack.rackroute("apply", "-f", "-", stdin=second_text)
+        second = wait_until(lambda: address_of("second"), timeout=30, what="the standby assigning second")
+        assert holder() == standby and address_of("first") == first and second != first
+        for address in (first, second):
+            wait_until(lambda a=address: kernel_next_hops(agent_rack.rack.tor, f"{a}/32"),
+                       lambda hops: hops == {"10.0.1.11", "10.0.1.12"}, timeout=30,
+                       what=f"{address} over both nodes")  # fmt: skip
+    finally:
+        for process in controllers.values():
+            agent_rack.lab.stop(process)
+        for name in ("first", "second"):
+            subprocess.run(
+                [sys.executable, "-m", "rackroute.cli.main", "delete", "service", name, "-n", "default",
+                 "--datastore", agent_rack.store_url], capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
