@@ -144,20 +144,16 @@ def service_announcements(
         now=now,
     )
     merged: dict[str, Announcement] = {}
-    for item in sorted(
-        found, key=lambda a: (ipaddress.ip_network(a.prefix).version, a.prefix, sorted(a.peers or ()))
-    ):
-        if item.peers is not None:  # the speaker announces to every peer of the node
-            problems.append(
-                Problem(
-                    "BGPAdvertisement",
-                    f"{item.prefix}: peers {sorted(item.peers)} named, but announcements go to every peer of the "
-                    "node (per-peer announcements are not supported)",
-                )
-            )
-        if item.prefix not in merged:
+    for item in sorted(found, key=lambda a: (ipaddress.ip_network(a.prefix).version, a.prefix)):
+        kept = merged.get(item.prefix)
+        if kept is None:
             merged[item.prefix] = Announcement(
-                item.prefix, item.communities, item.large_communities, item.local_pref
+                item.prefix, item.communities, item.large_communities, item.local_pref, item.peers
+            )
+        else:  # one prefix for several peer sets: the speaker sends one route, to their union
+            peers = None if kept.peers is None or item.peers is None else kept.peers | item.peers
+            merged[item.prefix] = Announcement(
+                kept.prefix, kept.communities, kept.large_communities, kept.local_pref, peers
             )
     return list(merged.values())
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..control.node_bgp import Announcement as Origination
 from ..control.node_bgp import FilterRule, Neighbour, NodeBgp, Problem
 from ..net.prefix import Prefix
 from ..speaker import reload
@@ -82,7 +83,28 @@ def policy_of(rules: Sequence[FilterRule], source: str) -> tuple[Policy | None, 
     return Policy(terms=terms, default="accept"), None
 
 
-def neighbor_of(neighbour: Neighbour, policies: dict[str, Policy], problems: list[Problem]) -> Neighbor:
+def peer_name(neighbour: Neighbour) -> str:
+    """The BGPPeer a neighbour comes from ("" for the node-to-node mesh)."""
+    kind, _, name = neighbour.source.partition("/")
+    return name if kind == "BGPPeer" else ""
+
+
+def restrictions(neighbour: Neighbour, announcements: Sequence[Origination]) -> list[PolicyTerm]:
+    """Export terms that keep from ``neighbour`` what a BGPAdvertisement sends only to other peers."""
+    name = peer_name(neighbour)
+    withheld = [a.prefix for a in announcements if a.peers is not None and name not in a.peers]
+    if not withheld:
+        return []
+    match = PolicyMatch(prefixes=[PrefixMatch(prefix=prefix) for prefix in withheld])
+    return [PolicyTerm(name="advertisement-peers", match=match, action="reject")]
+
+
+def neighbor_of(
+    neighbour: Neighbour,
+    policies: dict[str, Policy],
+    problems: list[Problem],
+    announcements: Sequence[Origination] = (),
+) -> Neighbor:
     settings: dict[str, Any] = {
         "address": neighbour.address,
         "remote_as": neighbour.remote_as,
@@ -108,13 +130,20 @@ def neighbor_of(neighbour: Neighbour, policies: dict[str, Policy], problems: lis
             minimum_ttl=neighbour.bfd.minimum_ttl,
         )
     for direction, rules in (("import", neighbour.import_rules), ("export", neighbour.export_rules)):
-        if not rules:
+        withheld = restrictions(neighbour, announcements) if direction == "export" else []
+        if not rules and not withheld:
             continue
-        policy, problem = policy_of(rules, neighbour.source)
-        if problem is not None:
-            problems.append(problem)
-            continue
+        policy: Policy | None = Policy(terms=[], default="accept")
+        if rules:
+            policy, problem = policy_of(rules, neighbour.source)
+            if problem is not None:
+                problems.append(problem)
+                policy = Policy(terms=[], default="accept")
         assert policy is not None
+        if withheld:  # before the filter's rules: the advertisement decides where a Service goes
+            policy = Policy(terms=[*withheld, *policy.terms], default=policy.default)
+        if not policy.terms:
+            continue
         name = f"{direction}-{neighbour.address}"
         policies[name] = policy
         settings[f"{direction}_policy"] = [name]
@@ -124,7 +153,7 @@ def neighbor_of(neighbour: Neighbour, policies: dict[str, Policy], problems: lis
 def speaker_config(bgp: NodeBgp, options: BridgeOptions) -> tuple[SpeakerConfig, list[Problem]]:
     problems: list[Problem] = []
     policies: dict[str, Policy] = {}
-    neighbors = [neighbor_of(n, policies, problems) for n in bgp.neighbours]
+    neighbors = [neighbor_of(n, policies, problems, bgp.announcements) for n in bgp.neighbours]
     config = SpeakerConfig(
         router_id=bgp.router_id,
         local_as=bgp.local_as,

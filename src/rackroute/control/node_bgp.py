@@ -133,6 +133,8 @@ class Announcement:
     communities: tuple[str, ...] = ()
     large_communities: tuple[str, ...] = ()
     local_pref: int | None = None
+    # The BGPPeer names it goes to (a BGPAdvertisement's ``peers``); None: every neighbour.
+    peers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
