@@ -25,6 +25,7 @@ from ..control.resources.calico_ipam import Node as CalicoNode
 from ..control.resources.kubernetes import EndpointSlice, Service
 from ..control.resources.kubernetes import Node as KubeNode
 from ..control.resources.metallb import BFDProfile, BGPAdvertisement, Community, IPAddressPool
+from ..control.resources.metallb import BGPPeer as MetalLBPeer
 from ..control.store import Document, KindKey
 
 CALICO = "projectcalico.org"
@@ -38,6 +39,9 @@ ADDRESS_POOL = KindKey("metallb.io", "IPAddressPool")
 BGP_ADVERTISEMENT = KindKey("metallb.io", "BGPAdvertisement")
 COMMUNITY = KindKey("metallb.io", "Community")
 BFD_PROFILE = KindKey("metallb.io", "BFDProfile")
+METALLB_PEER = KindKey(
+    "metallb.io", "BGPPeer"
+)  # for its bfdProfile (the session itself is the Calico peer's)
 
 # What an agent watches: its BGP, its blocks, and what decides the Service addresses it announces.
 AGENT_KINDS = (
@@ -55,6 +59,7 @@ AGENT_KINDS = (
     BGP_ADVERTISEMENT,
     COMMUNITY,
     BFD_PROFILE,
+    METALLB_PEER,
 )
 
 M = TypeVar("M", bound=Resource)
@@ -181,6 +186,7 @@ def cluster_state(
         secrets=secrets_of(items(SECRET)),
         extra_announcements=service_announcements(node, kube_nodes, configurations, items, problems, moment),
         bfd_profiles=parsed(BFDProfile, items(BFD_PROFILE), problems),
+        metallb_peers=parsed(MetalLBPeer, items(METALLB_PEER), problems),
         **dict(extra or {}),
     )
     return state, problems

@@ -45,6 +45,7 @@ from .resources.calico_ipam import IPPool
 from .resources.calico_ipam import Node as CalicoNode
 from .resources.kubernetes import Node as KubeNode
 from .resources.metallb import BFDProfile
+from .resources.metallb import BGPPeer as MetalLBPeer
 from .resources.values import duration_seconds, parse_peer_address
 from .selectors import matches, parse_selector
 
@@ -157,6 +158,7 @@ class ClusterState:
     secrets: Mapping[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)  # (ns, name) -> data
     extra_announcements: Sequence[Announcement] = ()  # LoadBalancer IPs and other services
     bfd_profiles: Sequence[BFDProfile] = ()  # MetalLB's, named by the BGPPeer annotation
+    metallb_peers: Sequence[MetalLBPeer] = ()  # their bfdProfile applies to the session to their address
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +238,17 @@ def derive(state: ClusterState, node_name: str) -> NodeBgp:
     candidates: list[Neighbour] = []
     restart_times: list[int] = []
     profiles = {(p.namespace, p.name): p for p in state.bfd_profiles}
+    metallb_bfd = {
+        str(
+            ipaddress.ip_address(m.spec.peer_address)
+        ): f"{m.namespace or BFD_PROFILE_NAMESPACE}/{m.spec.bfd_profile}"
+        for m in state.metallb_peers
+        if m.spec.bfd_profile and m.spec.applies_to_node(me.labels)
+    }
     for peer in state.peers:
-        for neighbour in peer_neighbours(peer, me, nodes, filters, state.secrets, problems, profiles):
+        for neighbour in peer_neighbours(
+            peer, me, nodes, filters, state.secrets, problems, profiles, metallb_bfd
+        ):
             candidates.append(neighbour)
             if peer.spec.max_restart_time:
                 restart_times.append(int(duration_seconds(peer.spec.max_restart_time)))
@@ -284,6 +295,7 @@ def peer_neighbours(
     secrets: Mapping[tuple[str, str], Mapping[str, str]],
     problems: list[Problem],
     bfd_profiles: Mapping[tuple[str, str], BFDProfile] | None = None,
+    metallb_bfd: Mapping[str, str] | None = None,
 ) -> list[Neighbour]:
     source = f"BGPPeer/{peer.name}"
     spec = peer.spec
@@ -323,7 +335,7 @@ def peer_neighbours(
     if rules is None:
         return []
     import_rules, export_rules = rules
-    bfd = peer_bfd(peer, bfd_profiles or {}, problems)
+    bfd = peer_bfd(peer, bfd_profiles or {}, problems, metallb_bfd or {})
     next_hop = "keep" if spec.keep_original_next_hop or spec.next_hop_mode == "Keep" else "auto"
     if spec.next_hop_mode == "Self":
         next_hop = "self"
@@ -349,11 +361,18 @@ def peer_neighbours(
 
 
 def peer_bfd(
-    peer: BGPPeer, profiles: Mapping[tuple[str, str], BFDProfile], problems: list[Problem]
+    peer: BGPPeer,
+    profiles: Mapping[tuple[str, str], BFDProfile],
+    problems: list[Problem],
+    metallb_bfd: Mapping[str, str] | None = None,
 ) -> BfdProfile | None:
-    """The BFDProfile the peer's ``rackroute.io/bfd-profile`` annotation names, converted; a missing
-    or unusable profile is a problem and the peer comes up without BFD."""
+    """The BFDProfile the peer's ``rackroute.io/bfd-profile`` annotation names — or, without one, the
+    ``bfdProfile`` of a MetalLB BGPPeer for the same address that selects this node (a MetalLB user's
+    existing YAML) — converted; a missing or unusable profile is a problem and the peer comes up
+    without BFD."""
     reference = peer.metadata.annotations.get(BFD_PROFILE_ANNOTATION)
+    if reference is None and peer.spec.peer_ip is not None and metallb_bfd:
+        reference = metallb_bfd.get(str(parse_peer_address(peer.spec.peer_ip).address))
     if reference is None:
         return None
     namespace, _, name = reference.strip().rpartition("/")

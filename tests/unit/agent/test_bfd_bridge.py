@@ -398,3 +398,24 @@ def test_bfd_in_the_speaker_yaml_is_checked_with_file_line_and_field(tmp_path: A
         "router_id: 10.0.0.1\nlocal_as: 65001\nlisten_ranges:\n  - {prefix: 10.0.1.0/24, bfd: {}}\n"
     )
     assert load_config(path).listen_ranges[0].bfd is not None
+
+
+def test_a_metallb_bgppeer_bfdprofile_for_the_same_address_applies_without_the_annotation() -> None:
+    """MetalLB users' existing YAML: a metallb.io BGPPeer with ``bfdProfile`` for the ToR's address
+    (the session itself is the Calico BGPPeer's: one session per node)."""
+    from dataclasses import replace
+
+    from rackroute.control.resources.metallb import BGPPeer as MetalLBPeer
+
+    metallb = MetalLBPeer.from_document(
+        {
+            "apiVersion": "metallb.io/v1beta2",
+            "kind": "BGPPeer",
+            "metadata": {"name": "tor", "namespace": "metallb-system"},
+            "spec": {"myASN": 65001, "peerASN": 65001, "peerAddress": TOR, "bfdProfile": "fast"},
+        }
+    )
+    base = state(None, profile("fast", receiveInterval=200, transmitInterval=200))
+    bgp = derive(replace(base, metallb_peers=[metallb]), "n1")
+    (neighbour,) = bgp.neighbours
+    assert neighbour.bfd is not None and neighbour.bfd.receive_interval_ms == 200 and not bgp.problems
