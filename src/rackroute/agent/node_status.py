@@ -25,6 +25,25 @@ HEARTBEAT = 30.0
 STALE_AFTER = 3 * HEARTBEAT
 
 
+def heartbeat_age(status: Mapping[str, Any], now: float) -> float | None:
+    """Seconds since a NodeStatus's ``lastHeartbeat`` (``now``: unix time); None when it has none
+    or it cannot be read."""
+    text = status.get("lastHeartbeat")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, now - moment.timestamp())
+
+
+def is_stale(status: Mapping[str, Any], now: float) -> bool:
+    """The agent is gone or cannot reach the datastore: three heartbeats missed (or none at all)."""
+    age = heartbeat_age(status, now)
+    return age is None or age > STALE_AFTER
+
+
 def rfc3339(unix_time: float) -> str:
     moment = datetime.datetime.fromtimestamp(unix_time, tz=datetime.UTC)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -7,7 +7,7 @@ the switches the lab knows, when ``rackroute dashboard --lab`` names one).
   one rack is drawn as a core).
 - ``racks``: nodes grouped by their ``rack`` label, each node with its sessions (from its NodeStatus:
   state, peer, peer AS, prefixes), blocks, announced addresses, pods (IPAM handles), problems, and a
-  heartbeat age; a node whose heartbeat is older than ``STALE_AFTER`` is marked stale and its sessions
+  heartbeat age; a node whose heartbeat is older than ``agent.node_status.STALE_AFTER`` is marked stale and its sessions
   are drawn as unknown (the agent is not reporting: the last state may be wrong).
 - ``routes`` per node: the routes the fabric gives it, derived from every other node's announcements:
   a node of the same rack is the next hop itself (iBGP inside the rack keeps it), a node of another
@@ -21,12 +21,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from ..agent.node_status import heartbeat_age, is_stale
 from .metrics_cluster import ClusterSnapshot, NodeState
-
-STALE_AFTER = 90.0  # three missed NodeStatus heartbeats (agent/node_status.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +46,10 @@ class LabFabric:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _age(text: Any, now: float) -> float | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return max(0.0, now - datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return None
-
-
 def _node_json(node: NodeState, now: float) -> dict[str, Any]:
     status = node.status
-    age = _age(status.get("lastHeartbeat"), now)
-    stale = age is None or age > STALE_AFTER
+    age = heartbeat_age(status, now)
+    stale = is_stale(status, now)
     sessions = []
     for session in status.get("sessions") or []:
         state = str(session.get("state") or "Unknown")

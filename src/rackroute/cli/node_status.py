@@ -8,15 +8,14 @@ three heartbeat intervals (90 s) is shown as stale: its agent is gone or cannot 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import socket
+import time
 from typing import Annotated, Any
 
 import typer
 
 STATUS_SOCKET = "/var/run/rackroute/agent.sock"
-STALE_AFTER = 90.0
 
 
 def local_status(path: str) -> dict[str, Any] | None:
@@ -31,13 +30,6 @@ def local_status(path: str) -> dict[str, Any] | None:
         return None
     answer: dict[str, Any] = json.loads(data)
     return answer
-
-
-def age_of(heartbeat: str | None, now: datetime.datetime) -> float | None:
-    if not heartbeat:
-        return None
-    moment = datetime.datetime.fromisoformat(heartbeat.replace("Z", "+00:00"))
-    return (now - moment).total_seconds()
 
 
 def render(node: str, status: dict[str, Any], *, stale: bool) -> str:
@@ -100,6 +92,7 @@ def node_status_command(
 
 
 async def from_datastore(url: str | None, node: str | None) -> dict[str, tuple[dict[str, Any], bool]]:
+    from ..agent.node_status import is_stale
     from ..control.store import KindKey
     from ..datastore import open_store
 
@@ -108,13 +101,12 @@ async def from_datastore(url: str | None, node: str | None) -> dict[str, tuple[d
         documents = (await store.list(KindKey("rackroute.io", "NodeStatus"))).items
     finally:
         await store.close()
-    now = datetime.datetime.now(datetime.UTC)
+    now = time.time()
     found = {}
     for document in documents:
         name = document["metadata"]["name"]
         if node is not None and name != node:
             continue
         status = document.get("status") or {}
-        age = age_of(status.get("lastHeartbeat"), now)
-        found[name] = (status, age is None or age > STALE_AFTER)
+        found[name] = (status, is_stale(status, now))
     return found

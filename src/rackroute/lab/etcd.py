@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import ipaddress
 import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..agent.node_status import is_stale
 from . import netns
 from .harness import Lab
 from .netns import in_namespace
@@ -35,7 +36,6 @@ from .state import LabError, LabInfo
 from .waiting import wait_until
 
 OPS = "ops"  # the namespace of the controller (and, with etcd, the management network's bridge)
-STALE_AFTER = 90.0  # seconds without a NodeStatus heartbeat (as `rackroute node status`)
 
 
 @dataclass
@@ -90,19 +90,10 @@ async def read_view_async(url: str) -> DatastoreView:
         ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         name = f"{metadata.get('namespace') or 'default'}/{metadata['name']}"
         view.service_ips[name] = [str(i.get("ip")) for i in ingress if i.get("ip")]
-    now = datetime.datetime.now(datetime.UTC)
+    now = time.time()
     for document in statuses:
         status = dict(document.get("status") or {})
-        heartbeat = status.get("lastHeartbeat")
-        age = None
-        if isinstance(heartbeat, str):
-            try:
-                age = (
-                    now - datetime.datetime.fromisoformat(heartbeat.replace("Z", "+00:00"))
-                ).total_seconds()
-            except ValueError:
-                age = None
-        status["stale"] = age is None or age > STALE_AFTER
+        status["stale"] = is_stale(status, now)
         view.node_status[document["metadata"]["name"]] = status
     return view
 

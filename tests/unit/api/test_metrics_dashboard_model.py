@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from rackroute.api.dashboard_model import STALE_AFTER, fabric_json
+from rackroute.agent.node_status import STALE_AFTER
+from rackroute.api.dashboard_model import fabric_json
 from rackroute.api.metrics_cluster import ClusterSnapshot, NodeState
 
 NOW = 1_800_000_000.0
