@@ -19,7 +19,6 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -213,7 +212,7 @@ class PodNetwork:
         for handle in await self.addresses.handles(network):
             if handle in keep:
                 continue
-            _, container, ifname = split_handle(handle, network)
+            container, ifname = split_handle(handle, network)
             await asyncio.to_thread(pod_netlink.detach, host_interface_name(network, container, ifname))
             await self.addresses.release(handle)
             released.append(handle)
@@ -222,8 +221,7 @@ class PodNetwork:
         return released
 
 
-def split_handle(handle: str, network: str) -> Sequence[str]:
-    """(network, container id, interface) of a handle made by ``PodAttachment.handle``."""
-    rest = handle[len(network) + 1 :]
-    container, _, ifname = rest.partition(".")  # container ids hold no dot; an ifname may
-    return network, container, ifname
+def split_handle(handle: str, network: str) -> tuple[str, str]:
+    """(container id, interface) of a handle ``PodAttachment.handle`` made in ``network``."""
+    container, _, ifname = handle[len(network) + 1 :].partition(".")  # ids hold no dot; an ifname may
+    return container, ifname

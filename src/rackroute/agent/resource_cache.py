@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection
 
 from ..control.store import (
     Document,
@@ -110,7 +109,3 @@ class ResourceCache:
             log.info("datastore reachable again")
         self.available = True
         self.last_error = None
-
-
-def labels_of(document: Mapping[str, Any]) -> dict[str, str]:
-    return dict((document.get("metadata") or {}).get("labels") or {})

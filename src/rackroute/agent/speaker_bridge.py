@@ -41,6 +41,7 @@ from ..speaker.config import (
     PrefixMatch,
     SpeakerConfig,
 )
+from ..speaker.settings import resolve
 from ..speaker.speaker import Speaker, run_speaker
 from .bfd_bridge import BfdBridge
 
@@ -185,7 +186,8 @@ def speaker_config(bgp: NodeBgp, options: BridgeOptions) -> tuple[SpeakerConfig,
 
 
 def restart_key(config: SpeakerConfig) -> tuple[object, ...]:
-    return (config.router_id, config.local_as, config.cluster_id, config.multipath)
+    """What the speaker's reload refuses to change (``SpeakerSettings.restart_key``)."""
+    return resolve(config).restart_key()
 
 
 @dataclass

@@ -123,14 +123,13 @@ class RouteSocket:
             if reply in (errno.ENODEV, errno.ENOENT):
                 return None
             raise PodNetworkError(f"looking up {name}: {os.strerror(reply)}")
-        return lm.decode_link(*reversed_pair(reply[0])) if reply else None
+        if not reply:
+            return None
+        header, buffer = reply[0]
+        return lm.decode_link(buffer, header)
 
     def close(self) -> None:
         self.sock.close()
-
-
-def reversed_pair(item: tuple[Header, bytes]) -> tuple[bytes, Header]:
-    return item[1], item[0]
 
 
 def open_route_socket() -> RouteSocket:
