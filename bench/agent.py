@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from rackroute.cni import plugin  # noqa: E402
+from rackroute.lab.control_plane import run_plugin  # noqa: E402
 from rackroute.lab.frr import FrrRouter  # noqa: E402
 from rackroute.lab.frr_config import frr_tor_config  # noqa: E402
 from rackroute.lab.harness import Lab  # noqa: E402
@@ -168,18 +168,8 @@ class Bench:
             if time.monotonic() > deadline:
                 raise SystemExit(f"agent n{index} has no CNI socket")
             time.sleep(0.05)
-        config = {
-            "cniVersion": "1.0.0",
-            "name": "k8s-pod-network",
-            "type": "rackroute",
-            "agentSocket": str(socket_path),
-        }
-        env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": container, "CNI_NETNS": f"/var/run/netns/{name}",
-               "CNI_IFNAME": "eth0", "CNI_ARGS": f"K8S_POD_NAMESPACE=bench;K8S_POD_NAME={container}"}  # fmt: skip
-        result = subprocess.run([PYTHON, "-I", "-S", plugin.__file__], input=json.dumps(config).encode(),
-                                env=env, capture_output=True, timeout=60, check=False)  # fmt: skip
-        answer: dict[str, Any] = json.loads(result.stdout)
-        if result.returncode:
+        code, answer = run_plugin(socket_path, f"/var/run/netns/{name}", container, timeout=60)
+        if code or answer is None:
             raise SystemExit(f"CNI ADD failed: {answer}")
         return answer
 

@@ -12,7 +12,6 @@ clients, ``next hop keep``), driven by resources applied with ``rackroute apply`
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -21,13 +20,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from rackroute.cni import plugin
 from rackroute.lab.bird import BirdRouter
 from rackroute.lab.bird_config import bird_route_reflector_config
+from rackroute.lab.control_plane import run_plugin
 from rackroute.lab.harness import Lab
 from rackroute.lab.netns import Namespace
 from rackroute.lab.waiting import wait_until
@@ -98,18 +96,8 @@ class BirdRack:
         self.pods.append(name)
         socket_path = self.directory / f"node{index}-cni.sock"
         wait_until(socket_path.exists, timeout=30, what=f"node{index}'s CNI socket")
-        config = {
-            "cniVersion": "1.0.0",
-            "name": "k8s-pod-network",
-            "type": "rackroute",
-            "agentSocket": str(socket_path),
-        }
-        env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": container, "CNI_NETNS": f"/var/run/netns/{name}",
-               "CNI_IFNAME": "eth0", "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}"}  # fmt: skip
-        result = subprocess.run([PYTHON, "-I", "-S", plugin.__file__], input=json.dumps(config).encode(),
-                                env=env, capture_output=True, timeout=30, check=False)  # fmt: skip
-        answer: dict[str, Any] = json.loads(result.stdout)
-        assert result.returncode == 0, answer
+        code, answer = run_plugin(socket_path, f"/var/run/netns/{name}", container)
+        assert code == 0 and answer is not None, answer
         return str(answer["ips"][0]["address"].split("/")[0])
 
 

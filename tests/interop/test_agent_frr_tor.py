@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from interop_rack import RackLab, build_rack
 
-from rackroute.cni import plugin
+from rackroute.lab.control_plane import run_plugin
 from rackroute.lab.frr import FrrRouter
 from rackroute.lab.frr_config import frr_tor_config
 from rackroute.lab.harness import Lab
@@ -138,29 +138,9 @@ class AgentRack:
         self.agents[name] = self.lab.start(f"agent-{name}", self.node_ns(index), argv, env=env)
 
     def cni_add(self, index: int, pod_ns: str, container: str) -> dict[str, Any]:
-        config = {
-            "cniVersion": "1.0.0",
-            "name": "k8s-pod-network",
-            "type": "rackroute",
-            "agentSocket": str(self.directory / f"node{index}-cni.sock"),
-        }
-        env = {
-            "CNI_COMMAND": "ADD",
-            "CNI_CONTAINERID": container,
-            "CNI_NETNS": f"/var/run/netns/{pod_ns}",
-            "CNI_IFNAME": "eth0",
-            "CNI_ARGS": f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={container}",
-        }
-        result = subprocess.run(
-            [PYTHON, "-I", "-S", plugin.__file__],
-            input=json.dumps(config).encode(),
-            env=env,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-        output = json.loads(result.stdout)
-        assert result.returncode == 0, output
+        socket_path = self.directory / f"node{index}-cni.sock"
+        code, output = run_plugin(socket_path, f"/var/run/netns/{pod_ns}", container)
+        assert code == 0 and output is not None, output
         return output
 
 

@@ -78,21 +78,30 @@ def controller_argv(info: LabInfo) -> list[str]:
     return rackroute_argv("controller", "--datastore", info.datastore_url, "--lease-duration", "5s")
 
 
-def cni_add(info: LabInfo, node: str, pod: str) -> dict[str, Any]:
-    """The CNI ADD kubelet's runtime would make for ``pod`` on ``node``; the parsed result."""
+def run_plugin(
+    socket_path: str | Path,
+    netns: str,
+    container: str,
+    *,
+    pod: str = "",
+    command: str = "ADD",
+    timeout: float = CNI_TIMEOUT,
+) -> tuple[int, dict[str, Any] | None]:
+    """rackroute-cni exec'd as a runtime execs it (environment + stdin, the installed ``-IS`` form):
+    (exit status, the JSON it printed or None). The lab, the benchmarks and the tests call it."""
     config = {
         "cniVersion": "1.0.0",
         "name": CNI_NETWORK,
         "type": "rackroute",
-        "agentSocket": str(cni_socket(info, node)),
-        "timeout": CNI_TIMEOUT,
+        "agentSocket": str(socket_path),
+        "timeout": timeout,
     }
     env = {
-        "CNI_COMMAND": "ADD",
-        "CNI_CONTAINERID": f"lab-{pod}",
-        "CNI_NETNS": f"/var/run/netns/{info.namespace(pod)}",
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": netns,
         "CNI_IFNAME": "eth0",
-        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}",
+        "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod or container}",
         "CNI_PATH": "/opt/cni/bin",
     }
     result = subprocess.run(
@@ -100,16 +109,24 @@ def cni_add(info: LabInfo, node: str, pod: str) -> dict[str, Any]:
         input=json.dumps(config).encode(),
         env=env,
         capture_output=True,
-        timeout=CNI_TIMEOUT + 5,
+        timeout=timeout + 5,
         check=False,
     )
     try:
-        answer: dict[str, Any] = json.loads(result.stdout)
+        answer: dict[str, Any] | None = json.loads(result.stdout) if result.stdout else None
     except ValueError:
         raise LabError(
-            f"CNI ADD of {pod}: no JSON answer: {result.stdout[:200]!r} {result.stderr[:200]!r}"
+            f"CNI {command} of {container}: no JSON answer: {result.stdout[:200]!r} {result.stderr[:200]!r}"
         ) from None
-    if result.returncode != 0:
+    return result.returncode, answer
+
+
+def cni_add(info: LabInfo, node: str, pod: str) -> dict[str, Any]:
+    """The CNI ADD kubelet's runtime would make for ``pod`` on ``node``; the parsed result."""
+    netns = f"/var/run/netns/{info.namespace(pod)}"
+    code, answer = run_plugin(cni_socket(info, node), netns, f"lab-{pod}", pod=pod)
+    if code != 0 or answer is None:
+        answer = answer or {}
         raise LabError(
             f"CNI ADD of {pod} on {node}: error {answer.get('code')}: {answer.get('msg')} {answer.get('details', '')}"
         )
