@@ -8,6 +8,7 @@ matched to the IPPool that contains it.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
@@ -104,8 +105,6 @@ def contains(
 
 def secrets_of(documents: Iterable[Document]) -> dict[tuple[str, str], dict[str, str]]:
     """v1 Secrets: ``stringData`` as given, ``data`` base64-decoded (as the API server would)."""
-    import base64
-
     found: dict[tuple[str, str], dict[str, str]] = {}
     for document in documents:
         metadata = document.get("metadata") or {}
