@@ -96,6 +96,14 @@ def show_command(
         typer.echo(_table(["BLOCK", "POOL", "NODE", "RACK", "IN-USE"], block_rows))
 
 
+CHECK_PROGRESS_FROM = 1000  # handles or blocks: a smaller store is checked without progress lines
+CHECK_PHASES = {
+    "handles": ("audited handles", "handles"),
+    "blocks": ("audited blocks", "blocks"),
+    "repairs": ("wrote repairs", "transactions"),
+}
+
+
 @ipam_app.command("check")
 def check_command(
     repair: Annotated[bool, typer.Option("--repair", help="fix what is safe to fix")] = False,
@@ -111,11 +119,25 @@ def check_command(
     """Find leaked handles, blocks of missing nodes, duplicates and allocations outside pools."""
     from rackroute.control.ipam.gc import collect_garbage
 
-    async def check(store: Store) -> tuple[Any, list[str], int]:
-        collection = await collect_garbage(store, leak_grace_seconds=leak_grace, repair=repair)
+    from .progress import Phases, live_progress, stderr_console
+
+    async def check(store: Store, phases: Phases) -> tuple[Any, list[str], int]:
+        collection = await collect_garbage(
+            store, leak_grace_seconds=leak_grace, repair=repair, progress=phases
+        )
+        phases.finish()
         return collection.report, collection.unreadable, collection.repaired
 
-    report, errors, repaired = with_store(datastore, check)
+    quiet = output == Output.JSON
+    with live_progress(
+        stderr_console(),
+        "ipam check",
+        quiet=quiet,
+        first="ipam check: reading",
+        min_items=CHECK_PROGRESS_FROM,
+    ) as progress:
+        phases = Phases(progress, CHECK_PHASES)
+        report, errors, repaired = with_store(datastore, lambda store: check(store, phases))
     problems = report.problems
     if output == Output.JSON:
         value = {

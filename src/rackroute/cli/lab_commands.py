@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -78,26 +77,14 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
-def _progress(console: Console, json_output: bool) -> Any:
-    return None if json_output else (lambda text: console.print(f"  {text}", style="dim", highlight=False))
-
-
 @contextlib.contextmanager
 def _live_status(console: Console, json_output: bool, first: str) -> Iterator[Any]:
     """Each finished step as a line; on a terminal also a spinner naming the step under way (with its
-    elapsed time). Piped or with --json: the plain lines only (or nothing)."""
-    plain = _progress(console, json_output)
-    if plain is None or not console.is_terminal:
-        yield plain
-        return
-    started = time.monotonic()
-    with console.status(first, spinner="dots") as status:
+    elapsed time). Piped or with --json: the plain lines only (or nothing). See ``cli.progress``."""
+    from .progress import live_progress
 
-        def log(text: str) -> None:
-            plain(text)
-            status.update(f"lab up ({time.monotonic() - started:.0f} s): after {text.split(':')[0]} ...")
-
-        yield log
+    with live_progress(console, "lab up", quiet=json_output, first=first) as progress:
+        yield None if progress is None else progress.step
 
 
 @lab_app.command("up")

@@ -81,16 +81,53 @@ def with_store(datastore: str | None, work: Callable[[Store], Awaitable[T]]) -> 
         raise fail(str(error)) from None
 
 
-def load_input(files: list[str], namespace: str | None, recursive: bool) -> Any:
-    from rackroute.control.resources.loader import LoadError, load_paths
+def load_input(files: list[str], namespace: str | None, recursive: bool, progress: Any = None) -> Any:
+    """Every document of ``files`` parsed, then validated (all before anything is written);
+    ``progress`` (``cli.progress.Progress``) shows both phases."""
+    from rackroute.control.resources.loader import LoadError, files_of, load_documents, read_sources
+
+    from .progress import counting
 
     try:
-        return load_paths(files, recursive=recursive, namespace=namespace)
+        if progress is None:
+            return load_documents(read_sources(files, recursive=recursive), namespace=namespace)
+        sources = _sources(files, recursive, files_of)
+        parsing = progress.start("parsing", len(sources), "files")
+        raws: list[Any] = []
+        problems: list[Any] = []
+        for source in sources:  # one file at a time for the bar; every file's problems reported
+            try:
+                raws += read_sources([source], recursive=recursive)
+            except LoadError as error:
+                problems += error.problems
+            parsing.advance()
+        if problems:
+            raise LoadError(problems)
+        files_text = f"{len(sources):,} file{'s' if len(sources) != 1 else ''}"
+        parsing.end(f"parsed {len(raws):,} documents from {files_text}", count=len(raws))
+        with progress.phase("validated", len(raws), "documents") as advance:
+            return load_documents(counting(raws, advance), namespace=namespace)
     except LoadError as error:
         count = len(error.problems)
         raise fail(
             f"{error}\nrackroute: {count} error{'s' if count > 1 else ''}; nothing was written"
         ) from None
+
+
+def _sources(files: list[str], recursive: bool, files_of: Any) -> list[str]:
+    """``-f`` arguments with their directories opened into files (a directory without any stays
+    itself, so that the loader names the problem)."""
+    from pathlib import Path
+
+    sources: list[str] = []
+    for name in files:
+        path = Path(name)
+        found = files_of(path, recursive=recursive) if name != "-" and path.is_dir() else []
+        sources += [str(file) for file in found] or [name]
+    return sources
+
+
+APPLY_PROGRESS_FROM = 100  # documents; fewer are applied without progress lines
 
 
 def apply_command(
@@ -105,20 +142,49 @@ def apply_command(
     """Create or update the resources of files (multi-document YAML or JSON), all or none."""
     if not filename:
         raise fail("apply needs -f FILE, -f DIRECTORY or -f - (stdin)")
-    loaded = load_input(filename, namespace, recursive)
-    from rackroute.control.resources.client import ResourceClient
+    from .progress import live_progress, stderr_console
 
-    async def apply(store: Store) -> tuple[list[Any], list[Any]]:
-        client = ResourceClient(store)
-        applied = await client.apply(loaded, dry_run=dry_run)
-        return applied, await client.dangling_references([item.resource for item in loaded])
-
-    applied, dangling = with_store(datastore, apply)
+    console = stderr_console()
+    with live_progress(console, "apply", first="apply: reading", min_items=APPLY_PROGRESS_FROM) as progress:
+        applied, dangling = _apply(filename, namespace, recursive, dry_run, datastore, progress)
     suffix = " (dry run)" if dry_run else ""
     for result in applied:
         typer.echo(f"{result}{suffix}")
     for reference in dangling:  # applied in any order, as Calico and MetalLB allow: a warning, not an error
         typer.echo(f"rackroute: warning: {reference}", err=True)
+
+
+def _apply(
+    filename: list[str],
+    namespace: str | None,
+    recursive: bool,
+    dry_run: bool,
+    datastore: str | None,
+    progress: Any,
+) -> tuple[list[Any], list[Any]]:
+    """Parse and validate everything, then read the stored state and write it all in one
+    transaction (``ResourceClient.apply``), each phase shown by ``progress``."""
+    loaded = load_input(filename, namespace, recursive, progress)
+    from rackroute.control.resources.client import ResourceClient
+
+    from .progress import Phases
+
+    phases = Phases(
+        progress,
+        {
+            "reading": ("read the stored state", "resources"),
+            "writing": ("written in one transaction", "changes"),
+        },
+        count=len(loaded),
+    )
+
+    async def apply(store: Store) -> tuple[list[Any], list[Any]]:
+        client = ResourceClient(store)
+        applied = await client.apply(loaded, dry_run=dry_run, progress=phases)
+        phases.finish()
+        return applied, await client.dangling_references([item.resource for item in loaded])
+
+    return with_store(datastore, apply)
 
 
 def get_command(

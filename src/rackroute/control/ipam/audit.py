@@ -12,7 +12,7 @@ caller re-reads and runs again until nothing is left to repair.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -24,6 +24,10 @@ from .state import BlockState, HandleState, NodeView, PoolView, affinity_documen
 PROBLEM = "problem"  # `ipam check` exits non-zero
 CLEANUP = "cleanup"  # normal life (a pool stopped selecting a node): repaired, not an error
 MAX_OPERATIONS = 100  # per transaction (etcd's default --max-txn-ops is 128)
+# ``audit(snapshot, progress=)``: called with ("handles" | "blocks", done, total) every
+# ``PROGRESS_EVERY`` items and at the end of each (``rackroute ipam check`` draws its bars from it).
+AuditProgress = Callable[[str, int, int], None]
+PROGRESS_EVERY = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,13 @@ def _leak_reason(handle: HandleState, snapshot: Snapshot) -> str | None:
     return f"node {handle.node} is gone" if node_gone else None
 
 
-def audit(snapshot: Snapshot) -> Report:
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def audit(snapshot: Snapshot, progress: AuditProgress | None = None) -> Report:
     report = Report()
+    progress = progress or _no_progress
     blocks = {b.cidr: b for b in snapshot.blocks}
     handles = {h.handle_id: h for h in snapshot.handles}
     trusted = {c for c, b in blocks.items() if (b.revision or 0) <= snapshot.handles_revision}
@@ -115,7 +124,9 @@ def audit(snapshot: Snapshot) -> Report:
 
     # Handles: leaked ones, and addresses their blocks do not give them (dangling).
     holders: dict[Address, list[str]] = {}
-    for handle in snapshot.handles:
+    for done, handle in enumerate(snapshot.handles):
+        if done % PROGRESS_EVERY == 0:
+            progress("handles", done, len(snapshot.handles))
         for assigned in handle.addresses:
             holders.setdefault(assigned.address, []).append(handle.handle_id)
         if not all(a.block in trusted or a.block not in blocks for a in handle.addresses):
@@ -153,6 +164,7 @@ def audit(snapshot: Snapshot) -> Report:
                 f"handle {handle.handle_id} lists {lost}, which its block does not give it",
             )
             fix_handles.append(replace(handle, addresses=held))
+    progress("handles", len(snapshot.handles), len(snapshot.handles))
     for address, ids in holders.items():
         if len(ids) > 1:
             add("duplicate", PROBLEM, str(address), f"{address} is held by handles {', '.join(sorted(ids))}")
@@ -169,7 +181,9 @@ def audit(snapshot: Snapshot) -> Report:
             )
     affinities = {(a.node, a.cidr): a for a in snapshot.affinities}
     releasable: list[BlockState] = []
-    for block in ordered:
+    for done, block in enumerate(ordered):
+        if done % PROGRESS_EVERY == 0:
+            progress("blocks", done, len(ordered))
         if block.cidr in trusted:
             for ordinal, handle_id in block.allocations.items():
                 holder = handles.get(handle_id)
@@ -251,6 +265,7 @@ def audit(snapshot: Snapshot) -> Report:
                 f"block {block.cidr} of {block.node} has no BlockAffinity",
             )
             report.repairs.append([Create(affinity_document(block.node, block.cidr))])
+    progress("blocks", len(ordered), len(ordered))
     for affinity in snapshot.affinities:
         block = blocks.get(affinity.cidr)
         if block is None or block.node != affinity.node:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import builtins
 import copy
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,6 +48,9 @@ R = TypeVar("R", bound=Resource)
 SYSTEM_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp")
 APPLY_ATTEMPTS = 5
 LIST_INSTEAD_OF_GETS = 16  # more resources of one kind than this: one listing instead of a get each
+# ``apply(..., progress=)``: called with (phase, done, total) as it goes: "reading" per resource
+# whose stored state is known, "writing" 0 of N operations before the transaction and N after it.
+ApplyProgress = Callable[[str, int, int], None]
 
 
 class Action(enum.Enum):
@@ -92,6 +95,10 @@ def applied_form(document: Document) -> Document:
     resourceVersion: apply compares and swaps on what it read, not on what the copy says)."""
     metadata = {k: v for k, v in document["metadata"].items() if k not in SYSTEM_METADATA}
     return {**document, "metadata": metadata}
+
+
+def _no_progress(phase: str, done: int, total: int) -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,20 +171,27 @@ class ResourceClient:
         return dangling(wanted, existing)
 
     async def apply(
-        self, loaded: Sequence[LoadedResource], *, dry_run: bool = False
+        self,
+        loaded: Sequence[LoadedResource],
+        *,
+        dry_run: bool = False,
+        progress: ApplyProgress | None = None,
     ) -> builtins.list[Applied]:
         """Writes every loaded resource in one transaction (see the module docstring); retries
         when a concurrent writer changed one of them in between. ``dry_run``: what would be done
-        (documents as they would be sent), nothing written."""
+        (documents as they would be sent), nothing written. ``progress``: see ``ApplyProgress``."""
+        report = progress or _no_progress
         for attempt in range(APPLY_ATTEMPTS):
             try:
-                return await self._apply_once(loaded, dry_run)
+                return await self._apply_once(loaded, dry_run, report)
             except (Conflict, AlreadyExists):
                 if attempt == APPLY_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
-    async def _current(self, loaded: Sequence[LoadedResource]) -> dict[ResourceKey, Document | None]:
+    async def _current(
+        self, loaded: Sequence[LoadedResource], progress: ApplyProgress
+    ) -> dict[ResourceKey, Document | None]:
         """The stored state of every key: a get each, or one listing for a kind with many of them."""
         wanted: dict[KindKey, list[ResourceKey]] = {}
         for item in loaded:
@@ -188,16 +202,20 @@ class ResourceClient:
                 listing = await self.store.list(kind)
                 stored = {ResourceKey.of(document): document for document in listing.items}
                 current.update((key, stored.get(key)) for key in keys)
+                progress("reading", len(current), len(loaded))
             else:
                 for key in keys:
                     current[key] = await self.store.get(key)
+                    progress("reading", len(current), len(loaded))
         return current
 
-    async def _apply_once(self, loaded: Sequence[LoadedResource], dry_run: bool) -> builtins.list[Applied]:
+    async def _apply_once(
+        self, loaded: Sequence[LoadedResource], dry_run: bool, progress: ApplyProgress
+    ) -> builtins.list[Applied]:
         operations: list[Operation] = []
         planned: list[tuple[LoadedResource, Action, int | None]] = []  # index into operations
         later_status: list[tuple[int, Document]] = []  # (operation index, status document)
-        current_of = await self._current(loaded)
+        current_of = await self._current(loaded, progress)
         for item in loaded:
             document = applied_form(item.document)
             status = document.get("status") if item.kind.status_from_input else None
@@ -231,7 +249,9 @@ class ResourceClient:
                 )
                 for item, action, index in planned
             ]
+        progress("writing", 0, len(operations))
         results = await self.store.transaction(operations) if operations else []
+        progress("writing", len(operations), len(operations))
         for position, status_document in later_status:
             written = results[position]
             assert written is not None
