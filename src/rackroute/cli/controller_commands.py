@@ -1,40 +1,25 @@
-"""``rackroute controller``: the cluster controller in the foreground, logging JSON lines.
+"""``rackroute controller``: the cluster controller in the foreground, logging JSON lines (or
+``--log-format text``: ``key=value`` lines, as the agent and ``speaker run`` write by default).
 
 Run one per machine that may lead (two or three for availability): they elect one leader through
 the datastore Lease ``--lease-namespace``/``--lease-name``; a standby takes over at most
 ``--lease-duration`` after the leader stops (at once when it exits cleanly: it releases the
-Lease). SIGTERM or SIGINT stops it cleanly. Each log line is one JSON object: ``time``, ``level``,
-``logger``, ``message`` and the event's fields (``service``, ``addresses``, ``reason``...).
+Lease). SIGTERM or SIGINT stops it cleanly. Each log line is one event (``daemon.logs``, as every
+long-running rackroute process writes them): ``time``, ``level``, ``logger``, ``msg`` and the
+event's fields (``resource``, ``addresses``, ``reason``...).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from .resource_commands import DatastoreOption, fail
-
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-class JSONLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+from .speaker_commands import LogFormat, LogLevel
 
 
 def _seconds(text: str, option: str) -> float:
@@ -64,7 +49,10 @@ def controller_command(
     lease_name: Annotated[str, typer.Option("--lease-name")] = "rackroute-controller",
     lease_namespace: Annotated[str, typer.Option("--lease-namespace")] = "rackroute-system",
     resync: Annotated[str, typer.Option("--resync", help="a full pass at least this often")] = "30s",
-    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="stderr log lines: JSON objects or key=value")
+    ] = LogFormat.JSON,
+    log_level: Annotated[LogLevel, typer.Option("--log-level")] = LogLevel.INFO,
     metrics_listen: Annotated[
         str | None, typer.Option("--metrics-listen", help="serve Prometheus /metrics on HOST:PORT")
     ] = None,
@@ -75,13 +63,11 @@ def controller_command(
 
     from rackroute.control.store import StoreError
     from rackroute.controller.loop import Controller, ControllerConfig
+    from rackroute.daemon.logs import configure_logging
     from rackroute.datastore import InvalidURL, open_store
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JSONLines())
-    root = logging.getLogger("rackroute")
-    root.handlers[:] = [handler]
-    root.setLevel(log_level.upper())
+    configure_logging(log_format.value, log_level.value)
+    root = logging.getLogger("rackroute.controller")
     config = ControllerConfig(
         identity=identity or f"{socket.gethostname()}-{os.getpid()}",
         lease_name=lease_name,

@@ -205,6 +205,7 @@ class LeaderElector:
         self.holder = ""
         self._valid_until = 0.0  # our clock: we stop claiming leadership here unless renewed
         self._observed: tuple[int, float] | None = None  # (revision seen, when first seen)
+        self._unreachable = False  # the last step failed on the store: logged once, not per retry
 
     @property
     def is_leader(self) -> bool:
@@ -221,6 +222,9 @@ class LeaderElector:
         started = self.clock()
         try:
             stored = await self.store.get(self.candidate.key)
+            if self._unreachable:
+                self._unreachable = False
+                log.info("lease %s: datastore reachable again", self.candidate.key)
             decision = decide(
                 self.candidate,
                 stored,
@@ -246,7 +250,9 @@ class LeaderElector:
             self._lose("")
             return min(1.0, self.renew_every)
         except StoreError as error:  # unavailable: we lead until our last renewal runs out
-            log.warning("lease %s: %s", self.candidate.key, error)
+            # One line when the store goes away (and one when it is back), not one per retry.
+            (log.debug if self._unreachable else log.warning)("lease %s: %s", self.candidate.key, error)
+            self._unreachable = True
             if not self.is_leader:
                 self.revision = None
             return min(1.0, self.renew_every)

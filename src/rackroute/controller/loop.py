@@ -96,6 +96,7 @@ class Controller:
         self.counters = Counters()
         self.leading = asyncio.Event()  # set while this controller leads (tests and the API read it)
         self.memo = ParseMemo()
+        self._retrying = False  # leading through store errors: logged once, not per retry
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Until ``stop`` is set (or the task is cancelled): follow, lead when the lease is ours.
@@ -106,21 +107,26 @@ class Controller:
             while not stop.is_set():
                 wait = await self.elector.step()  # store errors are the elector's: it retries
                 if not self.elector.is_leader:
+                    self._retrying = False
                     await _wait_any(wait, stop.wait())
                     continue
                 try:
-                    self.counters.terms += 1
-                    log.info(
-                        "leading", extra={"identity": self.config.identity, "lease": str(self.candidate.key)}
-                    )
+                    if not self._retrying:  # a new term, not the same one after a store error
+                        self.counters.terms += 1
+                        log.info(
+                            "leading",
+                            extra={"identity": self.config.identity, "lease": str(self.candidate.key)},
+                        )
                     await self._lead(stop)
                     backoff = BACKOFF_START
                 except StoreError as error:
                     self.counters.errors += 1
-                    log.warning(
+                    # One line when the store fails (and one when it is back), not one per retry.
+                    (log.debug if self._retrying else log.warning)(
                         "datastore error, retrying",
                         extra={"error": str(error), "retry_in": round(backoff, 2)},
                     )
+                    self._retrying = True
                     await _wait_any(backoff * (0.5 + self.rng.random()), stop.wait())
                     backoff = min(backoff * 2, BACKOFF_LIMIT)
         finally:
@@ -131,6 +137,9 @@ class Controller:
     async def _lead(self, stop: asyncio.Event) -> None:
         cache = Cache(WATCHED)
         await cache.relist(self.store)
+        if self._retrying:
+            self._retrying = False
+            log.info("datastore reachable again", extra={"identity": self.config.identity})
         watcher = asyncio.create_task(self._watch(cache))
         self.leading.set()
         next_step = time.monotonic() + self.elector.renew_every
