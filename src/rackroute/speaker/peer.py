@@ -96,6 +96,7 @@ class Peer:
         self.end_of_rib_sent: set[Family] = set()
         self.disabled_families: set[Family] = set()  # RFC 7606 AFI/SAFI disable, for this session
         self._attempt = 0
+        self._connect_failure: str | None = None  # logged once until it changes or a session is up
         self._connect_task: asyncio.Task[None] | None = None
         self._connect_soon: asyncio.Handle | None = None  # a connect asked for now, not a timer
         self._retry_at: float | None = None  # connect retry deadline
@@ -260,7 +261,11 @@ class Peer:
             reason = getattr(error, "strerror", None) or type(error).__name__
             if self.established is None:
                 self.last_error = f"connect: {reason}"
-            log.info("connect failed", extra={"neighbor": self.address, "reason": reason})
+            repeated = self._connect_failure == reason  # one line per change, not one per retry
+            self._connect_failure = reason
+            (log.debug if repeated else log.info)(
+                "connect failed", extra={"neighbor": self.address, "reason": reason}
+            )
             self._retry_later()
             return
         self._connect_task = None
@@ -376,6 +381,7 @@ class Peer:
         self.negotiated = negotiated
         self.established_at = self.clock()
         self._attempt = 0
+        self._connect_failure = None
         self._cancel_connect()
         self.end_of_rib_received.clear()
         self.end_of_rib_sent.clear()
