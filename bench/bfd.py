@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rackroute.cli.progress import live_progress
 from rackroute.lab.daemons import chown_tree
 from rackroute.lab.frr import FRR_USER, FrrRouter
 from rackroute.lab.harness import Lab
@@ -136,12 +139,18 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
         cpu_before = {"rackroute": cpu_seconds(ours.pid), "frr": cpu_seconds(frr_pid)}
         frr_downs_before = len(frr.downs())
         end = time.monotonic() + arguments.duration
-        while (left := end - time.monotonic()) > 0:
-            time.sleep(min(60.0, left))
-            ours_down = sum(1 for e in rackroute_events(log) if e["event"] == "SessionDown")
-            print(
-                f"  {arguments.duration - max(0.0, end - time.monotonic()):5.0f} s: Downs rackroute {ours_down}, FRR {len(frr.downs()) - frr_downs_before}"
-            )
+        with live_progress(Console(stderr=True), "bench/bfd") as progress:
+            assert progress is not None
+            measured = progress.start("measured", round(arguments.duration), "s")
+            while (left := end - time.monotonic()) > 0:
+                time.sleep(min(60.0, left))
+                ours_down = sum(1 for e in rackroute_events(log) if e["event"] == "SessionDown")
+                done = arguments.duration - max(0.0, end - time.monotonic())
+                measured.update(round(done))
+                progress.line(
+                    f"{done:5.0f} s: Downs rackroute {ours_down}, FRR {len(frr.downs()) - frr_downs_before}"
+                )
+            measured.end()
         window = time.time() - window_start
         cpu_after = {"rackroute": cpu_seconds(ours.pid), "frr": cpu_seconds(frr_pid)}
         memory = {

@@ -34,6 +34,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rackroute.cli.progress import live_progress
 from rackroute.control.resources.client import ResourceClient
 from rackroute.control.resources.loader import load_text
 from rackroute.control.store import KindKey, ResourceKey, Store
@@ -337,27 +340,32 @@ async def main(options: argparse.Namespace) -> dict[str, Any]:
     load_before = [round(x, 2) for x in os.getloadavg()]
     context = multiprocessing.get_context("forkserver")
     backends: dict[str, Any] = {}
+    console = Console(stderr=True)
     try:
-        with context.Pool(8) as pool:
-            print("sqlite ...", flush=True)
+        with (
+            context.Pool(8) as pool,
+            live_progress(console, "bench/datastore", first="sqlite ...") as progress,
+        ):
+            assert progress is not None
             backends["sqlite"] = await measure_backend(
                 f"sqlite://{work}/bench.db", pool, options.rounds, options.quick
             )
-            print(backends["sqlite"], flush=True)
+            progress.step(f"sqlite: {backends['sqlite']}")
+            progress.status("etcd 1 member ...")
             with LocalCluster(1, base_dir=work / "etcd1") as single:
-                print("etcd 1 member ...", flush=True)
                 backends["etcd, 1 member"] = await measure_backend(
                     single.url, pool, options.rounds, options.quick
                 )
-                print(backends["etcd, 1 member"], flush=True)
+                progress.step(f"etcd, 1 member: {backends['etcd, 1 member']}")
+                progress.status("etcd client floor ...")
                 floor = await client_floor(single, 500 if options.quick else 2000)
-                print(floor, flush=True)
+                progress.step(f"etcd client floor: {floor}")
+            progress.status("etcd 3 members ...")
             with LocalCluster(3, base_dir=work / "etcd3") as three:
-                print("etcd 3 members ...", flush=True)
                 backends["etcd, 3 members"] = await measure_backend(
                     three.url, pool, options.rounds, options.quick
                 )
-                print(backends["etcd, 3 members"], flush=True)
+                progress.step(f"etcd, 3 members: {backends['etcd, 3 members']}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sqlite, etcd3 = backends["sqlite"], backends["etcd, 3 members"]

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rackroute.cli.progress import live_progress
 from rackroute.control.ipam import AssignRequest, NodeAllocator
 from rackroute.datastore import open_store
 from rackroute.datastore.members import LocalCluster
@@ -139,18 +142,25 @@ def main() -> None:
     cluster = LocalCluster(3, base_dir=work / "etcd")
     cluster.start()
     cases: list[dict[str, Any]] = []
+    every = [
+        (backend, pool_name, pool, layout, allocators, nodes)
+        for backend in ("sqlite", "etcd")
+        for pool_name, pool in POOLS.items()
+        for layout, (allocators, nodes) in LAYOUTS.items()
+    ]
     try:
-        for backend in ("sqlite", "etcd"):
-            for pool_name, pool in POOLS.items():
-                for layout, (allocators, nodes) in LAYOUTS.items():
-                    tag = f"rrt{len(cases)}"
-                    url = (
-                        f"sqlite://{work}/{tag}.db" if backend == "sqlite" else f"{cluster.url}?prefix=/{tag}"
-                    )
-                    result = run_case(url, pool, allocators, nodes, total)
-                    result.update(backend=backend, pool=pool_name, layout=layout)
-                    cases.append(result)
-                    print(json.dumps(result), flush=True)
+        with (
+            live_progress(Console(stderr=True), "bench/ipam") as progress,
+            progress.phase("cases", len(every), "cases") as advance,  # type: ignore[union-attr]
+        ):
+            for backend, pool_name, pool, layout, allocators, nodes in every:
+                tag = f"rrt{len(cases)}"
+                url = f"sqlite://{work}/{tag}.db" if backend == "sqlite" else f"{cluster.url}?prefix=/{tag}"
+                result = run_case(url, pool, allocators, nodes, total)
+                result.update(backend=backend, pool=pool_name, layout=layout)
+                cases.append(result)
+                print(json.dumps(result), flush=True)
+                advance()
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -33,6 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rackroute.cli.progress import live_progress
 from rackroute.control.lb.assign import assign
 from rackroute.control.lb.pools import Pool
 from rackroute.control.lb.reconcile import reconcile
@@ -240,11 +243,19 @@ def main() -> None:
         "load_before": load_before,
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "pure": [pure(arguments.services, "2001:db8::/64"), pure(arguments.services, "2001:db8::/112")],
     }
     directory = Path(tempfile.mkdtemp(prefix="rrt-"))
     try:
-        report["controller"] = asyncio.run(through_controller(arguments.latency, directory))
+        with live_progress(Console(stderr=True), "bench/lb", first="pure assignment ...") as progress:
+            assert progress is not None
+            with progress.phase("pure assignment", 2, "pools") as advance:
+                report["pure"] = []
+                for cidr in ("2001:db8::/64", "2001:db8::/112"):
+                    report["pure"].append(pure(arguments.services, cidr))
+                    advance()
+            progress.status(f"{arguments.latency} Services through the controller ...")
+            report["controller"] = asyncio.run(through_controller(arguments.latency, directory))
+            progress.step("through the controller: done")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     report["load_after"] = [round(x, 1) for x in os.getloadavg()]

@@ -46,7 +46,7 @@ class Progress:
     def line(self, text: str) -> None:
         """A plain line (above the live display on a terminal)."""
         console = self.live.console if self.live is not None else self.console
-        console.print(f"  {text}", style="dim", highlight=False)
+        console.print(f"  {text}", style="dim", highlight=False, soft_wrap=True)  # whole lines, never cut
 
     def status(self, text: str) -> None:
         """What the spinner says is under way (terminal only)."""

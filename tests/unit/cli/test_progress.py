@@ -42,6 +42,11 @@ def test_piped_progress_is_plain_lines_one_per_step_and_phase() -> None:
     assert re.fullmatch(f"  validated: 20 documents in {SECONDS}", lines[1])
     assert re.fullmatch(f"  wrote in one transaction: 12 changes in {SECONDS}", lines[2])
     assert len(lines) == 3
+    progress_long = Console(file=io.StringIO(), force_terminal=False, width=40)
+    with live_progress(progress_long, "bench") as long_lines:
+        assert long_lines is not None
+        long_lines.step("x" * 100)
+    assert progress_long.file.getvalue() == "  " + "x" * 100 + "\n"  # type: ignore[attr-defined]  # not cut at 40
     assert "\x1b" not in out.getvalue()  # no cursor movement, no colour codes
 
 
