@@ -59,7 +59,11 @@ class GroupExports:
         return group is not None and neighbour.peer.address in group.attached(family)
 
     def view(self, neighbour: Neighbour, family: Family) -> GroupView:
-        return GroupView(self.loc_rib(family), self.record_for(neighbour, family), neighbour.peer.address)
+        group = self.groups.get(neighbour.profile)
+        count = None if group is None else group.counted(family)
+        return GroupView(
+            self.loc_rib(family), self.record_for(neighbour, family), neighbour.peer.address, count
+        )
 
     def detach(self, neighbour: Neighbour, family: Family | None = None, *, keep: bool = True) -> None:
         """Stop sharing: with ``keep``, what the neighbour was sent is copied into its own table
@@ -160,5 +164,5 @@ class GroupExports:
                 if sent.get(prefix) is not advertisement:
                     announce.setdefault(advertisement, []).append(prefix)
             withdraw = [prefix for prefix in sent if prefix not in seen]
-        group.members.setdefault(family, set()).add(address)
+        group.join(family, address, loc_rib, record_for)
         return Export(family, announce, withdraw)

@@ -75,16 +75,43 @@ class GroupExport:
         return Export(self.family, announce, withdraw)
 
 
+@dataclass(slots=True)
+class SentCount:
+    """How many prefixes a group was sent (have a record) as it last saw the Loc-RIB, and how many
+    of those came from each source: a member was sent ``total - by_source[member]``. Kept up to
+    date by ``ExportGroup.advance`` so that counting what a member was sent (status, /metrics)
+    costs nothing per prefix."""
+
+    total: int = 0
+    by_source: dict[bytes, int] = field(default_factory=dict)
+
+    def change(self, old: Record | None, new: Record | None, count: int) -> None:
+        if old is not None:
+            self.total -= count
+            left = self.by_source[old[1]] - count
+            if left:
+                self.by_source[old[1]] = left
+            else:
+                del self.by_source[old[1]]
+        if new is not None:
+            self.total += count
+            self.by_source[new[1]] = self.by_source.get(new[1], 0) + count
+
+    def sent_to(self, address: bytes) -> int:
+        return self.total - self.by_source.get(address, 0)
+
+
 class ExportGroup:
     """One profile's attached members per family (what they were sent is derived, see above)."""
 
-    __slots__ = ("_by_record", "members", "profile")
+    __slots__ = ("_by_record", "_counts", "members", "profile")
 
     def __init__(self, profile: int) -> None:
         self.profile = profile
         self.members: dict[Family, set[bytes]] = {}
         # The seen table grouped by record, with the Loc-RIB version and view it was computed at.
         self._by_record: dict[Family, tuple[tuple[int, bool], dict[Record, list[bytes]]]] = {}
+        self._counts: dict[Family, SentCount] = {}  # while the family has attached members
 
     def by_record(self, family: Family, loc_rib: LocRib, record_for: RecordFor) -> dict[Record, list[bytes]]:
         """The prefixes as last seen, grouped by record (a full table for members joining in one
@@ -106,6 +133,21 @@ class ExportGroup:
     def attached(self, family: Family) -> set[bytes]:
         return self.members.get(family) or set()
 
+    def join(self, family: Family, address: bytes, loc_rib: LocRib, record_for: RecordFor) -> None:
+        """Attach a member; the first one of a family starts the group's count from the Loc-RIB as
+        the group's later batches will see it (its journal's befores, one walk per attach)."""
+        members = self.members.setdefault(family, set())
+        if not members:
+            count = SentCount()
+            for _, record in records(loc_rib, RecordMemo(record_for)):
+                count.change(None, record, 1)
+            self._counts[family] = count
+        members.add(address)
+
+    def counted(self, family: Family) -> SentCount | None:
+        """The family's count while it has attached members."""
+        return self._counts.get(family)
+
     def detach(self, family: Family, address: bytes) -> None:
         members = self.members.get(family)
         if members is None or address not in members:
@@ -114,6 +156,7 @@ class ExportGroup:
         if not members:
             del self.members[family]
             self._by_record.pop(family, None)
+            self._counts.pop(family, None)
 
     def advance(
         self,
@@ -126,7 +169,7 @@ class ExportGroup:
     ) -> GroupExport:
         """What every member is sent for ``prefixes``, whose Routes went from ``befores`` (as the
         group last saw them) to ``currents``; ``boundaries`` delimit runs sharing a current Route."""
-        builder = _Builder(family, self.attached(family))
+        builder = _Builder(family, self.attached(family), self._counts.get(family))
         if not prefixes:
             return builder.result()
         self._by_record.pop(family, None)
@@ -206,15 +249,18 @@ def _action(before: Advertisement | None, after: Advertisement | None) -> Action
 class _Builder:
     """Collects one batch's segments and per-member extras."""
 
-    __slots__ = ("extra", "family", "members", "segments")
+    __slots__ = ("count", "extra", "family", "members", "segments")
 
-    def __init__(self, family: Family, members: set[bytes]) -> None:
+    def __init__(self, family: Family, members: set[bytes], count: SentCount | None = None) -> None:
         self.family = family
         self.members = members
+        self.count = count
         self.segments: dict[tuple[Advertisement | None, tuple[bytes, ...]], Segment] = {}
         self.extra: dict[bytes, tuple[dict[Advertisement, list[bytes]], list[bytes]]] = {}
 
     def change(self, old: Record | None, new: Record | None, keys: Sequence[bytes]) -> None:
+        if self.count is not None:
+            self.count.change(old, new, len(keys))
         before, old_source = old if old is not None else (None, None)
         after, new_source = new if new is not None else (None, None)
         common = _action(before, after)
@@ -251,10 +297,13 @@ class GroupView(Mapping[bytes, Advertisement]):
     """What one attached member was sent: the group's records as it last saw the Loc-RIB, without
     the member's own routes."""
 
-    def __init__(self, loc_rib: LocRib, record_for: RecordFor, address: bytes) -> None:
+    def __init__(
+        self, loc_rib: LocRib, record_for: RecordFor, address: bytes, count: SentCount | None = None
+    ) -> None:
         self._loc_rib = loc_rib
         self._record = RecordMemo(record_for)
         self._address = address
+        self._count = count
 
     def __getitem__(self, key: bytes) -> Advertisement:
         record = self._record(key, self._loc_rib.before(key))
@@ -267,4 +316,6 @@ class GroupView(Mapping[bytes, Advertisement]):
         return (prefix for prefix, record in records(self._loc_rib, self._record) if record[1] != address)
 
     def __len__(self) -> int:
+        if self._count is not None:  # kept by the group: no walk over the Loc-RIB
+            return self._count.sent_to(self._address)
         return sum(1 for _ in self)

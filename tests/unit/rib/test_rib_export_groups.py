@@ -81,6 +81,8 @@ def test_every_neighbour_of_a_group_is_sent_what_it_would_be_sent_on_its_own(his
                 rib.reset_adj_rib_out(address, V4)
                 results.append(comparable(rib.full_export(address, V4)))
             assert results[0] == results[1]
+            for each in EVERYONE:
+                assert len(shared.adj_rib_out(each.address, V4)) == len(alone.adj_rib_out(each.address, V4))
             continue
         changed = apply(shared, step)
         assert changed == apply(alone, step)
@@ -92,6 +94,8 @@ def test_every_neighbour_of_a_group_is_sent_what_it_would_be_sent_on_its_own(his
         for address in addresses:
             assert comparable(mine[address]) == comparable(reference[address])
             assert dict(shared.adj_rib_out(address, V4)).keys() == dict(alone.adj_rib_out(address, V4)).keys()
+            # The group's kept count (no walk) says the same as walking what was sent.
+            assert len(shared.adj_rib_out(address, V4)) == len(alone.adj_rib_out(address, V4))
 
 
 def test_a_client_is_never_sent_its_own_route_and_the_others_share_one_segment() -> None:
