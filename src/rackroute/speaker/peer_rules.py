@@ -3,6 +3,7 @@ collision, how long to wait before connecting again, what a prefix count calls f
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from enum import Enum
@@ -15,6 +16,7 @@ from ..net.family import Family
 from .config import MaxPrefixAction, MaxPrefixes
 
 MAX_CONNECT_DELAY = 60.0
+FIRST_RETRY = 0.2  # the first retry after a failed or lost connection (connect_delay)
 # RFC 9687 §3: NOTIFICATION error code 8, "Send Hold Timer Expired" (subcode 0), and the default
 # send hold time: the larger of 8 minutes and twice the negotiated hold time.
 SEND_HOLD_TIMER_EXPIRED = Notification(8, 0)
@@ -78,9 +80,20 @@ def new_connection_loses(
 
 
 def connect_delay(connect_retry: float, attempt: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff from ``connect_retry``, capped at 60 s, with jitter downwards so that two
-    neighbours that failed together do not retry in lockstep."""
-    base = min(connect_retry * 2.0 ** min(attempt, 16), MAX_CONNECT_DELAY)
+    """How long to wait before connection attempt ``attempt + 1`` (0: the first retry).
+
+    A first retry after ``FIRST_RETRY`` (or ``connect_retry`` if shorter), doubling up to
+    ``connect_retry`` and on from there to ``MAX_CONNECT_DELAY``. A refused connection is often
+    transient (a ToR still clearing the old dynamic neighbour of a session we just closed, a peer's
+    listener coming up): retrying only after the whole ConnectRetry interval made a new session wait
+    1-2 intervals. Jittered downwards to 75-100 % (RFC 4271 §10) so that neighbours that failed together
+    do not retry in lockstep. For 5 s: 0.2, 0.4, 0.8, 1.6, 3.2, 5, 10, 20, 40, 60 s (less jitter)."""
+    first = min(FIRST_RETRY, connect_retry)
+    ramp = max(0, math.ceil(math.log2(connect_retry / first) - 1e-9))  # doublings below connect_retry
+    if attempt < ramp:
+        base = first * 2.0**attempt
+    else:
+        base = min(connect_retry * 2.0 ** min(attempt - ramp, 16), MAX_CONNECT_DELAY)
     uniform = rng.uniform if rng is not None else random.uniform
     return base * uniform(0.75, 1.0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from rackroute.bgp.capabilities import GracefulRestart
@@ -39,12 +40,20 @@ def test_two_connections_the_same_way_round_keep_the_newer() -> None:
     assert not new_connection_loses(False, False, ours=HIGH, theirs=LOW)
 
 
-def test_backoff_doubles_from_connect_retry_with_jitter_and_caps_at_60_s() -> None:
+def test_backoff_retries_soon_first_then_doubles_through_connect_retry_with_jitter_to_60_s() -> None:
     rng = random.Random(7)
-    delays = [connect_delay(5.0, attempt, rng) for attempt in range(8)]
-    assert 3.75 <= delays[0] <= 5.0 and 7.5 <= delays[1] <= 10.0
-    assert all(45.0 <= delay <= 60.0 for delay in delays[4:])
+    delays = [connect_delay(5.0, attempt, rng) for attempt in range(12)]
+    assert 0.15 <= delays[0] <= 0.2 and 0.3 <= delays[1] <= 0.4  # a refused connect is often transient
+    assert 2.4 <= delays[4] <= 3.2 and 3.75 <= delays[5] <= 5.0 and 7.5 <= delays[6] <= 10.0
+    assert all(45.0 <= delay <= 60.0 for delay in delays[9:])
+    assert all(later > earlier * 1.1 for earlier, later in itertools.pairwise(delays[:10]))
     assert len({round(connect_delay(5.0, 0), 6) for _ in range(20)}) > 1  # jittered
+
+
+def test_backoff_with_a_connect_retry_below_the_first_retry_starts_from_it() -> None:
+    rng = random.Random(3)
+    assert 0.075 <= connect_delay(0.1, 0, rng) <= 0.1
+    assert 0.15 <= connect_delay(0.1, 1, rng) <= 0.2
 
 
 def test_cease_is_wrapped_in_hard_reset_only_when_both_sides_set_the_n_bit() -> None:
