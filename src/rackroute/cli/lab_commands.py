@@ -48,6 +48,11 @@ class Datastores(StrEnum):
     ETCD = "etcd"
 
 
+class Pods(StrEnum):
+    CNI = "cni"
+    PODMAN = "podman"
+
+
 class Switches(StrEnum):
     RACKROUTE = "rackroute"
     FRR = "frr"
@@ -103,6 +108,13 @@ def up_command(
     bfd: Annotated[
         bool, typer.Option("--bfd", help="BFD 300 ms x 3 between nodes and ToRs (topology bfd:)")
     ] = False,
+    pods: Annotated[
+        Pods,
+        typer.Option(
+            "--pods",
+            help="cni: the lab execs rackroute-cni as kubelet's runtime would; podman: podman runs them",
+        ),
+    ] = Pods.CNI,
     json_output: JsonOption = False,
 ) -> None:
     """Build the topology's namespaces, links and addresses, start every speaker, wait for routes."""
@@ -123,6 +135,7 @@ def up_command(
                 timeout=timeout,
                 log=log,
                 bfd=bfd,
+                pods=pods.value,
             )
     except (LabError, TopologyError) as error:
         raise _fail(str(error)) from None

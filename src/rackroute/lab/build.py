@@ -9,6 +9,7 @@ Everything goes through the harness's ``Lab``, which records each namespace and 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -26,12 +27,14 @@ from .frr import FrrRouter
 from .harness import CleanupReport, Lab, LabState, cleanup, gated
 from .netns import Namespace
 from .plan import BRIDGE, LabPlan, Member, Observed
+from .podman import LabPodman, require_podman
 from .speaker_runner import listening
 from .state import (
     INFO_FILE_NAME,
     DatastoreKind,
     LabError,
     LabInfo,
+    PodKind,
     SwitchKind,
     lab_directory,
     leftovers,
@@ -95,10 +98,13 @@ def lab_up(
     timeout: float = 90.0,
     log: Log | None = None,
     bfd: bool = False,
+    pods: PodKind = "cni",
 ) -> UpReport:
     say = log or (lambda text: None)
     started = time.monotonic()
     topology = load_topology(topology_file)
+    if pods == "podman":
+        require_podman()
     if bfd and topology.bfd is None:
         topology = topology.model_copy(update={"bfd": Bfd()})  # 300 ms x 3
     if topology.bfd is not None and switches != "rackroute":
@@ -113,11 +119,12 @@ def lab_up(
     lab = Lab(topology.name, run_id=topology.name, state_dir=directory, gate_on_record=True)
     info = LabInfo(topology.name, directory, switches, str(topology_file.resolve()), topology)
     info.datastore = datastore
+    info.pods = pods
     if datastore == "etcd":
         info.etcd_endpoints = etcd.endpoints(info)
     info.write()
     try:
-        namespaces = build_network(lab, info.plan, say)
+        namespaces = build_network(lab, info.plan, say, pods=pods)
         built = time.monotonic() - started
         say(
             f"network built in {built:.1f} s: {len(namespaces)} namespaces {namespace_prefix(topology.name)}*"
@@ -125,6 +132,8 @@ def lab_up(
         start_daemons(lab, info, namespaces, say)
         start_pods(lab, info, namespaces, say)
     except BaseException:
+        for problem in LabPodman(info).remove_all() if pods == "podman" else []:
+            say(f"cleanup: {problem}")
         report = lab.close()
         for problem in report.problems:
             say(f"cleanup: {problem}")
@@ -144,9 +153,13 @@ def lab_up(
     return UpReport(info, times, built, ready)
 
 
-def build_network(lab: Lab, plan: LabPlan, say: Log) -> dict[str, Namespace]:
+def build_network(lab: Lab, plan: LabPlan, say: Log, *, pods: PodKind = "cni") -> dict[str, Namespace]:
+    """Every member's namespace (a pod's comes from podman later with ``--pods podman``), links,
+    addresses and static routes."""
     namespaces: dict[str, Namespace] = {}
     for member in plan.members.values():
+        if member.role == "pod" and pods == "podman":
+            continue
         namespaces[member.name] = lab.add_namespace(
             member.name,
             forwarding=member.router,
@@ -167,6 +180,8 @@ def build_network(lab: Lab, plan: LabPlan, say: Log) -> dict[str, Namespace]:
             bridge=link.bridge,
         )
     for member in plan.members.values():
+        if member.name not in namespaces:
+            continue
         namespace = namespaces[member.name]
         for address in member.loopback:
             namespace.add_address("lo", address)
@@ -237,7 +252,10 @@ def start_pods(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: L
     for member in info.plan.of_role("node"):
         socket_path = control_plane.cni_socket(info, member.name)
         wait_until(socket_path.exists, timeout=SPEAKER_START_TIMEOUT, what=f"the CNI socket of {member.name}")
-    addresses, interfaces = control_plane.attach_pods(info, say)
+    if info.pods == "podman":
+        addresses, interfaces = start_podman_pods(lab, info, namespaces, say)
+    else:
+        addresses, interfaces = control_plane.attach_pods(info, say)
     blocks = control_plane.held_blocks(info)
     info.set_observed(
         Observed(addresses, interfaces, {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")})
@@ -263,6 +281,31 @@ def start_pods(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: L
                 responder_argv(info.name, member),
                 log_path=info.member_directory(member.name) / "responder.log",
             )
+
+
+def start_podman_pods(
+    lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: Log
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``--pods podman``: every pod a podman container on its node's network (podman execs
+    rackroute-cni), its namespace then named as the lab's member: (pod -> address, pod -> host-side
+    interface, read from the node's /32 route to it)."""
+    podman = LabPodman(info)
+    podman.install({node: control_plane.cni_socket(info, node) for node in info.plan.pods})
+    addresses: dict[str, str] = {}
+    interfaces: dict[str, str] = {}
+    for node, pods in info.plan.pods.items():
+        for pod in pods:
+            pid, address = podman.start(node, pod)
+            if not address:
+                raise LabError(f"podman started {pod} on {node} without an address")
+            namespaces[pod] = lab.attach_namespace(pod, pid)
+            addresses[pod] = address
+            routes = json.loads(namespaces[node].ip("-j", "route", "show", f"{address}/32") or "[]")
+            if not routes or "dev" not in routes[0]:
+                raise LabError(f"{node} has no route to its pod {pod} ({address})")
+            interfaces[pod] = str(routes[0]["dev"])
+    say(f"{len(addresses)} pods started by podman through rackroute-cni")
+    return addresses, interfaces
 
 
 def wait_speaker_ready(
@@ -323,7 +366,16 @@ def lab_down(name: str) -> CleanupReport:
             )
         raise LabError(f"no lab named {name!r} is up")
     stop_unrecorded_gates(state_file)
+    podman_problems: list[str] = []
+    if (directory / INFO_FILE_NAME).exists():
+        info = LabInfo.read(directory)
+        if info.pods == "podman":  # while the agents run: podman rm's CNI DEL releases the addresses
+            podman_problems = LabPodman(info).remove_all()
     report = cleanup(state_file)
+    if podman_problems:
+        report = CleanupReport(
+            report.stopped, report.deleted_namespaces, (*podman_problems, *report.problems)
+        )
     if report.clean:
         remove_directory(name)
     elif (directory / INFO_FILE_NAME).exists():

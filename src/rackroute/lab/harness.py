@@ -235,6 +235,19 @@ class Lab:
         self.log(f"namespace {namespace.name}")
         return namespace
 
+    def attach_namespace(self, short_name: str, pid: int) -> Namespace:
+        """Name the network namespace of process ``pid`` (a container's, made by its runtime) as a
+        member of the lab (``ip netns attach``); recorded first, so ``cleanup`` deletes the name."""
+        if short_name in self.namespaces:
+            raise ValueError(f"namespace {short_name!r} already exists in this lab")
+        namespace = Namespace(f"{self.prefix}{short_name}", short_name)
+        self._state.namespaces.append(namespace.name)
+        self._state.write(self.state_file)
+        netns.run_host(["ip", "netns", "attach", namespace.name, str(pid)])
+        self.namespaces[short_name] = namespace
+        self.log(f"namespace {namespace.name} (of pid {pid})")
+        return namespace
+
     def add_bridge(self, namespace: Namespace, name: str, *, addresses: Sequence[str] = ()) -> None:
         """A bridge inside ``namespace`` (the rack's L2 segment, with the ToR's address on it)."""
         netns.add_bridge(namespace.name, name)

@@ -28,6 +28,8 @@ SwitchKind = Literal["rackroute", "frr"]
 SWITCH_KINDS: tuple[SwitchKind, ...] = ("rackroute", "frr")
 DatastoreKind = Literal["sqlite", "etcd"]
 DATASTORE_KINDS: tuple[DatastoreKind, ...] = ("sqlite", "etcd")
+PodKind = Literal["cni", "podman"]  # the lab plays kubelet (exec'ing rackroute-cni), or podman runs them
+POD_KINDS: tuple[PodKind, ...] = ("cni", "podman")
 INFO_FILE_NAME = "lab-info.json"
 NAMESPACE_PREFIX = "rrt-"
 
@@ -62,6 +64,7 @@ class LabInfo:
     observed: Observed | None = None  # what the control plane gave the pods (after `lab up` ran them)
     datastore: DatastoreKind = "sqlite"
     etcd_endpoints: tuple[str, ...] = ()  # "host:port" of each member, with datastore "etcd"
+    pods: PodKind = "cni"
     _plan: LabPlan | None = field(default=None, repr=False)
 
     @property
@@ -109,6 +112,7 @@ class LabInfo:
             "observed": self.observed.to_json() if self.observed is not None else None,
             "datastore": self.datastore,
             "etcd_endpoints": list(self.etcd_endpoints),
+            "pods": self.pods,
         }
 
     def write(self) -> None:
@@ -134,6 +138,7 @@ class LabInfo:
             observed=Observed.from_json(data["observed"]) if data.get("observed") else None,
             datastore="etcd" if data.get("datastore") == "etcd" else "sqlite",
             etcd_endpoints=tuple(str(e) for e in data.get("etcd_endpoints", ())),
+            pods="podman" if data.get("pods") == "podman" else "cni",
         )
 
     # --- processes recorded in lab.json --------------------------------------------------------
