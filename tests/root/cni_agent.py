@@ -1,18 +1,30 @@
-"""The agent's CNI half alone, for kernel tests: ``python cni_agent.py SOCKET CIDR [CIDR6]``.
+"""The agent's CNI half alone, for kernel and runtime tests.
 
-Run inside a node namespace (``ip netns exec``); serves the CNI socket with ``PodNetwork`` over a
-small in-memory address source (the next free address of each CIDR per handle) until stdin closes.
+    python cni_agent.py SOCKET CIDR [CIDR6]                 in-memory addresses (next free of each CIDR)
+    python cni_agent.py SOCKET --store URL --node NAME      the node's IPAM allocator over a datastore
+    ... --record FILE                                       one JSON line per assign/release it serves
+
+Run inside a node namespace (``ip netns exec``); serves the CNI socket with ``PodNetwork`` until stdin
+closes. ``--store`` is the agent's own address source (``AllocatorAddresses`` over ``NodeAllocator``:
+blocks with the node's affinity, IPAM handles naming the pod); ``--record`` writes what reached the
+address source (the handle and the pod's namespace, name and UID from CNI_ARGS) for a test to read.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
+import json
 import sys
+from pathlib import Path
 
+from rackroute.agent.addresses import AllocatorAddresses
 from rackroute.agent.cni_requests import Interface, PodAttachment
 from rackroute.agent.cni_server import CniServer
-from rackroute.agent.pod_network import PodNetwork
+from rackroute.agent.pod_network import PodAddresses, PodNetwork
+from rackroute.control.ipam import NodeAllocator
+from rackroute.datastore import open_store
 
 
 class MemoryAddresses:
@@ -43,13 +55,77 @@ class MemoryAddresses:
         return None
 
 
+class RecordedAddresses:
+    """Another address source, with each assign and release appended to ``path`` as a JSON line."""
+
+    def __init__(self, inner: PodAddresses, path: Path) -> None:
+        self.inner = inner
+        self.path = path
+
+    def _record(self, entry: dict[str, object]) -> None:
+        with self.path.open("a") as file:
+            file.write(json.dumps(entry) + "\n")
+
+    async def assign(self, attachment: PodAttachment) -> list[Interface]:
+        addresses = await self.inner.assign(attachment)
+        self._record(
+            {
+                "op": "assign",
+                "handle": attachment.handle,
+                "container_id": attachment.container_id,
+                "namespace": attachment.pod_namespace,
+                "pod": attachment.pod_name,
+                "uid": attachment.pod_uid,
+                "addresses": [str(a) for a in addresses],
+            }
+        )
+        return addresses
+
+    async def addresses_of(self, handle: str) -> list[Interface]:
+        return await self.inner.addresses_of(handle)
+
+    async def release(self, handle: str) -> list[Interface]:
+        addresses = await self.inner.release(handle)
+        self._record({"op": "release", "handle": handle, "addresses": [str(a) for a in addresses]})
+        return addresses
+
+    async def handles(self, network: str) -> list[str]:
+        return await self.inner.handles(network)
+
+    async def ready(self) -> str | None:
+        return await self.inner.ready()
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cni_agent.py")
+    parser.add_argument("socket")
+    parser.add_argument("cidrs", nargs="*", help="in-memory addresses from these CIDRs")
+    parser.add_argument("--store", help="datastore URL: the node's IPAM allocator instead")
+    parser.add_argument("--node", help="the node's name in the datastore (with --store)")
+    parser.add_argument("--record", type=Path, help="append each assign/release to this file")
+    args = parser.parse_args(argv)
+    if bool(args.store) == bool(args.cidrs) or bool(args.store) != bool(args.node):
+        parser.error("give CIDRs, or --store with --node")
+    return args
+
+
 async def main() -> None:
-    socket_path, *cidrs = sys.argv[1:]
-    server = CniServer(PodNetwork(MemoryAddresses(cidrs)), socket_path)
+    args = arguments(sys.argv[1:])
+    store = await open_store(args.store) if args.store else None
+    addresses: PodAddresses = (
+        AllocatorAddresses(NodeAllocator(store, args.node)) if store else MemoryAddresses(args.cidrs)
+    )
+    if args.record:
+        addresses = RecordedAddresses(addresses, args.record)
+    server = CniServer(PodNetwork(addresses), args.socket)
     await server.start()
     print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await server.close()
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    finally:
+        await server.close()
+        if store:
+            await store.close()
 
 
 if __name__ == "__main__":

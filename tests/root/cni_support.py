@@ -16,3 +16,8 @@ def sh(*argv: str) -> str:
     if result.returncode:
         raise AssertionError(f"`{' '.join(argv)}` failed: {result.stderr.strip()}")
     return result.stdout
+
+
+def rackroute(*args: str) -> str:
+    """The rackroute CLI of this interpreter (``rackroute cni install`` writes the plugin with it)."""
+    return sh(sys.executable, "-m", "rackroute.cli.main", *args)

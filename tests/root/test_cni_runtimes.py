@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cni_support import sh
+from cni_support import rackroute, sh
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -45,10 +44,6 @@ def require_runtimes() -> None:
     )
     if missing:
         pytest.fail(f"container runtime tests need: apt-get install -y {' '.join(missing)}")
-
-
-def rackroute(*args: str) -> str:
-    return sh(sys.executable, "-m", "rackroute.cli.main", *args)
 
 
 @pytest.fixture(scope="module")
