@@ -230,6 +230,9 @@ class SpeakerBridge:
 
     async def _start(self, config: SpeakerConfig) -> None:
         if self.fib is None and config.fib.enabled:
+            from .lean_imports import lazy_pyroute2
+
+            lazy_pyroute2()  # the fib's part of pyroute2, not all of it (lean_imports)
             from ..fib.manager import open_fib  # pyroute2: only when the kernel is programmed
             from ..fib.settings import FibSettings
 
