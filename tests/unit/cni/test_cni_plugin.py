@@ -233,3 +233,28 @@ def test_a_garbled_answer_is_an_io_error(agent_socket: tuple[str, list[bytes], l
     answers.append(b'{"result": ')
     code, output = exec_plugin(ENV, stdin({**CONFIG, "agentSocket": path}))
     assert code == 1 and output["code"] == plugin.IO_FAILURE
+
+
+@pytest.mark.parametrize("data", [b'{"cniVersion": "1.0.0"', b"", b'{"cniVersion": "1.0.0"} x'])
+def test_installed_form_reports_undecodable_config_as_decode_failure(data: bytes) -> None:
+    code, output = exec_plugin(ENV, data)
+    assert code == 1 and output["code"] == plugin.DECODE_FAILURE and output["msg"]
+
+
+def test_installed_form_imports_neither_json_nor_socket_nor_typing_on_the_success_path(
+    agent_socket: tuple[str, list[bytes], list[bytes]],
+) -> None:
+    path, _, answers = agent_socket
+    answers.append(b'{"result": null}')
+    env = {**ENV, "CNI_COMMAND": "DEL", "PATH": os.environ.get("PATH", "/usr/bin")}
+    result = subprocess.run(
+        [os.path.realpath(sys.executable), "-I", "-S", "-X", "importtime", str(PLUGIN)],
+        input=stdin({**CONFIG, "agentSocket": path}),
+        env=env,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout == b"", result
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()}
+    assert not imported & {"json", "socket", "typing", "re", "enum"}, sorted(imported)
