@@ -4,28 +4,32 @@ STYLE pattern 13: the event loop owns the speaker, the FIB, the CNI counters and
 nothing here holds a metric object that the hot paths update (no per-event lock). Each collector
 (``metrics_speaker``, ``metrics_agent``, ``metrics_store``, ``metrics_cluster``) builds its metric
 families from snapshots and plain counters inside ``collect()``, which ``prometheus_client`` calls
-on the scrape, on the same event loop (the aiohttp handler runs there), so a scrape sees one
+on the scrape, on the same event loop (the HTTP handler runs there), so a scrape sees one
 consistent moment of the owners.
 
 ``MetricsServer(registry, endpoint)`` serves ``GET /metrics`` (text format 0.0.4, or OpenMetrics when
 the scraper asks for it) on its own TCP address (``--metrics-listen``: Prometheus scrapes from
-another host, unlike the loopback-only control API); ``add_metrics_route(app, registry)`` adds the
-same handler to an existing aiohttp application (``speaker run``'s control API, the dashboard).
+another host, unlike the loopback-only control API) with ``http_server`` (h11, no aiohttp in a node's
+process); ``add_metrics_route(app, metrics)`` adds the same endpoint to an existing application: an
+``http_server.HttpApp`` (``speaker run``'s control API) or an aiohttp one (the dashboard).
 Names and labels, and how they map onto MetalLB's and GoBGP's exporters: docs/metrics.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from ..agent.pod_network import Durations
 from .endpoint import TcpEndpoint, parse_endpoint
+from .http_server import HttpApp, HttpServer, Request, Response, bind_tcp_socket, text_response
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DEFAULT_AGENT_METRICS = "0.0.0.0:9473"
 
@@ -126,7 +130,18 @@ def exposition(metrics: Metrics, accept: str | None) -> tuple[bytes, str]:
     return metrics.text(), TEXT_CONTENT_TYPE
 
 
+def metrics_endpoint(metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        body, content_type = exposition(metrics, request.headers.get("accept"))
+        return Response(200, body, content_type)
+
+    return handle
+
+
 def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The same endpoint as an aiohttp handler (the dashboard's application)."""
+    from aiohttp import web
+
     async def handle(request: web.Request) -> web.Response:
         body, content_type = exposition(metrics, request.headers.get("Accept"))
         response = web.Response(body=body)
@@ -136,8 +151,11 @@ def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.S
     return handle
 
 
-def add_metrics_route(app: web.Application, metrics: Metrics) -> None:
-    app.router.add_get("/metrics", metrics_handler(metrics))
+def add_metrics_route(app: HttpApp | web.Application, metrics: Metrics) -> None:
+    if isinstance(app, HttpApp):
+        app.add_get("/metrics", metrics_endpoint(metrics))
+    else:
+        app.router.add_get("/metrics", metrics_handler(metrics))
 
 
 def parse_metrics_listen(text: str) -> TcpEndpoint:
@@ -152,28 +170,31 @@ class MetricsServer:
     """``GET /metrics`` on ``endpoint``; ``start()`` then ``stop()``."""
 
     def __init__(self, metrics: Metrics, endpoint: TcpEndpoint) -> None:
-        app = web.Application()
-        add_metrics_route(app, metrics)
-        app.router.add_get("/", _index)
+        self.app = HttpApp()
+        add_metrics_route(self.app, metrics)
+        self.app.add_get("/", _index)
         self.endpoint = endpoint
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self.port = endpoint.port
+        self._server: HttpServer | None = None
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.endpoint.host, self.endpoint.port, reuse_address=True)
-        await site.start()
-        server: Any = site._server
-        sockets = server.sockets if server is not None else ()
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        sock = bind_tcp_socket(self.endpoint)
+        self._server = HttpServer(self.app, sock)
+        try:
+            await self._server.start()
+        except BaseException:
+            sock.close()
+            raise
+        self.port = self._server.port or self.port
 
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
 
-async def _index(request: web.Request) -> web.Response:
-    return web.Response(text="rackroute metrics: /metrics\n")
+async def _index(request: Request) -> Response:
+    return text_response("rackroute metrics: /metrics\n")
 
 
 def iterate(*families: Iterable[Metric]) -> Iterator[Metric]:

@@ -13,8 +13,8 @@ Errors are ``{"error": "..."}``: 400 malformed address/prefix/family, 404 unknow
 503 speaker still starting.
 
 Handlers only translate between HTTP and the speaker's public methods (STYLE.md: the API reads
-snapshots, the event loop owns the speaker). aiohttp is the server: asyncio-native, serves unix
-sockets as well as TCP, and is maintained by the aio-libs team.
+snapshots, the event loop owns the speaker). The server is ``http_server`` (h11 over asyncio
+streams, TCP or a unix socket): a node speaker carries this API, and aiohttp cost it 12 MB.
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aiohttp import web
-
 from ..net.family import SUPPORTED_FAMILIES, family_from_name
 from ..speaker.config import ConfigError
 from ..speaker.status import RouteStatus, SpeakerStatus
 from .endpoint import Endpoint, TcpEndpoint, UnixEndpoint, require_loopback
+from .http_server import HttpApp, HttpServer, Request, Response, bind_tcp_socket, json_response
 
 
 class ControlledSpeaker(Protocol):
@@ -73,10 +72,6 @@ class SpeakerHandle:
         self.speaker = speaker
 
 
-SPEAKER = web.AppKey("speaker", SpeakerHandle)
-RELOADER: web.AppKey[Reloader] = web.AppKey("reloader")
-
-
 class ApiError(Exception):
     """An answer other than success: HTTP status and the message for ``{"error": ...}``."""
 
@@ -86,31 +81,45 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def error_response(status: int, message: str) -> Response:
+    return json_response({"error": message}, status=status)
 
 
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+def _routing_error(status: int, reason: str, request: Request) -> Response:
     """Every failure is ``{"error": "..."}`` with its HTTP status, including unknown paths."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error_response(error.status, error.message)
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        return error_response(error.status, f"{error.reason}: {request.method} {request.path}")
+    return error_response(status, f"{reason}: {request.method} {request.path}")
+
+
+def _json_errors(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return error_response(error.status, error.message)
+
+    return handle
 
 
 async def _settle(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def _speaker(request: web.Request) -> ControlledSpeaker:
-    speaker = request.app[SPEAKER].speaker
+class ControlApp(HttpApp):
+    """The control API's routes over one speaker (``create_app``)."""
+
+    def __init__(self, speaker: SpeakerHandle, reloader: Reloader | None) -> None:
+        super().__init__(error=_routing_error)
+        self.speaker = speaker
+        self.reloader = reloader
+
+    def add_route(self, method: str, path: str, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        super().add_route(method, path, _json_errors(handler))
+
+
+def _speaker(app: ControlApp) -> ControlledSpeaker:
+    speaker = app.speaker.speaker
     if speaker is None:
         raise ApiError(503, "the speaker is starting or stopping; try again in a moment")
     return speaker
@@ -120,7 +129,7 @@ def _as_json(value: Any) -> Any:
     return dataclasses.asdict(value)
 
 
-def _neighbor_address(request: web.Request) -> str:
+def _neighbor_address(request: Request) -> str:
     text = request.match_info["address"]
     try:
         address = str(ipaddress.ip_address(text))
@@ -129,7 +138,7 @@ def _neighbor_address(request: web.Request) -> str:
     return address
 
 
-def _prefix_query(request: web.Request) -> str | None:
+def _prefix_query(request: Request) -> str | None:
     """A prefix (its own route) or an address (the routes covering it, most specific first)."""
     text = request.query.get("prefix")
     if not text:
@@ -142,7 +151,7 @@ def _prefix_query(request: web.Request) -> str | None:
         raise ApiError(400, f"bad prefix {text!r}: {error}") from None
 
 
-def _family_query(request: web.Request) -> str | None:
+def _family_query(request: Request) -> str | None:
     text = request.query.get("family")
     if not text:
         return None
@@ -156,92 +165,87 @@ def _family_query(request: web.Request) -> str | None:
     return text
 
 
-async def get_status(request: web.Request) -> web.Response:
-    return web.json_response(_as_json(_speaker(request).status()))
+def create_app(speaker: ControlledSpeaker | SpeakerHandle, reloader: Reloader | None = None) -> ControlApp:
+    app = ControlApp(speaker if isinstance(speaker, SpeakerHandle) else SpeakerHandle(speaker), reloader)
 
+    async def get_status(request: Request) -> Response:
+        return json_response(_as_json(_speaker(app).status()))
 
-async def get_routes(request: web.Request) -> web.Response:
-    prefix = _prefix_query(request)
-    family = _family_query(request)
-    routes = _speaker(request).routes(prefix)
-    return web.json_response([_as_json(r) for r in routes if family is None or r.family == family])
+    async def get_routes(request: Request) -> Response:
+        prefix = _prefix_query(request)
+        family = _family_query(request)
+        routes = _speaker(app).routes(prefix)
+        return json_response([_as_json(r) for r in routes if family is None or r.family == family])
 
+    async def neighbor_action(request: Request, action: str) -> Response:
+        address = _neighbor_address(request)
+        speaker = _speaker(app)
+        method = speaker.reset_neighbor if action == "reset" else speaker.refresh_neighbor
+        try:
+            await _settle(method(address))
+        except LookupError:  # KeyError from the speaker: not configured, or a dynamic one that went away
+            raise ApiError(404, f"no neighbour {address} (configured or dynamic)") from None
+        except ValueError as error:  # e.g. a route refresh of a session that is not Established
+            raise ApiError(409, str(error)) from None
+        return json_response({"neighbor": address, "action": action})
 
-async def _neighbor_action(request: web.Request, action: str) -> web.Response:
-    address = _neighbor_address(request)
-    speaker = _speaker(request)
-    method = speaker.reset_neighbor if action == "reset" else speaker.refresh_neighbor
-    try:
-        await _settle(method(address))
-    except LookupError:  # KeyError from the speaker: not configured, or a dynamic one that went away
-        raise ApiError(404, f"no neighbour {address} (configured or dynamic)") from None
-    except ValueError as error:  # e.g. a route refresh of a session that is not Established
-        raise ApiError(409, str(error)) from None
-    return web.json_response({"neighbor": address, "action": action})
+    async def post_reset(request: Request) -> Response:
+        return await neighbor_action(request, "reset")
 
+    async def post_refresh(request: Request) -> Response:
+        return await neighbor_action(request, "refresh")
 
-async def post_reset(request: web.Request) -> web.Response:
-    return await _neighbor_action(request, "reset")
+    async def post_reload(request: Request) -> Response:
+        if app.reloader is None:
+            raise ApiError(501, "this speaker was started without a configuration file to reload")
+        try:
+            outcome = await app.reloader()
+        except ValueError as error:  # ConfigError, or a change the running speaker cannot apply
+            prefix = "" if isinstance(error, ConfigError) else "cannot apply the configuration: "
+            raise ApiError(422, f"{prefix}{error}") from None
+        return json_response(_as_json(outcome))
 
-
-async def post_refresh(request: web.Request) -> web.Response:
-    return await _neighbor_action(request, "refresh")
-
-
-async def post_reload(request: web.Request) -> web.Response:
-    reloader = request.app.get(RELOADER)
-    if reloader is None:
-        raise ApiError(501, "this speaker was started without a configuration file to reload")
-    try:
-        outcome = await reloader()
-    except ValueError as error:  # ConfigError, or a change the running speaker cannot apply
-        prefix = "" if isinstance(error, ConfigError) else "cannot apply the configuration: "
-        raise ApiError(422, f"{prefix}{error}") from None
-    return web.json_response(_as_json(outcome))
-
-
-def create_app(
-    speaker: ControlledSpeaker | SpeakerHandle, reloader: Reloader | None = None
-) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
-    app[SPEAKER] = speaker if isinstance(speaker, SpeakerHandle) else SpeakerHandle(speaker)
-    if reloader is not None:
-        app[RELOADER] = reloader
-    app.router.add_get("/v1/status", get_status)
-    app.router.add_get("/v1/routes", get_routes)
-    app.router.add_post("/v1/neighbors/{address}/reset", post_reset)
-    app.router.add_post("/v1/neighbors/{address}/refresh", post_refresh)
-    app.router.add_post("/v1/reload", post_reload)
+    app.add_get("/v1/status", get_status)
+    app.add_get("/v1/routes", get_routes)
+    app.add_post("/v1/neighbors/{address}/reset", post_reset)
+    app.add_post("/v1/neighbors/{address}/refresh", post_refresh)
+    app.add_post("/v1/reload", post_reload)
     return app
 
 
 class ControlApi:
     """The control API serving one speaker on one local endpoint; ``start()`` then ``stop()``."""
 
-    def __init__(self, app: web.Application, endpoint: Endpoint) -> None:
+    def __init__(self, app: HttpApp, endpoint: Endpoint) -> None:
         require_loopback(endpoint)
         self.endpoint = endpoint
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.app = app
+        self._server: HttpServer | None = None
         self._socket_identity: tuple[int, int] | None = None
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site: web.BaseSite
         if isinstance(self.endpoint, TcpEndpoint):
-            site = web.TCPSite(self._runner, self.endpoint.host, self.endpoint.port, reuse_address=True)
+            sock = bind_tcp_socket(self.endpoint)
         else:
             sock = bind_private_unix_socket(self.endpoint.path)
             info = os.stat(self.endpoint.path)
             self._socket_identity = (info.st_dev, info.st_ino)
-            site = web.SockSite(self._runner, sock)
+        self._server = HttpServer(self.app, sock)
         try:
-            await site.start()
+            await self._server.start()
         except BaseException:
-            await self._runner.cleanup()
+            sock.close()
             raise
 
+    @property
+    def port(self) -> int | None:
+        """The TCP port listened on (useful with port 0); None for a unix socket."""
+        return self._server.port if self._server is not None else None
+
     async def stop(self) -> None:
-        await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
         if isinstance(self.endpoint, UnixEndpoint) and self._socket_identity is not None:
             # Remove the socket file only if it is still ours (not one a newer daemon bound).
             with contextlib.suppress(OSError):

@@ -12,28 +12,49 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from speaker_fakes import FakeSpeaker, peer
 
 from rackroute.api.endpoint import TcpEndpoint, UnixEndpoint, parse_endpoint, parse_listen_address
+from rackroute.api.http_server import HttpApp
 from rackroute.api.speaker_api import ControlApi, ReloadOutcome, SpeakerHandle, create_app
 from rackroute.speaker.config import ConfigError
 
-Scenario = Callable[[TestClient[Any, Any]], Awaitable[Any]]
+
+class Client:
+    """An aiohttp client session against one running ControlApi on a loopback port."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self.session = session
+        self.base = f"http://127.0.0.1:{port}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.session.request(method, self.base + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
 
 
-def with_client(app: aiohttp.web.Application, scenario: Scenario) -> Any:
+Scenario = Callable[[Client], Awaitable[Any]]
+
+
+def with_client(app: HttpApp, scenario: Scenario) -> Any:
     async def main() -> Any:
-        async with TestClient(TestServer(app)) as client:
-            return await scenario(client)
+        api = ControlApi(app, TcpEndpoint("127.0.0.1", 0))
+        await api.start()
+        try:
+            assert api.port is not None
+            async with aiohttp.ClientSession() as session:
+                return await scenario(Client(session, api.port))
+        finally:
+            await api.stop()
 
     return asyncio.run(main())
 
 
-def request(app: aiohttp.web.Application, method: str, path: str) -> tuple[int, Any]:
-    async def scenario(client: TestClient[Any, Any]) -> tuple[int, Any]:
-        response = await client.request(method, path)
-        return response.status, await response.json()
+def request(app: HttpApp, method: str, path: str) -> tuple[int, Any]:
+    async def scenario(client: Client) -> tuple[int, Any]:
+        async with client.request(method, path) as response:
+            return response.status, await response.json()
 
     result: tuple[int, Any] = with_client(app, scenario)
     return result

@@ -261,21 +261,27 @@ async def _the_metrics_endpoint_serves_text_and_openmetrics() -> None:
 
 
 def test_speaker_run_serves_metrics_on_its_control_api() -> None:
-    from aiohttp.test_utils import TestClient, TestServer
-
     from rackroute.api.metrics_speaker import add_speaker_metrics
-    from rackroute.api.speaker_api import SpeakerHandle, create_app
+    from rackroute.api.speaker_api import ControlApi, SpeakerHandle, create_app
 
     handle = SpeakerHandle()
     app = create_app(handle)
     add_speaker_metrics(app, lambda: handle.speaker)
 
     async def main() -> tuple[str, str]:
-        async with TestClient(TestServer(app)) as client:
-            before = await (await client.get("/metrics")).text()
-            handle.speaker = FakeSpeaker()
-            after = await (await client.get("/metrics")).text()
-            return before, after
+        api = ControlApi(app, TcpEndpoint("127.0.0.1", 0))
+        await api.start()
+        url = f"http://127.0.0.1:{api.port}/metrics"
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url) as response:
+                    before = await response.text()
+                handle.speaker = FakeSpeaker()
+                async with session.get(url) as response:
+                    after = await response.text()
+                return before, after
+        finally:
+            await api.stop()
 
     before, after = asyncio.run(main())
     assert "rackroute_bgp_session_up{" not in before  # not started yet: no series, no error
