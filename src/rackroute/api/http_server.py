@@ -262,8 +262,8 @@ class HttpServer:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         query: dict[str, str] = {}
-        for key, value in urllib.parse.parse_qsl(raw_query, keep_blank_values=True):
-            query.setdefault(key, value)
+        for field_name, field_value in urllib.parse.parse_qsl(raw_query, keep_blank_values=True):
+            query.setdefault(field_name, field_value)
         request = Request(event.method.decode("ascii"), urllib.parse.unquote(raw_path), query, headers)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:

@@ -76,7 +76,7 @@ class _JsonSettings:
     parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
 
 
-_scan = _json.make_scanner(_JsonSettings())
+_scan = _json.make_scanner(_JsonSettings())  # type: ignore[arg-type]  # typeshed wants a JSONDecoder; the scanner reads only these attributes
 
 
 def _no_default(value: object) -> object:
