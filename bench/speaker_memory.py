@@ -128,10 +128,10 @@ def idle_node_rss(idle_seconds: float) -> float:
             for name, text in configs.items():
                 path = Path(work, f"{name}.yaml")
                 path.write_text(text)
-                log = Path(work, f"{name}.log").open("wb")
-                processes[name] = subprocess.Popen(
-                    [*RACKROUTE, "speaker", "run", "-c", str(path)], stdout=log, stderr=log
-                )
+                with Path(work, f"{name}.log").open("wb") as log:  # the child keeps its own copy
+                    processes[name] = subprocess.Popen(
+                        [*RACKROUTE, "speaker", "run", "-c", str(path)], stdout=log, stderr=log
+                    )
             deadline = time.monotonic() + 30
             while established(sockets["node"]) < 2:
                 if time.monotonic() > deadline or processes["node"].poll() is not None:
