@@ -1,0 +1,94 @@
+"""The running node agent, entered from ``rackroute agent`` by exec with its parsed options (JSON in
+argv[1]): nothing here imports typer or click, so the daemon does not keep the CLI in memory.
+
+SIGTERM and SIGINT stop it (as for a restart unless ``graceful_stop`` is false). Exit status: 0 after
+a stop, 1 when the datastore URL is unusable, 2 for options that are not the agent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def run(options: dict[str, Any]) -> int:
+    from ..agent.node_agent import AgentOptions, NodeAgent
+    from ..agent.speaker_bridge import BridgeOptions
+    from ..daemon.logs import configure_logging
+    from ..datastore import InvalidURL, open_store
+
+    configure_logging(options["log_format"], options["log_level"])
+    agent_options = AgentOptions(
+        node=options["node"],
+        cni_socket=options["cni_socket"],
+        status_socket=options["status_socket"],
+        state_dir=Path(options["state_dir"]),
+        bridge=BridgeOptions(
+            fib_enabled=options["fib"],
+            deferral_time=options["deferral_time"],
+            hold_time=options["hold_time"],
+            connect_retry=options["connect_retry"],
+        ),
+    )
+    metrics_listen: str | None = options["metrics_listen"]
+    control_socket: str | None = options["control_socket"]
+
+    async def main() -> int:
+        try:
+            store = await open_store(options["datastore"])
+        except InvalidURL as error:
+            print(f"rackroute agent: --datastore: {error}", file=sys.stderr)
+            return 1
+        metrics = None
+        if metrics_listen:  # docs/metrics.md; the store is timed only when metrics are served
+            from ..api.metrics import MetricsServer, parse_metrics_listen
+            from ..api.metrics_agent import agent_metrics
+            from ..api.metrics_store import MeasuredStore
+
+            store = measured = MeasuredStore(store)
+        agent = NodeAgent(store, agent_options)
+        if metrics_listen:
+            metrics = MetricsServer(agent_metrics(agent, measured), parse_metrics_listen(metrics_listen))
+            await metrics.start()
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, stopping.set)
+        control = None
+        if control_socket:
+            from .agent_control import agent_control_api
+
+            control = agent_control_api(agent, control_socket)
+            await control.start()
+        await agent.start()
+        try:
+            await stopping.wait()
+        finally:
+            await agent.stop(graceful_restart=options["graceful_stop"])
+            if control is not None:
+                await control.stop()
+            if metrics is not None:
+                await metrics.stop()
+            await store.close()
+        return 0
+
+    return asyncio.run(main())
+
+
+def entry(argv: list[str]) -> int:
+    try:
+        options = json.loads(argv[1])
+        if not isinstance(options, dict) or "node" not in options:
+            raise ValueError("not the agent's options")
+    except (IndexError, ValueError) as error:
+        print(f"rackroute agent: start it as `rackroute agent --node NAME` ({error})", file=sys.stderr)
+        return 2
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(entry(sys.argv))
