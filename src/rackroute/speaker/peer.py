@@ -259,7 +259,11 @@ class Peer:
         except (OSError, TimeoutError) as error:
             self._connect_task = None
             reason = getattr(error, "strerror", None) or type(error).__name__
-            if self.established is None:
+            # A failed reconnect does not hide why the last session ended (a NOTIFICATION, a hold
+            # timer): that stays the last error until a session comes up and ends again.
+            if self.established is None and (
+                self.last_error is None or self.last_error.startswith("connect: ")
+            ):
                 self.last_error = f"connect: {reason}"
             repeated = self._connect_failure == reason  # one line per change, not one per retry
             self._connect_failure = reason
