@@ -296,7 +296,7 @@ series, {result["body_bytes"] / 1024:.0f} KiB of text); {result["reps"]} scrapes
 | measurement (ms) | CPU p50 | CPU p99 | wall p50 | wall p99 |
 |---|---:|---:|---:|---:|
 {table}
-| HTTP GET /metrics (aiohttp, loopback), FIB unchanged | | | {http["p50"]} | {http["p99"]} |
+| HTTP GET /metrics (h11 server, loopback), FIB unchanged | | | {http["p50"]} | {http["p99"]} |
 
 Before (same state): 56 ms wall p50 for an idle scrape, of which `Speaker.status()` 38 ms
 (2026-12-07T03:55, load ~5.5); an interleaved A/B of the speaker and FIB collectors alone, 40 reps on
