@@ -10,13 +10,15 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..net.family import SUPPORTED_FAMILIES, family_from_name
 from ..net.ids import parse_asn, parse_router_id
+
+if TYPE_CHECKING:
+    import yaml
 
 
 class Model(BaseModel):
@@ -320,6 +322,8 @@ class SpeakerConfig(Model):
 
 def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int | None:
     """1-based line of the YAML node at ``location`` (as far down as the document goes)."""
+    import yaml
+
     line = node.start_mark.line + 1 if node is not None else None
     for part in location:
         if isinstance(node, yaml.MappingNode):
@@ -346,6 +350,8 @@ def _field_path(location: tuple[str | int, ...]) -> str:
 
 
 def parse_config(text: str, source: str = "<string>") -> SpeakerConfig:
+    import yaml  # only when a file is parsed: the node agent builds its SpeakerConfig without one
+
     try:
         document = yaml.safe_load(text)
         tree = yaml.compose(text)
