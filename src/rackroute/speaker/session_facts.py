@@ -3,9 +3,10 @@ once the session is up. Pure functions of settings and negotiation."""
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
+import time
+from collections.abc import Callable
 
 from ..bgp.capabilities import (
     AddPathDirection,
@@ -18,6 +19,7 @@ from ..bgp.messages import Open
 from ..bgp.negotiated import Negotiated
 from ..bgp.negotiation import build_open
 from ..rib.peer import PeerInfo
+from . import interface_addresses
 from .settings import PeerSettings, SpeakerSettings
 
 HOSTNAME = socket.gethostname().split(".")[0]
@@ -80,21 +82,45 @@ def local_open(speaker: SpeakerSettings, settings: PeerSettings, *, restarting: 
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _our_next_hops(local_address: str) -> tuple[bytes, bytes]:
-    """(IPv4, IPv6) next-hop octets for a session's local address: a speaker has few of them."""
+# How long a looked-up IPv6 next hop is reused: addresses change rarely, sessions come up in bursts.
+NEXT_HOP_LOOKUP_TTL = 10.0
+_looked_up: dict[str, tuple[float, tuple[bytes, bytes]]] = {}
+
+
+def _our_next_hops(local_address: str, now: float | None = None) -> tuple[bytes, bytes]:
+    """(IPv4, IPv6) next-hop octets for a session's local address: a speaker has few of them, so
+    each is looked up at most every ``NEXT_HOP_LOOKUP_TTL`` seconds."""
+    now = time.monotonic() if now is None else now
+    cached = _looked_up.get(local_address)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    if len(_looked_up) > 256:
+        _looked_up.clear()
+    found = next_hops_for(local_address, interface_addresses.global_ipv6_beside)
+    _looked_up[local_address] = (now + NEXT_HOP_LOOKUP_TTL, found)
+    return found
+
+
+def next_hops_for(local_address: str, global_ipv6_beside: Callable[[str], str | None]) -> tuple[bytes, bytes]:
+    """Over IPv6 our IPv6 address, and no IPv4 next hop. Over IPv4 our IPv4 address and, for IPv6
+    routes, the global IPv6 address of the interface holding it (RFC 2545 §3; what FRR sends); an
+    interface without one leaves the IPv4-mapped address (RFC 4291 §2.5.5.2), which a neighbour
+    can only use if it resolves it."""
     local = ipaddress.ip_address(local_address)
-    if local.version == 4:
-        return local.packed, ipaddress.IPv6Address(f"::ffff:{local}").packed
-    return b"", local.packed
+    if local.version == 6:
+        return b"", local.packed
+    beside = global_ipv6_beside(str(local))
+    if beside is not None:
+        return local.packed, ipaddress.IPv6Address(beside).packed
+    return local.packed, ipaddress.IPv6Address(f"::ffff:{local}").packed
 
 
 def peer_info(
     settings: PeerSettings, key: bytes, local_as: int, local_address: str, negotiated: Negotiated
 ) -> PeerInfo:
     """The neighbour as the RIB sees it. Our next-hop addresses come from the session's local
-    address; over IPv4, IPv6 routes get our IPv4-mapped address (RFC 4291 §2.5.5.2), and over IPv6
-    IPv4 routes get none (so are not sent: RFC 8950 extended next hop is not offered yet)."""
+    address (``next_hops_for``); over IPv6, IPv4 routes get none (so are not sent: RFC 8950
+    extended next hop is not offered yet)."""
     local_ipv4, local_ipv6 = _our_next_hops(local_address)
     return PeerInfo(
         address=key,
