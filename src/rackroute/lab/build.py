@@ -254,11 +254,19 @@ def start_pods(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: L
         wait_until(socket_path.exists, timeout=SPEAKER_START_TIMEOUT, what=f"the CNI socket of {member.name}")
     if info.pods == "podman":
         addresses, interfaces = start_podman_pods(lab, info, namespaces, say)
+        addresses_v6 = (
+            {pod: pod_ipv6(namespaces[pod]) for pod in addresses} if info.topology.dual_stack else {}
+        )
     else:
-        addresses, interfaces = control_plane.attach_pods(info, say)
+        addresses, interfaces, addresses_v6 = control_plane.attach_pods(info, say)
     blocks = control_plane.held_blocks(info)
     info.set_observed(
-        Observed(addresses, interfaces, {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")})
+        Observed(
+            addresses,
+            interfaces,
+            {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")},
+            addresses_v6,
+        )
     )
     info.write()
     plan = info.plan
@@ -306,6 +314,16 @@ def start_podman_pods(
             interfaces[pod] = str(routes[0]["dev"])
     say(f"{len(addresses)} pods started by podman through rackroute-cni")
     return addresses, interfaces
+
+
+def pod_ipv6(namespace: Namespace) -> str:
+    """The global IPv6 address the CNI plugin gave a pod's eth0 (podman reports IPv4 only here)."""
+    for entry in json.loads(
+        namespace.ip("-j", "-6", "address", "show", "dev", "eth0", "scope", "global") or "[]"
+    ):
+        for address in entry.get("addr_info", []):
+            return str(address["local"])
+    raise LabError(f"pod {namespace.name} has no global IPv6 address on eth0 in a dual-stack lab")
 
 
 def wait_speaker_ready(

@@ -31,7 +31,7 @@ from . import observe
 from .daemons import RibEntry
 from .etcd import DatastoreView, datastore_view
 from .netns import in_namespace
-from .observe import KernelRoute, Session
+from .observe import IPV6_DEFAULT, KernelRoute, Session
 from .plan import LabPlan, Member
 from .state import LabInfo
 
@@ -163,62 +163,77 @@ def _expect(problems: list[str], routes: dict[str, KernelRoute], prefix: str, ho
         problems.append(f"{prefix}: {_via(route)}, expected via {', '.join(sorted(hops))}")
 
 
+def _version(prefix: str) -> int:
+    return ipaddress.ip_network(prefix).version
+
+
+def _family_name(version: int) -> str:
+    return "" if version == 4 else " (IPv6)"
+
+
 def check_node_tables(report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]) -> None:
+    """Per family: in a dual-stack lab the IPv6 blocks (learned over the same IPv4 sessions) go via
+    the same neighbours' IPv6 addresses."""
     owners = plan.all_blocks()
-    for node in plan.of_role("node"):
-        routes = tables[node.name]
-        assert node.rack is not None
-        tor = plan.tor_of(node.rack).address
-        problems: list[str] = []
-        _expect(problems, routes, "default", {tor})
-        for block, owner in owners.items():
-            other = plan.members[owner]
-            if owner == node.name:
-                _expect(problems, routes, block, "blackhole")
-            elif other.rack == node.rack:
-                _expect(problems, routes, block, {other.address})
-            else:
-                _expect(problems, routes, block, {tor})
-        report.add(
-            "node next hops",
-            node.name,
-            not problems,
-            "; ".join(problems)
-            or f"default and other racks via ToR {tor}, same rack via the node, own block blackhole",
-        )
+    for version in plan.versions:
+        for node in plan.of_role("node"):
+            routes = tables[node.name]
+            assert node.rack is not None
+            tor = plan.tor_of(node.rack).address_of(version)
+            problems: list[str] = []
+            _expect(problems, routes, "default" if version == 4 else IPV6_DEFAULT, {tor})
+            for block, owner in owners.items():
+                if _version(block) != version:
+                    continue
+                other = plan.members[owner]
+                if owner == node.name:
+                    _expect(problems, routes, block, "blackhole")
+                elif other.rack == node.rack:
+                    _expect(problems, routes, block, {other.address_of(version)})
+                else:
+                    _expect(problems, routes, block, {tor})
+            report.add(
+                "node next hops" + _family_name(version),
+                node.name,
+                not problems,
+                "; ".join(problems)
+                or f"default and other racks via ToR {tor}, same rack via the node, own block blackhole",
+            )
 
 
-def _core_hops(plan: LabPlan, rack: str) -> set[str]:
-    return {u.core_address for u in plan.uplinks_of(rack)}
+def _core_hops(plan: LabPlan, rack: str, version: int = 4) -> set[str]:
+    return {u.core_of_family(version) for u in plan.uplinks_of(rack)}
 
 
-def _tor_hops(plan: LabPlan, core: str, racks: set[str]) -> set[str]:
-    return {u.tor_address for u in plan.uplinks if u.core == core and u.rack in racks}
+def _tor_hops(plan: LabPlan, core: str, racks: set[str], version: int = 4) -> set[str]:
+    return {u.tor_of_family(version) for u in plan.uplinks if u.core == core and u.rack in racks}
 
 
 def check_switch_tables(
     report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]
 ) -> None:
     owners = plan.all_blocks()
-    for switch in plan.of_role("tor", "core"):
-        routes = tables[switch.name]
-        problems: list[str] = []
-        for block, owner in owners.items():
-            node = plan.members[owner]
-            assert node.rack is not None
-            if switch.role == "core":
-                _expect(problems, routes, block, _tor_hops(plan, switch.name, {node.rack}))
-            elif node.rack == switch.rack:
-                _expect(problems, routes, block, {node.address})
-            else:
-                assert switch.rack is not None
-                _expect(problems, routes, block, _core_hops(plan, switch.rack))
-        report.add(
-            "switch tables",
-            switch.name,
-            not problems,
-            "; ".join(problems) or f"all {len(owners)} pod blocks, each via the right neighbour",
-        )
+    for version in plan.versions:
+        blocks = {block: owner for block, owner in owners.items() if _version(block) == version}
+        for switch in plan.of_role("tor", "core"):
+            routes = tables[switch.name]
+            problems: list[str] = []
+            for block, owner in blocks.items():
+                node = plan.members[owner]
+                assert node.rack is not None
+                if switch.role == "core":
+                    _expect(problems, routes, block, _tor_hops(plan, switch.name, {node.rack}, version))
+                elif node.rack == switch.rack:
+                    _expect(problems, routes, block, {node.address_of(version)})
+                else:
+                    assert switch.rack is not None
+                    _expect(problems, routes, block, _core_hops(plan, switch.rack, version))
+            report.add(
+                "switch tables" + _family_name(version),
+                switch.name,
+                not problems,
+                "; ".join(problems) or f"all {len(blocks)} pod blocks, each via the right neighbour",
+            )
 
 
 def check_load_balancer_routes(
@@ -257,19 +272,20 @@ def _load_balancer_hops(plan: LabPlan, switch: Member, announcers: list[Member],
 # --- traffic --------------------------------------------------------------------------------------
 
 
-def pod_probes(plan: LabPlan) -> list[tuple[str, str, str]]:
-    """Each pod pings the next pod of its rack (another node) and the first pod of every other rack."""
+def pod_probes(plan: LabPlan, version: int = 4) -> list[tuple[str, str, str]]:
+    """Each pod pings the next pod of its rack (another node) and the first pod of every other rack,
+    at their address of IP ``version``."""
     pods = plan.of_role("pod")
     probes = []
     for pod in pods:
         same = [p for p in pods if p.rack == pod.rack and _node_of(p) != _node_of(pod)]
         if same:
             target = same[0]
-            probes.append((pod.name, target.name, target.address))
+            probes.append((pod.name, target.name, target.address_of(version)))
         for rack in plan.topology.racks:
             others = [p for p in pods if p.rack == rack.name]
             if rack.name != pod.rack and others:
-                probes.append((pod.name, others[0].name, others[0].address))
+                probes.append((pod.name, others[0].name, others[0].address_of(version)))
     return probes
 
 
@@ -282,6 +298,9 @@ def check_pings(report: CheckReport, info: LabInfo) -> None:
     probes = pod_probes(plan)
     probes += [("client", pod.name, pod.address) for pod in plan.of_role("pod")]
     probes += [("client", f"{s.name} {s.ip}", s.ip) for s in plan.topology.services]
+    if 6 in plan.versions:
+        probes += pod_probes(plan, 6)
+        probes += [("client", pod.name, pod.address_v6) for pod in plan.of_role("pod")]
     for result in observe.ping_all(info, probes):
         source, target = plan.members.get(result.source), plan.members.get(result.target)
         if result.source == "client":
@@ -290,6 +309,8 @@ def check_pings(report: CheckReport, info: LabInfo) -> None:
             category = "pod to pod, same rack"
         else:
             category = "pod to pod, across racks"
+        if result.address and ipaddress.ip_address(result.address).version == 6:
+            category += " (IPv6)"
         report.add(
             category,
             f"{result.source} -> {result.target}",
@@ -376,30 +397,37 @@ def check_ipam(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
     """Pod addresses in their node's blocks (and allocated there), blocks in the rack's pool; audit."""
     for node in plan.of_role("node"):
         assert node.rack is not None
-        pool = plan.rack(node.rack).pod_pool
+        rack = plan.rack(node.rack)
+        pools = [p for p in (rack.pod_pool, rack.pod_pool_v6) if p]
         blocks = view.node_blocks(node.name)
         problems = [
-            f"block {b} outside the rack's pool {pool}"
+            f"block {b} outside the rack's pools {', '.join(pools)}"
             for b in blocks
-            if not _inside(b.split("/")[0], [pool])
-            or ipaddress.ip_network(b).prefixlen < ipaddress.ip_network(pool).prefixlen
+            if not any(
+                _inside(b.split("/")[0], [pool])
+                and ipaddress.ip_network(b).prefixlen >= ipaddress.ip_network(pool).prefixlen
+                for pool in pools
+            )
         ]
-        if not blocks:
-            problems.append("holds no block")
+        for pool in pools:
+            if not any(_inside(b.split("/")[0], [pool]) for b in blocks):
+                problems.append(f"holds no block of {pool}")
         for pod in plan.pods.get(node.name, ()):
-            address = plan.members[pod].address
-            if not address:
-                problems.append(f"{pod} has no address")
-            elif not _inside(address, blocks):
-                problems.append(f"{pod} {address} in none of its node's blocks")
-            elif address not in view.allocations:
-                problems.append(f"{pod} {address} not allocated in its block")
+            for version in plan.versions:
+                address = plan.members[pod].address_of(version)
+                if not address:
+                    problems.append(f"{pod} has no IPv{version} address")
+                elif not _inside(address, blocks):
+                    problems.append(f"{pod} {address} in none of its node's blocks")
+                elif address not in view.allocations:
+                    problems.append(f"{pod} {address} not allocated in its block")
         report.add(
             "pods in node blocks",
             node.name,
             not problems,
             "; ".join(problems)
-            or f"{len(plan.pods.get(node.name, ()))} pod(s) in {', '.join(blocks)}, within {node.rack}'s pool {pool}",
+            or f"{len(plan.pods.get(node.name, ()))} pod(s) in {', '.join(blocks)}, within {node.rack}'s "
+            f"pool{'s' if len(pools) > 1 else ''} {', '.join(pools)}",
         )
     problems = [f"{f['kind']}: {f['message']}" for f in view.problems] + [
         f"unreadable: {u}" for u in view.unreadable
@@ -415,12 +443,14 @@ def check_ipam(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
 def tor_blocks_from(plan: LabPlan, node: Member, rib: dict[str, list[RibEntry]]) -> set[str]:
     """The pod blocks (prefixes of the rack's pool) the ToR's BGP table has from ``node``."""
     assert node.rack is not None
-    pool = ipaddress.ip_network(plan.rack(node.rack).pod_pool)
+    rack = plan.rack(node.rack)
+    pools = [ipaddress.ip_network(p) for p in (rack.pod_pool, rack.pod_pool_v6) if p]
+    ours = {node.address, *([node.address_v6] if node.address_v6 else [])}
     found = set()
     for prefix, paths in rib.items():
         network = ipaddress.ip_network(prefix)
-        inside = network.version == pool.version and network.subnet_of(pool)  # type: ignore[arg-type]
-        if inside and any(p.peer == node.address or node.address in p.next_hops for p in paths):
+        inside = any(network.version == p.version and network.subnet_of(p) for p in pools)  # type: ignore[arg-type]
+        if inside and any(p.peer == node.address or ours & set(p.next_hops) for p in paths):
             found.add(str(network))
     return found
 

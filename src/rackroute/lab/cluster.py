@@ -5,12 +5,14 @@ apply`` (the file is kept in the lab directory as ``cluster.yaml``; edit it and 
 the running lab):
 
 - a ``default`` BGPConfiguration: node-to-node mesh off (racks peer with their ToR);
-- per rack: an IPPool with ``nodeSelector: rack == '<rack>'`` (the rack's pod pool, its block size),
+- per rack: an IPPool with ``nodeSelector: rack == '<rack>'`` (the rack's pod pool, its block size;
+  dual stack: a second one, ``<rack>-pods-v6``, of its IPv6 pool),
   a BGPPeer selecting the rack's nodes with the ToR's address (or the in-rack route reflector's) as
   ``peerIP`` and the rack's AS, and ``maxRestartTime`` from the lab's timers;
 - with the topology's ``bfd``: a MetalLB BFDProfile ``lab-bfd`` and, on every BGPPeer, the
   annotation ``rackroute.io/bfd-profile: metallb-system/lab-bfd``;
-- per node: a v1 Node labelled ``rack=<rack>`` and a Calico Node with its BGP address and the rack's AS;
+- per node: a v1 Node labelled ``rack=<rack>`` and a Calico Node with its BGP address (dual stack:
+  ``ipv6Address`` too) and the rack's AS;
 - one MetalLB IPAddressPool with the Services' addresses and a BGPAdvertisement of it;
 - per Service: a v1 Service of type LoadBalancer asking for its address
   (``metallb.universe.tf/loadBalancerIPs``) with its externalTrafficPolicy; its EndpointSlice comes
@@ -70,6 +72,19 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
                 "spec": {"cidr": rack.pod_pool, "blockSize": rack.block_size, "nodeSelector": selector},
             }
         )
+        if rack.pod_pool_v6 is not None:
+            documents.append(
+                {
+                    "apiVersion": "projectcalico.org/v3",
+                    "kind": "IPPool",
+                    "metadata": {"name": f"{rack.name}-pods-v6"},
+                    "spec": {
+                        "cidr": rack.pod_pool_v6,
+                        "blockSize": rack.block_size_v6,
+                        "nodeSelector": selector,
+                    },
+                }
+            )
         target = plan.rr_of(rack.name) or plan.tor_of(rack.name)
         peer_metadata: Document = {"name": f"{rack.name}-{'rr' if target.role == 'rr' else 'tor'}"}
         if topology.bfd is not None:
@@ -95,13 +110,17 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
                 "metadata": {"name": node.name, "labels": {"rack": node.rack}},
             }
         )
-        prefix = ipaddress.ip_network(plan.rack(str(node.rack)).node_subnet).prefixlen
+        rack = plan.rack(str(node.rack))
+        prefix = ipaddress.ip_network(rack.node_subnet).prefixlen
+        bgp: Document = {"ipv4Address": f"{node.address}/{prefix}"}
+        if rack.node_subnet_v6 is not None:  # the IPv6 next hop of its routes (RFC 2545)
+            bgp["ipv6Address"] = f"{node.address_v6}/{ipaddress.ip_network(rack.node_subnet_v6).prefixlen}"
         documents.append(
             {
                 "apiVersion": "projectcalico.org/v3",
                 "kind": "Node",
                 "metadata": {"name": node.name},
-                "spec": {"bgp": {"ipv4Address": f"{node.address}/{prefix}", "asNumber": node.asn}},
+                "spec": {"bgp": {**bgp, "asNumber": node.asn}},
             }
         )
     if topology.services:

@@ -22,12 +22,15 @@ from typing import Any
 
 import yaml
 
-from .daemons import Peer, Timers
+from .daemons import AddressFamily, Peer, Timers
 from .frr_config import frr_router_config, frr_tor_config
 from .plan import LabPlan, Member
 from .topology import Topology
 
 FAMILIES = ["ipv4-unicast"]
+# Dual stack: IPv6 routes over the same (IPv4) sessions; their next hop is the global IPv6 address
+# of the interface holding the session's address (RFC 2545; ``speaker.interface_addresses``).
+DUAL_STACK_FAMILIES = ["ipv4-unicast", "ipv6-unicast"]
 
 
 def api_socket(state_dir: Path, member: str) -> Path:
@@ -45,7 +48,7 @@ def _base(member: Member, topology: Topology, state_dir: Path, *, listen: bool) 
         "listen_addresses": ["0.0.0.0"] if listen else [],
         "hold_time": timers.hold_time,
         "connect_retry": timers.connect_retry,
-        "families": FAMILIES,
+        "families": DUAL_STACK_FAMILIES if topology.dual_stack else FAMILIES,
         "graceful_restart": {"restart_time": timers.restart_time, "deferral_time": 5},
         "control_api": {"listen": f"unix:{api_socket(state_dir, member.name)}"},
     }
@@ -107,7 +110,7 @@ def core_config(plan: LabPlan, core: Member, state_dir: Path) -> dict[str, Any]:
         if u.core == core.name
     ]
     if core.name == plan.topology.core[0].name:
-        config["announce"] = [{"prefix": plan.topology.client.subnet}]
+        config["announce"] = [{"prefix": subnet} for subnet in _client_subnets(plan.topology)]
     config["fib"] = {"enabled": True}
     return config
 
@@ -124,6 +127,8 @@ def frr_config(plan: LabPlan, member: Member) -> str:
     timers = plan.topology.timers
     frr_timers = Timers(keepalive=max(1, timers.hold_time // 3), hold=timers.hold_time, connect_retry=1)
     assert member.asn is not None
+    dual = plan.topology.dual_stack
+    families: tuple[AddressFamily, ...] = ("ipv4", "ipv6") if dual else ("ipv4",)
     if member.role == "tor":
         assert member.rack is not None
         rack = plan.rack(member.rack)
@@ -132,16 +137,20 @@ def frr_config(plan: LabPlan, member: Member) -> str:
             asn=member.asn,
             router_id=member.address,
             listen_ranges=[rack.node_subnet],
-            spines=[Peer(u.core_address, _asn(plan, u.core), u.core) for u in plan.uplinks_of(rack.name)],
+            spines=[
+                Peer(u.core_address, _asn(plan, u.core), u.core, families=families)
+                for u in plan.uplinks_of(rack.name)
+            ],
             graceful_restart_time=timers.restart_time,
             timers=frr_timers,
+            prefer_global_ipv6=dual,
         )
     neighbors = [
-        Peer(u.tor_address, _asn(plan, f"{u.rack}-tor"), f"{u.rack}-tor")
+        Peer(u.tor_address, _asn(plan, f"{u.rack}-tor"), f"{u.rack}-tor", families=families)
         for u in plan.uplinks
         if u.core == member.name
     ]
-    networks = [plan.topology.client.subnet] if member.name == plan.topology.core[0].name else []
+    networks = _client_subnets(plan.topology) if member.name == plan.topology.core[0].name else []
     return frr_router_config(
         hostname=member.name,
         asn=member.asn,
@@ -152,7 +161,13 @@ def frr_config(plan: LabPlan, member: Member) -> str:
         multipath_relax=True,
         graceful_restart_time=timers.restart_time,
         timers=frr_timers,
+        prefer_global_ipv6=dual,
     )
+
+
+def _client_subnets(topology: Topology) -> list[str]:
+    """What the first core announces for the outside world: the client's subnet(s)."""
+    return [topology.client.subnet, *([topology.client.subnet_v6] if topology.dual_stack else [])]
 
 
 def _bfd(topology: Topology) -> dict[str, Any]:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import subprocess
@@ -133,18 +134,36 @@ def cni_add(info: LabInfo, node: str, pod: str) -> dict[str, Any]:
     return answer
 
 
-def attach_pods(info: LabInfo, say: Callable[[str], None]) -> tuple[dict[str, str], dict[str, str]]:
-    """Every pod attached through the CNI plugin: (pod -> address, pod -> host-side interface)."""
+def result_addresses(answer: dict[str, Any]) -> dict[int, str]:
+    """IP version -> the first address of that family in a CNI result."""
+    found: dict[int, str] = {}
+    for entry in answer.get("ips", []):
+        address = ipaddress.ip_interface(str(entry["address"])).ip
+        found.setdefault(address.version, str(address))
+    return found
+
+
+def attach_pods(
+    info: LabInfo, say: Callable[[str], None]
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Every pod attached through the CNI plugin: (pod -> IPv4 address, pod -> host-side interface,
+    pod -> IPv6 address for a dual-stack lab)."""
     work = [(node, pod) for node, pods in info.plan.pods.items() for pod in pods]
     addresses: dict[str, str] = {}
+    addresses_v6: dict[str, str] = {}
     interfaces: dict[str, str] = {}
     with ThreadPoolExecutor(PARALLEL_ADDS) as pool:
         answers = list(pool.map(lambda item: (item, cni_add(info, *item)), work))
-    for (_node, pod), answer in answers:
-        addresses[pod] = answer["ips"][0]["address"].split("/")[0]
+    for (node, pod), answer in answers:
+        found = result_addresses(answer)
+        if 4 not in found or (info.topology.dual_stack and 6 not in found):
+            raise LabError(f"CNI ADD of {pod} on {node} answered {sorted(found.values())}: not both families")
+        addresses[pod] = found[4]
+        if 6 in found:
+            addresses_v6[pod] = found[6]
         interfaces[pod] = answer["interfaces"][0]["name"]
     say(f"{len(work)} pods attached through rackroute-cni")
-    return addresses, interfaces
+    return addresses, interfaces, addresses_v6
 
 
 def held_blocks(info: LabInfo) -> dict[str, tuple[str, ...]]:

@@ -13,6 +13,21 @@ from collections.abc import Sequence
 from .daemons import FAMILIES, FAST_TIMERS, AddressFamily, Peer, Timers
 
 NODES_GROUP = "NODES"
+# A directly connected FRR neighbour sends IPv6 next hops as global + link-local, and zebra installs
+# the link-local one; this route map makes it install the global one (the lab's checks expect it).
+PREFER_GLOBAL = "PREFER-GLOBAL"
+
+
+def _prefer_global_map(enabled: bool) -> list[str]:
+    if not enabled:
+        return []
+    return [f"route-map {PREFER_GLOBAL} permit 10", " set ipv6 next-hop prefer-global", "exit"]
+
+
+def _prefer_global(enabled: bool, family: AddressFamily, neighbors: Sequence[str]) -> list[str]:
+    if not enabled or family != "ipv6":
+        return []
+    return [f"neighbor {name} route-map {PREFER_GLOBAL} in" for name in neighbors]
 
 
 def _header(hostname: str, asn: int, router_id: str) -> list[str]:
@@ -82,9 +97,11 @@ def frr_router_config(
     multipath_relax: bool = False,
     graceful_restart_time: int | None = 120,
     timers: Timers = FAST_TIMERS,
+    prefer_global_ipv6: bool = False,
 ) -> str:
     """A router with fixed neighbours (a spine, or a plain peer of a speaker under test); originates
-    ``networks`` (IPv4 and IPv6 prefixes mixed), each in its family."""
+    ``networks`` (IPv4 and IPv6 prefixes mixed), each in its family. ``prefer_global_ipv6``: install
+    IPv6 routes via the neighbours' global next hop, not their link-local one."""
     lines = _header(hostname, asn, router_id)
     if multipath_relax:
         lines.append(" bgp bestpath as-path multipath-relax")
@@ -93,11 +110,13 @@ def frr_router_config(
         lines += _neighbor(peer, timers)
     for family in FAMILIES:
         body = _networks(networks, family)
-        body += [f"neighbor {p.address} activate" for p in neighbors if family in p.session_families]
+        active = [p.address for p in neighbors if family in p.session_families]
+        body += [f"neighbor {address} activate" for address in active]
+        body += _prefer_global(prefer_global_ipv6, family, active)
         if body and maximum_paths is not None:
             body += [f"maximum-paths {maximum_paths}", f"maximum-paths ibgp {maximum_paths}"]
         lines += _family_block(family, body)
-    return "\n".join([*lines, "exit", ""])
+    return "\n".join([*lines, "exit", *_prefer_global_map(prefer_global_ipv6), ""])
 
 
 def frr_tor_config(
@@ -114,6 +133,7 @@ def frr_tor_config(
     graceful_restart_time: int | None = 120,
     cluster_id: str | None = None,
     timers: Timers = FAST_TIMERS,
+    prefer_global_ipv6: bool = False,
 ) -> str:
     """The ToR of the design: nodes connect from ``listen_ranges`` and become dynamic iBGP neighbours in
     peer group NODES, which are route-reflector clients; eBGP to ``spines``.
@@ -147,7 +167,9 @@ def frr_tor_config(
             f"neighbor {NODES_GROUP} route-reflector-client",
             f"neighbor {NODES_GROUP} next-hop-self",
         ]
-        body += [f"neighbor {p.address} activate" for p in spines if family in p.session_families]
+        active = [p.address for p in spines if family in p.session_families]
+        body += [f"neighbor {address} activate" for address in active]
+        body += _prefer_global(prefer_global_ipv6, family, [NODES_GROUP, *active])
         body += [f"maximum-paths {maximum_paths}", f"maximum-paths ibgp {maximum_paths}"]
         lines += _family_block(family, body)
-    return "\n".join([*lines, "exit", ""])
+    return "\n".join([*lines, "exit", *_prefer_global_map(prefer_global_ipv6), ""])

@@ -145,9 +145,20 @@ def all_sessions(info: LabInfo) -> dict[str, list[Session] | str]:
 
 
 def bgp_routes(info: LabInfo, member: str, prefix: str | None = None) -> dict[str, list[RibEntry]]:
-    """A speaker's Loc-RIB (IPv4), ``prefix`` -> paths."""
+    """A speaker's Loc-RIB, ``prefix`` -> paths: IPv4, and IPv6 too in a dual-stack lab (with
+    ``prefix``: that prefix's family only)."""
+    if prefix is not None:
+        version = ipaddress.ip_network(prefix).version
+        return _bgp_routes(info, member, "ipv4" if version == 4 else "ipv6", prefix)
+    rib = _bgp_routes(info, member, "ipv4", None)
+    if info.topology.dual_stack:
+        rib.update(_bgp_routes(info, member, "ipv6", None))
+    return rib
+
+
+def _bgp_routes(info: LabInfo, member: str, afi: str, prefix: str | None) -> dict[str, list[RibEntry]]:
     if info.daemon_of(member) == "frr":
-        command = f"show bgp ipv4 unicast {prefix}" if prefix else "show bgp ipv4 unicast"
+        command = f"show bgp {afi} unicast {prefix}" if prefix else f"show bgp {afi} unicast"
         data = vtysh_json(info, member, command)
         if prefix:  # a single prefix answers with its paths at the top level
             return (
@@ -156,7 +167,7 @@ def bgp_routes(info: LabInfo, member: str, prefix: str | None = None) -> dict[st
                 else {}
             )
         return parse_frr_routes(data)
-    query = urlencode({"family": "ipv4-unicast", **({"prefix": prefix} if prefix else {})})
+    query = urlencode({"family": f"{afi}-unicast", **({"prefix": prefix} if prefix else {})})
     rib: dict[str, list[RibEntry]] = {}
     for route in api_get(api_socket(info.state_dir, member), f"/v1/routes?{query}"):
         rib[route["prefix"]] = [speaker_path_entry(route["prefix"], path) for path in route.get("paths", [])]
@@ -166,14 +177,27 @@ def bgp_routes(info: LabInfo, member: str, prefix: str | None = None) -> dict[st
 # --- kernel ---------------------------------------------------------------------------------------
 
 
+IPV6_DEFAULT = "::/0"  # the IPv6 default route's key ("default" is IPv4's)
+
+
 def kernel_routes(info: LabInfo, member: str) -> dict[str, KernelRoute]:
-    """The member's main IPv4 table, prefix -> route (host routes as /32)."""
-    text = run_host(["ip", "-n", info.namespace(member), "-j", "-4", "route", "show", "table", "main"])
+    """The member's main table, prefix -> route (host routes as /32 or /128): IPv4, and IPv6 too in
+    a dual-stack lab (its default route as ``::/0``)."""
+    routes = _kernel_routes(info, member, 4)
+    if info.topology.dual_stack:
+        routes.update(_kernel_routes(info, member, 6))
+    return routes
+
+
+def _kernel_routes(info: LabInfo, member: str, version: int) -> dict[str, KernelRoute]:
+    argv = ["ip", "-n", info.namespace(member), "-j", f"-{version}", "route", "show", "table", "main"]
     routes: dict[str, KernelRoute] = {}
-    for entry in json.loads(text or "[]"):
+    for entry in json.loads(run_host(argv) or "[]"):
         destination = str(entry["dst"])
-        if destination != "default" and "/" not in destination:
-            destination += "/32"
+        if destination == "default" and version == 6:
+            destination = IPV6_DEFAULT
+        elif destination != "default" and "/" not in destination:
+            destination += "/32" if version == 4 else "/128"
         hops = entry.get("nexthops") or [entry]
         routes[destination] = KernelRoute(
             prefix=destination,
@@ -191,7 +215,11 @@ def route_for(routes: dict[str, KernelRoute], address: str) -> KernelRoute | Non
     best: tuple[int, KernelRoute] | None = None
     for prefix, route in routes.items():
         network = ipaddress.ip_network("0.0.0.0/0" if prefix == "default" else prefix)
-        if target in network and (best is None or network.prefixlen > best[0]):
+        if (
+            network.version == target.version
+            and target in network
+            and (best is None or network.prefixlen > best[0])
+        ):
             best = (network.prefixlen, route)
     return best[1] if best else None
 

@@ -67,6 +67,10 @@ class Member:
     loopback: tuple[str, ...] = ()  # LoadBalancer IPs answered here
     routes: tuple[Route, ...] = ()
     ports: tuple[int, ...] = ()  # UDP ports of its responder
+    address_v6: str = ""  # dual stack: its IPv6 address (a pod's, once attached); "" without
+
+    def address_of(self, version: int) -> str:
+        return self.address if version == 4 else self.address_v6
 
     @property
     def speaker(self) -> bool:
@@ -85,6 +89,14 @@ class Uplink:
     core: str
     tor_address: str
     core_address: str
+    tor_address_v6: str = ""  # dual stack: the link's /127 from link_pool_v6
+    core_address_v6: str = ""
+
+    def tor_of_family(self, version: int) -> str:
+        return self.tor_address if version == 4 else self.tor_address_v6
+
+    def core_of_family(self, version: int) -> str:
+        return self.core_address if version == 4 else self.core_address_v6
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,11 @@ class LabPlan:
     def uplinks_of(self, rack: str) -> list[Uplink]:
         return [u for u in self.uplinks if u.rack == rack]
 
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """The address families of the lab: (4,) or, dual stack, (4, 6)."""
+        return (4, 6) if self.topology.dual_stack else (4,)
+
     def all_blocks(self) -> dict[str, str]:
         """pod block -> node announcing it."""
         return {block: node for node, blocks in self.blocks.items() for block in blocks}
@@ -160,12 +177,14 @@ class Observed:
     pod_addresses: dict[str, str]
     pod_interfaces: dict[str, str]
     blocks: dict[str, tuple[str, ...]]
+    pod_addresses_v6: dict[str, str] = field(default_factory=dict)  # dual stack
 
     def to_json(self) -> dict[str, object]:
         return {
             "pod_addresses": self.pod_addresses,
             "pod_interfaces": self.pod_interfaces,
             "blocks": {node: list(blocks) for node, blocks in self.blocks.items()},
+            "pod_addresses_v6": self.pod_addresses_v6,
         }
 
     @classmethod
@@ -174,6 +193,7 @@ class Observed:
             dict(data.get("pod_addresses", {})),
             dict(data.get("pod_interfaces", {})),
             {node: tuple(blocks) for node, blocks in data.get("blocks", {}).items()},
+            dict(data.get("pod_addresses_v6", {})),
         )
 
 
@@ -187,11 +207,15 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
     uplinks = _uplinks(topology)
     for core in topology.core:
         members[core.name] = Member(
-            core.name, "core", _core_router_id(uplinks, core.name), asn=core.asn, router=True
+            core.name,
+            "core",
+            _core_router_id(uplinks, core.name),
+            asn=core.asn,
+            router=True,
+            address_v6=next((u.core_address_v6 for u in uplinks if u.core == core.name), ""),
         )
     for rack in topology.racks:
         tor = f"{rack.name}-tor"
-        prefix = ipaddress.ip_network(rack.node_subnet).prefixlen
         members[tor] = Member(
             tor,
             "tor",
@@ -199,16 +223,17 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
             rack=rack.name,
             asn=rack.asn,
             router=True,
-            bridge_addresses=(f"{host(rack.node_subnet, TOR_HOST)}/{prefix}",),
+            bridge_addresses=_on_subnets(rack, TOR_HOST),
+            address_v6=host(rack.node_subnet_v6, TOR_HOST) if rack.node_subnet_v6 else "",
         )
         links += [
             Link(
                 tor,
                 f"c-{u.core}",
-                (f"{u.tor_address}/31",),
+                (f"{u.tor_address}/31", *([f"{u.tor_address_v6}/127"] if u.tor_address_v6 else [])),
                 u.core,
                 f"r-{rack.name}",
-                (f"{u.core_address}/31",),
+                (f"{u.core_address}/31", *([f"{u.core_address_v6}/127"] if u.core_address_v6 else [])),
             )
             for u in uplinks
             if u.rack == rack.name
@@ -217,8 +242,9 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
         if rack.discovery == "route-reflector":
             rr = f"{rack.name}-rr"
             address = host(rack.node_subnet, RACK_RR_HOST)
-            members[rr] = Member(rr, "rr", address, rack=rack.name, asn=rack.asn)
-            links.append(_bridge_link(rr, address, rack, f"{rack.name}-tor", "rr"))
+            address_v6 = host(rack.node_subnet_v6, RACK_RR_HOST) if rack.node_subnet_v6 else ""
+            members[rr] = Member(rr, "rr", address, rack=rack.name, asn=rack.asn, address_v6=address_v6)
+            links.append(_bridge_link(rr, RACK_RR_HOST, rack, f"{rack.name}-tor", "rr"))
     pods: dict[str, tuple[str, ...]] = {}
     for rack in topology.racks:
         for index in range(1, rack.nodes + 1):
@@ -226,19 +252,24 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
             pods[node_name(rack.name, index)] = tuple(m.name for m in node_members[1:])
             members.update((m.name, m) for m in node_members)
             links += node_links
-    client_subnet = ipaddress.ip_network(topology.client.subnet)
     first_core = topology.core[0].name
-    client_address = host(topology.client.subnet, CLIENT_HOST)
-    core_client = host(topology.client.subnet, CORE_CLIENT_HOST)
-    members["client"] = Member("client", "client", client_address, routes=(Route("default", core_client),))
+    subnets = [topology.client.subnet, *([topology.client.subnet_v6] if topology.dual_stack else [])]
+    client_routes = tuple(Route("default", host(subnet, CORE_CLIENT_HOST)) for subnet in subnets)
+    members["client"] = Member(
+        "client",
+        "client",
+        host(topology.client.subnet, CLIENT_HOST),
+        routes=client_routes,
+        address_v6=host(topology.client.subnet_v6, CLIENT_HOST) if topology.dual_stack else "",
+    )
     links.append(
         Link(
             "client",
             "eth0",
-            (f"{client_address}/{client_subnet.prefixlen}",),
+            tuple(_with_length(subnet, CLIENT_HOST) for subnet in subnets),
             first_core,
             "client",
-            (f"{core_client}/{client_subnet.prefixlen}",),
+            tuple(_with_length(subnet, CORE_CLIENT_HOST) for subnet in subnets),
         )
     )
     return LabPlan(topology, members, tuple(links), uplinks, blocks, announcers, pods)
@@ -246,21 +277,35 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
 
 def _uplinks(topology: Topology) -> tuple[Uplink, ...]:
     subnets = ipaddress.IPv4Network(topology.link_pool).subnets(new_prefix=31)
+    subnets_v6 = ipaddress.IPv6Network(topology.link_pool_v6).subnets(new_prefix=127)
     found = []
     for rack in topology.racks:
         for core in topology.core:
             subnet = next(subnets)
-            found.append(Uplink(rack.name, core.name, str(subnet[1]), str(subnet[0])))
+            tor_v6 = core_v6 = ""
+            if topology.dual_stack:
+                subnet_v6 = next(subnets_v6)
+                tor_v6, core_v6 = str(subnet_v6[1]), str(subnet_v6[0])
+            found.append(Uplink(rack.name, core.name, str(subnet[1]), str(subnet[0]), tor_v6, core_v6))
     return tuple(found)
+
+
+def _with_length(subnet: str, offset: int) -> str:
+    return f"{host(subnet, offset)}/{ipaddress.ip_network(subnet).prefixlen}"
+
+
+def _on_subnets(rack: Rack, offset: int) -> tuple[str, ...]:
+    """Host ``offset`` of the rack's node subnet(s), with their prefix lengths."""
+    subnets = [rack.node_subnet, *([rack.node_subnet_v6] if rack.node_subnet_v6 else [])]
+    return tuple(_with_length(subnet, offset) for subnet in subnets)
 
 
 def _core_router_id(uplinks: tuple[Uplink, ...], core: str) -> str:
     return next(u.core_address for u in uplinks if u.core == core)
 
 
-def _bridge_link(member: str, address: str, rack: Rack, tor: str, port: str) -> Link:
-    prefix = ipaddress.ip_network(rack.node_subnet).prefixlen
-    return Link(member, "eth0", (f"{address}/{prefix}",), tor, port, bridge=BRIDGE)
+def _bridge_link(member: str, offset: int, rack: Rack, tor: str, port: str) -> Link:
+    return Link(member, "eth0", _on_subnets(rack, offset), tor, port, bridge=BRIDGE)
 
 
 def _node(
@@ -274,14 +319,18 @@ def _node(
     come from the CNI plugin when ``lab up`` plays kubelet; ``observed`` holds what they got."""
     name = node_name(rack.name, index)
     address = host(rack.node_subnet, 10 + index)
+    address_v6 = host(rack.node_subnet_v6, 10 + index) if rack.node_subnet_v6 else ""
     tor_address = host(rack.node_subnet, TOR_HOST)
     pods: list[Member] = []
-    links = [_bridge_link(name, address, rack, f"{rack.name}-tor", f"n{index}")]
+    links = [_bridge_link(name, 10 + index, rack, f"{rack.name}-tor", f"n{index}")]
     routes = [Route("default", tor_address)]
+    if rack.node_subnet_v6:
+        routes.append(Route("default", host(rack.node_subnet_v6, TOR_HOST)))
     for pod_index in range(1, rack.pods_per_node + 1):
         pod = f"{name}-p{pod_index}"
         pod_address = observed.pod_addresses.get(pod, "") if observed else ""
-        pods.append(Member(pod, "pod", pod_address, rack=rack.name))
+        pod_address_v6 = observed.pod_addresses_v6.get(pod, "") if observed else ""
+        pods.append(Member(pod, "pod", pod_address, rack=rack.name, address_v6=pod_address_v6))
     node_loopback: list[str] = []
     node_ports: list[int] = []
     for service in topology.services:
@@ -297,6 +346,7 @@ def _node(
                 routes=first.routes,
                 loopback=(*first.loopback, f"{service.ip}/32"),
                 ports=tuple(sorted({*first.ports, service.port})),
+                address_v6=first.address_v6,
             )
             interface = observed.pod_interfaces.get(first.name) if observed else None
             if interface:  # kube-proxy's part, played by the lab: the Service IP to its local endpoint
@@ -314,5 +364,6 @@ def _node(
         loopback=tuple(node_loopback),
         routes=tuple(routes),
         ports=tuple(sorted(set(node_ports))),
+        address_v6=address_v6,
     )
     return [node, *pods], links

@@ -95,24 +95,39 @@ class NodeJoin(Scenario):
             return self.report
         assert info.observed is not None
         addresses, interfaces = dict(info.observed.pod_addresses), dict(info.observed.pod_interfaces)
+        addresses_v6 = dict(info.observed.pod_addresses_v6)
         for pod in pods:
             answer = control_plane.cni_add(info, node.name, pod.name)
-            addresses[pod.name] = answer["ips"][0]["address"].split("/")[0]
+            found = control_plane.result_addresses(answer)
+            addresses[pod.name] = found.get(4, "")
+            if 6 in found:
+                addresses_v6[pod.name] = found[6]
             interfaces[pod.name] = answer["interfaces"][0]["name"]
         blocks = control_plane.held_blocks(info)
         info.set_observed(
             Observed(
-                addresses, interfaces, {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")}
+                addresses,
+                interfaces,
+                {n.name: blocks.get(n.name, ()) for n in info.plan.of_role("node")},
+                addresses_v6,
             )
         )
         info.write()
         plan = info.plan
-        pool = ipaddress.ip_network(plan.rack(self.rack).pod_pool)
+        rack = plan.rack(self.rack)
+        pools = [ipaddress.ip_network(p) for p in (rack.pod_pool, rack.pod_pool_v6) if p]
         got = plan.blocks.get(node.name, ())
+        in_pools = all(
+            any(
+                ipaddress.ip_network(b).version == p.version and ipaddress.ip_network(b).subnet_of(p)  # type: ignore[arg-type]
+                for p in pools
+            )
+            for b in got
+        )
         self.step(
             f"{node.name} got a block of {self.rack}'s pool",
-            bool(got) and all(ipaddress.ip_network(b).subnet_of(pool) for b in got),  # type: ignore[arg-type]
-            f"{', '.join(got)} in {pool}",
+            len(got) >= len(pools) and in_pools,
+            f"{', '.join(got)} in {', '.join(map(str, pools))}",
         )
         for member in (plan.members[p.name] for p in pods):
             for address in member.loopback:

@@ -35,6 +35,10 @@ class Rack(Model):
     node_subnet: str
     pod_pool: str
     block_size: int = 26
+    # Dual stack: the rack's IPv6 node subnet and pod pool (a second IPPool); both or neither.
+    node_subnet_v6: str | None = None
+    pod_pool_v6: str | None = None
+    block_size_v6: int = 122  # Calico's default IPv6 block size
     nodes: int = Field(2, ge=1, le=60)
     pods_per_node: int = Field(1, ge=0, le=20)
     discovery: Literal["listen-range", "route-reflector"] = "listen-range"
@@ -46,8 +50,22 @@ class Rack(Model):
     def _network(cls, value: str) -> str:
         network = ipaddress.ip_network(value, strict=True)
         if network.version != 4:
-            raise ValueError("IPv4 networks only in this version of the lab")
+            raise ValueError("an IPv4 network (IPv6 ones go in node_subnet_v6 / pod_pool_v6)")
         return str(network)
+
+    @field_validator("node_subnet_v6", "pod_pool_v6")
+    @classmethod
+    def _network_v6(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        network = ipaddress.ip_network(value, strict=True)
+        if network.version != 6:
+            raise ValueError("an IPv6 network")
+        return str(network)
+
+    @property
+    def dual_stack(self) -> bool:
+        return self.node_subnet_v6 is not None
 
     @model_validator(mode="after")
     def _fits(self) -> Rack:
@@ -60,6 +78,15 @@ class Rack(Model):
                 f"pod_pool {self.pod_pool} has {geometry.block_count} blocks of /{self.block_size}: "
                 f"not enough for {self.nodes} nodes"
             )
+        if (self.node_subnet_v6 is None) != (self.pod_pool_v6 is None):
+            raise ValueError("node_subnet_v6 and pod_pool_v6 go together (a dual-stack rack needs both)")
+        if self.pod_pool_v6 is not None:
+            geometry = PoolGeometry.of(self.pod_pool_v6, self.block_size_v6)
+            if geometry.block_count < self.nodes:
+                raise ValueError(
+                    f"pod_pool_v6 {self.pod_pool_v6} has {geometry.block_count} blocks of "
+                    f"/{self.block_size_v6}: not enough for {self.nodes} nodes"
+                )
         return self
 
 
@@ -78,6 +105,7 @@ class Service(Model):
 
 class Client(Model):
     subnet: str = "203.0.113.0/30"  # the link between the core and the external client
+    subnet_v6: str = "2001:db8:113::/64"  # its IPv6 subnet, used when the racks are dual stack
 
 
 class Timers(Model):
@@ -100,6 +128,7 @@ class Bfd(Model):
 class Topology(Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9]{0,5}$")  # namespace names: rrt-<name>-<member>
     link_pool: str = "172.31.0.0/16"  # /31 links between ToRs and core switches
+    link_pool_v6: str = "fd00:31::/64"  # /127 links between them, used when the racks are dual stack
     core: list[CoreSwitch] = Field(min_length=1)
     racks: list[Rack] = Field(min_length=1)
     services: list[Service] = []
@@ -117,8 +146,23 @@ class Topology(Model):
         asns = [c.asn for c in self.core] + [r.asn for r in self.racks]
         if len(set(asns)) != len(asns):
             raise ValueError("every core switch and rack needs its own AS")
+        stacks = {r.dual_stack for r in self.racks}
+        if len(stacks) > 1:
+            raise ValueError("either every rack is dual stack (node_subnet_v6, pod_pool_v6) or none is")
         networks = [ipaddress.ip_network(n) for r in self.racks for n in (r.node_subnet, r.pod_pool)]
         networks += [ipaddress.ip_network(self.link_pool), ipaddress.ip_network(self.client.subnet)]
+        if self.dual_stack:
+            for text in (self.link_pool_v6, self.client.subnet_v6):
+                network = ipaddress.ip_network(text)
+                if network.version != 6:
+                    raise ValueError(f"{text}: link_pool_v6 and client.subnet_v6 are IPv6 networks")
+                networks.append(network)
+            networks += [
+                ipaddress.ip_network(n)
+                for r in self.racks
+                for n in (r.node_subnet_v6, r.pod_pool_v6)
+                if n is not None
+            ]
         management = ipaddress.ip_network(self.management_subnet)
         if management.version != 4 or management.num_addresses < (len(self.racks) + 1) * 256:
             raise ValueError(f"management_subnet {management}: IPv4 with 256 addresses per rack and 256 more")
@@ -141,6 +185,11 @@ class Topology(Model):
                     f"rack {rack.name}: {rack.pods_per_node} pods do not fit a /{rack.block_size}"
                 )
         return self
+
+    @property
+    def dual_stack(self) -> bool:
+        """Every rack has IPv6 pools: pods get both families, IPv6 routes ride the IPv4 sessions."""
+        return all(r.dual_stack for r in self.racks)
 
 
 NODE_HOST_OFFSET = 10  # nodes are .11, .12, ... of the node subnet; .1 is the ToR, .5 the rack RR
@@ -180,8 +229,12 @@ def pod_blocks(topology: Topology) -> dict[str, tuple[str, ...]]:
     blocks: dict[str, tuple[str, ...]] = {}
     for rack in topology.racks:
         geometry = PoolGeometry.of(rack.pod_pool, rack.block_size)
+        geometry_v6 = PoolGeometry.of(rack.pod_pool_v6, rack.block_size_v6) if rack.pod_pool_v6 else None
         for index in range(rack.nodes):
-            blocks[node_name(rack.name, index + 1)] = (str(geometry.block(index)),)
+            found = [str(geometry.block(index))]
+            if geometry_v6 is not None:
+                found.append(str(geometry_v6.block(index)))
+            blocks[node_name(rack.name, index + 1)] = tuple(found)
     return blocks
 
 

@@ -28,8 +28,10 @@ OBSERVED = Observed(
     pod_addresses={"rack1-n1-p1": "10.244.0.1", "rack1-n2-p1": "10.244.0.65", "rack2-n1-p1": "10.244.1.1",
                    "rack2-n2-p1": "10.244.1.65"},
     pod_interfaces={"rack1-n1-p1": "rr0a", "rack1-n2-p1": "rr0b", "rack2-n1-p1": "rr0c", "rack2-n2-p1": "rr0d"},
-    blocks={"rack1-n1": ("10.244.0.0/26",), "rack1-n2": ("10.244.0.64/26",), "rack2-n1": ("10.244.1.0/26",),
-            "rack2-n2": ("10.244.1.64/26",)},
+    blocks={"rack1-n1": ("10.244.0.0/26", "fd00:244::/122"), "rack1-n2": ("10.244.0.64/26", "fd00:244::40/122"),
+            "rack2-n1": ("10.244.1.0/26", "fd00:244::1:0/122"), "rack2-n2": ("10.244.1.64/26", "fd00:244::1:40/122")},
+    pod_addresses_v6={"rack1-n1-p1": "fd00:244::1", "rack1-n2-p1": "fd00:244::41", "rack2-n1-p1": "fd00:244::1:1",
+                      "rack2-n2-p1": "fd00:244::1:41"},
 )  # fmt: skip
 
 
@@ -43,12 +45,12 @@ def test_before_the_pods_run_pods_have_no_address_and_blocks_are_predicted() -> 
     fresh = lab_plan(load_topology(DOCS / "two-racks.yaml"))
     assert fresh.members["rack1-n1-p1"].address == ""
     assert not [link for link in fresh.links if link.member.endswith("-p1")]  # the CNI makes the veths
-    assert fresh.blocks["rack1-n2"] == ("10.244.0.64/26",)
+    assert fresh.blocks["rack1-n2"] == ("10.244.0.64/26", "fd00:244::40/122")
 
 
 def test_members_get_the_design_addresses(plan: LabPlan) -> None:
     members = plan.members
-    assert members["rack1-tor"].bridge_addresses == ("10.1.0.1/24",)
+    assert members["rack1-tor"].bridge_addresses == ("10.1.0.1/24", "fd00:1::1/64")
     assert members["rack2-rr"].address == "10.2.0.5"
     assert [members[n].address for n in ("rack1-n1", "rack1-n2")] == ["10.1.0.11", "10.1.0.12"]
     assert members["rack1-n2-p1"].address == "10.244.0.65"  # what the CNI gave it
@@ -57,6 +59,33 @@ def test_members_get_the_design_addresses(plan: LabPlan) -> None:
         ("172.31.0.3", "172.31.0.2"),
     ]
     assert "rack1-rr" not in members  # rack1 discovers through the ToR's listen range
+
+
+def test_dual_stack_members_links_and_routes_get_ipv6_too(plan: LabPlan) -> None:
+    members = plan.members
+    assert plan.versions == (4, 6)
+    assert (members["rack2-rr"].address_v6, members["rack2-n2"].address_v6) == ("fd00:2::5", "fd00:2::c")
+    assert members["rack1-n2-p1"].address_of(6) == "fd00:244::41"
+    assert [(u.tor_address_v6, u.core_address_v6) for u in plan.uplinks] == [
+        ("fd00:31::1", "fd00:31::"),
+        ("fd00:31::3", "fd00:31::2"),
+    ]
+    uplink = next(link for link in plan.links if link.member == "rack1-tor" and link.peer == "core1")
+    assert (uplink.addresses, uplink.peer_addresses) == (
+        ("172.31.0.1/31", "fd00:31::1/127"),
+        ("172.31.0.0/31", "fd00:31::/127"),
+    )
+    node_link = next(link for link in plan.links if link.member == "rack1-n1")
+    assert node_link.addresses == ("10.1.0.11/24", "fd00:1::b/64")
+    assert [(r.destination, r.via) for r in members["rack1-n1"].routes[:2]] == [
+        ("default", "10.1.0.1"),
+        ("default", "fd00:1::1"),
+    ]
+    assert [(r.destination, r.via) for r in members["client"].routes] == [
+        ("default", "203.0.113.1"),
+        ("default", "2001:db8:113::1"),
+    ]
+    assert members["client"].address_v6 == "2001:db8:113::2"
 
 
 def test_each_node_has_one_session_to_its_tor_or_its_route_reflector(plan: LabPlan) -> None:

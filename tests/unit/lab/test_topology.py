@@ -11,11 +11,12 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "lab" / "two-racks.yaml
 
 def test_example_topology_loads_and_allocates_blocks_per_rack() -> None:
     topology = load_topology(EXAMPLE)
-    assert pod_blocks(topology) == {
-        "rack1-n1": ("10.244.0.0/26",),
-        "rack1-n2": ("10.244.0.64/26",),
-        "rack2-n1": ("10.244.1.0/26",),
-        "rack2-n2": ("10.244.1.64/26",),
+    assert topology.dual_stack
+    assert pod_blocks(topology) == {  # one block of each family, from the rack's two pools
+        "rack1-n1": ("10.244.0.0/26", "fd00:244::/122"),
+        "rack1-n2": ("10.244.0.64/26", "fd00:244::40/122"),
+        "rack2-n1": ("10.244.1.0/26", "fd00:244::1:0/122"),
+        "rack2-n2": ("10.244.1.64/26", "fd00:244::1:40/122"),
     }
 
 
@@ -32,7 +33,15 @@ def test_local_policy_announces_from_endpoint_nodes_only_cluster_from_all() -> N
         (("asn: 65102", "asn: 65101"), "every core switch and rack needs its own AS"),
         (("pod_pool: 10.244.1.0/24", "pod_pool: 10.244.0.0/23"), "overlap"),
         (("endpoints: [rack1-n2]", "endpoints: [rack9-n1]"), "unknown endpoint nodes ['rack9-n1']"),
-        (("nodes: 2, pods_per_node: 1}", "nodes: 300, pods_per_node: 1}"), "racks.0.nodes"),
+        (("nodes: 2, pods_per_node: 1,", "nodes: 300, pods_per_node: 1,"), "racks.0.nodes"),
+        (('pod_pool_v6: "fd00:244::1:0/112"', 'pod_pool_v6: "fd00:244::/111"'), "overlap"),
+        ((' pod_pool_v6: "fd00:244::/112"', ""), "node_subnet_v6 and pod_pool_v6 go together"),
+        (('node_subnet_v6: "fd00:1::/64"', 'node_subnet_v6: "10.9.0.0/24"'), "an IPv6 network"),
+        (
+            (', node_subnet_v6: "fd00:2::/64", pod_pool_v6: "fd00:244::1:0/112"', ""),
+            "every rack is dual stack",
+        ),
+        (("pod_pool: 10.244.0.0/24", 'pod_pool: "fd00:9::/64"'), "an IPv4 network"),
     ],
 )
 def test_inconsistent_topologies_are_refused_with_file_and_reason(
