@@ -45,6 +45,9 @@ class AdjRibIn:
         self.address = address
         self.tables: dict[Family, dict[bytes, Path]] = {}
         self.indexed: set[Family] = set()  # families whose routes only the Loc-RIB holds
+        # Families marked stale (GR, enhanced route refresh) and not swept or dropped since: only
+        # these can hold stale paths, so a stale count outside them is 0 without a walk.
+        self.stale: set[Family] = set()
 
     def families(self) -> list[Family]:
         return [*self.tables, *sorted(self.indexed - self.tables.keys())]

@@ -170,6 +170,7 @@ class Rib:
         Consume it to the end, within one call: nothing else may run between chunks."""
         adj_rib_in = self._neighbour(address).adj_rib_in
         for each in adj_rib_in.families() if family is None else [family]:
+            adj_rib_in.stale.discard(each)
             for keys in adj_rib_in.chunks(each, self.loc_rib(each), size):
                 changed = self.withdraw(address, each, keys)
                 if changed:
@@ -218,6 +219,7 @@ class Rib:
         (RFC 9494, the restart time ran out) paths carrying NO_LLGR are removed and the rest get
         the LLGR_STALE community, which makes them least preferred."""
         neighbour = self._neighbour(address)
+        neighbour.adj_rib_in.stale.add(family)
         changed: set[bytes] = set()
         if long_lived:
             received = neighbour.adj_rib_in.view(family, self.loc_rib(family))
@@ -238,7 +240,9 @@ class Rib:
 
     def sweep_stale_in_chunks(self, address: bytes, family: Family, size: int = WITHDRAWAL_CHUNK) -> Chunks:
         """``sweep_stale`` in chunks, as ``drop_routes_in_chunks`` (only the stale keys are copied)."""
-        stale = self._neighbour(address).adj_rib_in.stale_keys(family, self.loc_rib(family))
+        adj_rib_in = self._neighbour(address).adj_rib_in
+        adj_rib_in.stale.discard(family)  # what is still stale is withdrawn below
+        stale = adj_rib_in.stale_keys(family, self.loc_rib(family))
         for start in range(0, len(stale), size):
             changed = self.withdraw(address, family, stale[start : start + size])
             if changed:
@@ -265,6 +269,14 @@ class Rib:
         """The neighbour's paths in the Loc-RIB (after import policy): a counter the Loc-RIB keeps
         as routes come and go, not a walk of the table."""
         return self.loc_rib(family).counts.get(address, 0)
+
+    def stale(self, address: bytes, family: Family) -> int:
+        """The neighbour's paths held stale (GR, an enhanced route refresh under way): 0 at no cost
+        unless the family was marked stale and not swept since; then counted over its table."""
+        adj_rib_in = self._neighbour(address).adj_rib_in
+        if family not in adj_rib_in.stale:
+            return 0
+        return sum(1 for path in adj_rib_in.view(family, self.loc_rib(family)).values() if path.stale)
 
     def adj_rib_out(self, address: bytes, family: Family) -> Mapping[bytes, Advertisement]:
         neighbour = self._neighbour(address)
