@@ -8,10 +8,22 @@ ToR's place):
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 
 from rackroute.lab.harness import Lab
 from rackroute.lab.netns import Namespace
+
+
+def rackroute_cli(store_url: str, *args: str, stdin: str | None = None) -> str:
+    """Run ``rackroute ARGS --datastore STORE_URL``; its stdout, or an assertion naming stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", store_url],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result.stdout
 
 
 @dataclass(frozen=True, slots=True)

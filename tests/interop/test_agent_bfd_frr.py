@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_rack import RackLab, build_rack
+from interop_rack import RackLab, build_rack, rackroute_cli
 
 from rackroute.cni import plugin
 from rackroute.lab.daemons import Timers, chown_tree
@@ -169,12 +169,7 @@ class BfdRack:
 
 
 def rackroute(store_url: str, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", store_url],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
+    return rackroute_cli(store_url, *args, stdin=stdin)
 
 
 def cni_add(directory: Path, pod_ns: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from interop_rack import rackroute_cli
 
 from rackroute.lab.bird import BirdRouter
 from rackroute.lab.bird_config import bird_route_reflector_config
@@ -83,12 +84,7 @@ class BirdRack:
     pods: list[str] = field(default_factory=list)
 
     def rackroute(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", self.store_url],
-            input=stdin, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr + result.stdout
-        return result.stdout
+        return rackroute_cli(self.store_url, *args, stdin=stdin)
 
     def add_pod(self, index: int, container: str) -> str:
         name = f"rrt-bp-{secrets.token_hex(3)}"

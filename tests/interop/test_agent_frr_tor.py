@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_rack import RackLab, build_rack
+from interop_rack import RackLab, build_rack, rackroute_cli
 
 from rackroute.lab.control_plane import run_plugin
 from rackroute.lab.frr import FrrRouter
@@ -117,16 +117,7 @@ class AgentRack:
         return self.rack.nodes[index - 1]
 
     def rackroute(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", self.store_url],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr + result.stdout
-        return result.stdout
+        return rackroute_cli(self.store_url, *args, stdin=stdin)
 
     def start_agent(self, index: int) -> None:
         name = f"node{index}"

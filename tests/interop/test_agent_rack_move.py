@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interop_rack import rackroute_cli
 
 from rackroute.lab.control_plane import run_plugin
 from rackroute.lab.frr import FrrRouter
@@ -90,12 +91,7 @@ class TwoRacks:
     pod_namespaces: list[str] = field(default_factory=list)
 
     def rackroute(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", self.store_url],
-            input=stdin, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr + result.stdout
-        return result.stdout
+        return rackroute_cli(self.store_url, *args, stdin=stdin)
 
     def start_agent(self, name: str) -> None:
         argv = [PYTHON, "-m", "rackroute.cli.main", "agent", "--node", name, "--datastore", self.store_url,
