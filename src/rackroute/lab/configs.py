@@ -143,7 +143,6 @@ def frr_config(plan: LabPlan, member: Member) -> str:
             ],
             graceful_restart_time=timers.restart_time,
             timers=frr_timers,
-            prefer_global_ipv6=dual,
         )
     neighbors = [
         Peer(u.tor_address, _asn(plan, f"{u.rack}-tor"), f"{u.rack}-tor", families=families)

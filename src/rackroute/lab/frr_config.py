@@ -14,7 +14,10 @@ from .daemons import FAMILIES, FAST_TIMERS, AddressFamily, Peer, Timers
 
 NODES_GROUP = "NODES"
 # A directly connected FRR neighbour sends IPv6 next hops as global + link-local, and zebra installs
-# the link-local one; this route map makes it install the global one (the lab's checks expect it).
+# the link-local one; this route map makes it install the global one. Only for routers without
+# next-hop-self: FRR 8.4 then no longer applies ``next-hop-self`` to those routes (a next hop "set by
+# a route map" wins), so a ToR must not use it (its routes from the core would reach the nodes with
+# the core's link address).
 PREFER_GLOBAL = "PREFER-GLOBAL"
 
 
@@ -133,7 +136,6 @@ def frr_tor_config(
     graceful_restart_time: int | None = 120,
     cluster_id: str | None = None,
     timers: Timers = FAST_TIMERS,
-    prefer_global_ipv6: bool = False,
 ) -> str:
     """The ToR of the design: nodes connect from ``listen_ranges`` and become dynamic iBGP neighbours in
     peer group NODES, which are route-reflector clients; eBGP to ``spines``.
@@ -167,9 +169,7 @@ def frr_tor_config(
             f"neighbor {NODES_GROUP} route-reflector-client",
             f"neighbor {NODES_GROUP} next-hop-self",
         ]
-        active = [p.address for p in spines if family in p.session_families]
-        body += [f"neighbor {address} activate" for address in active]
-        body += _prefer_global(prefer_global_ipv6, family, [NODES_GROUP, *active])
+        body += [f"neighbor {p.address} activate" for p in spines if family in p.session_families]
         body += [f"maximum-paths {maximum_paths}", f"maximum-paths ibgp {maximum_paths}"]
         lines += _family_block(family, body)
-    return "\n".join([*lines, "exit", *_prefer_global_map(prefer_global_ipv6), ""])
+    return "\n".join([*lines, "exit", ""])

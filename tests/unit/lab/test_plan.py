@@ -12,7 +12,9 @@ from rackroute.lab.check import (
     check_load_balancer_routes,
     check_node_tables,
     flow_count,
+    link_local_neighbours,
     pod_probes,
+    resolve_link_local,
 )
 from rackroute.lab.cluster import cluster_resources, endpoint_slices, to_yaml
 from rackroute.lab.configs import frr_config, speaker_config
@@ -217,3 +219,87 @@ def test_more_flows_for_services_spread_thinner() -> None:
     # api: all 12 nodes in 3 racks, each answering 1/12 of the flows: 188 flows miss one with p < 1e-6.
     assert flow_count(plan, "198.51.100.11") == 188
     assert flow_count(plan, "198.51.100.12") == 64  # two endpoints: the minimum is plenty
+
+
+def test_dual_stack_speakers_carry_ipv6_over_the_ipv4_sessions(plan: LabPlan, tmp_path: Path) -> None:
+    for member in ("core1", "rack1-tor", "rack2-rr"):
+        config = parse_config(speaker_config(plan, plan.members[member], tmp_path))
+        assert config.families == ["ipv4-unicast", "ipv6-unicast"]
+        assert all(":" not in n.address for n in config.neighbors)  # the same, IPv4, sessions
+    core = parse_config(speaker_config(plan, plan.members["core1"], tmp_path))
+    assert [a.prefix for a in core.announce] == ["203.0.113.0/30", "2001:db8:113::/64"]
+
+
+def test_dual_stack_frr_switches_activate_ipv6_and_keep_next_hop_self_on_the_tor(plan: LabPlan) -> None:
+    tor = frr_config(plan, plan.members["rack1-tor"])
+    ipv6 = tor.split("address-family ipv6 unicast")[1].split("exit-address-family")[0]
+    assert "neighbor NODES activate" in ipv6 and "neighbor NODES next-hop-self" in ipv6
+    assert "neighbor 172.31.0.0 activate" in ipv6 and "maximum-paths 8" in ipv6
+    # A route map setting the next hop would make FRR skip next-hop-self towards the nodes.
+    assert "route-map" not in tor
+    core = frr_config(plan, plan.members["core1"])
+    core_ipv6 = core.split("address-family ipv6 unicast")[1].split("exit-address-family")[0]
+    assert "network 2001:db8:113::/64" in core_ipv6
+    assert "neighbor 172.31.0.1 route-map PREFER-GLOBAL in" in core_ipv6
+    assert "set ipv6 next-hop prefer-global" in core
+
+
+def test_dual_stack_cluster_has_an_ipv6_pool_per_rack_and_node_ipv6_addresses(plan: LabPlan) -> None:
+    documents = cluster_resources(plan)
+    pools = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "IPPool"}
+    assert pools["rack2-pods-v6"] == {
+        "cidr": "fd00:244::1:0/112", "blockSize": 122, "nodeSelector": "rack == 'rack2'",
+    }  # fmt: skip
+    node = next(d for d in documents if d["kind"] == "Node" and d["apiVersion"].startswith("projectcalico"))
+    assert node["spec"]["bgp"] == {
+        "ipv4Address": "10.1.0.11/24",
+        "ipv6Address": "fd00:1::b/64",
+        "asNumber": 65101,
+    }
+    load_text(to_yaml(documents), "cluster.yaml")  # the resource models accept them
+
+
+def good_node_table_v6() -> dict[str, KernelRoute]:
+    return {
+        "::/0": route("::/0", "fd00:1::1"),
+        "fd00:244::/122": route("fd00:244::/122", kind="blackhole"),
+        "fd00:244::40/122": route("fd00:244::40/122", "fd00:1::c"),
+        "fd00:244::1:0/122": route("fd00:244::1:0/122", "fd00:1::1"),
+        "fd00:244::1:40/122": route("fd00:244::1:40/122", "fd00:1::1"),
+    }
+
+
+def test_ipv6_node_table_check_wants_the_same_next_hops_by_their_ipv6_addresses(plan: LabPlan) -> None:
+    tables = {n.name: {**good_node_table(), **good_node_table_v6()} for n in plan.of_role("node")}
+    report = CheckReport("demo", "rackroute")
+    check_node_tables(report, plan, tables)
+    assert next(c for c in report.checks if c.subject == "rack1-n1" and "IPv6" in c.category).ok
+    # What an IPv4-mapped next hop from the speaker would have left: nothing usable in the kernel.
+    del tables["rack1-n1"]["fd00:244::40/122"]
+    report = CheckReport("demo", "rackroute")
+    check_node_tables(report, plan, tables)
+    failed = next(c for c in report.checks if c.subject == "rack1-n1" and "IPv6" in c.category)
+    assert not failed.ok and "fd00:244::40/122: no route, expected via fd00:1::c" in failed.detail
+    assert next(c for c in report.checks if c.subject == "rack1-n1" and "IPv6" not in c.category).ok
+
+
+def test_a_link_local_next_hop_counts_as_the_switch_at_the_other_end_of_that_uplink(plan: LabPlan) -> None:
+    tor = plan.members["rack1-tor"]
+    neighbours = link_local_neighbours(plan, tor)
+    assert neighbours == {"c-core1": "fd00:31::"}
+    via_core = KernelRoute(
+        "fd00:244::1:0/122", "unicast", ("fe80::fcf7:23ff:fe35:5914",), ("c-core1",), "bgp"
+    )
+    assert resolve_link_local(via_core, neighbours).next_hops == ("fd00:31::",)
+    on_the_bridge = KernelRoute("fd00:244::1:0/122", "unicast", ("fe80::1",), ("nodes",), "bgp")
+    assert resolve_link_local(on_the_bridge, neighbours).next_hops == ("fe80::1",)  # not an uplink
+    assert link_local_neighbours(plan, plan.members["core1"]) == {
+        "r-rack1": "fd00:31::1",
+        "r-rack2": "fd00:31::3",
+    }
+
+
+def test_pods_ping_each_other_and_are_pinged_at_their_ipv6_addresses_too(plan: LabPlan) -> None:
+    probes = pod_probes(plan, 6)
+    assert ("rack1-n1-p1", "rack1-n2-p1", "fd00:244::41") in probes
+    assert ("rack1-n1-p1", "rack2-n1-p1", "fd00:244::1:1") in probes
