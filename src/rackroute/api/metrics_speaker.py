@@ -3,10 +3,11 @@ and the ``FibManager`` when scraped.
 
 Labels per session: ``peer`` (the neighbour's address), ``peer_as``, ``role`` (``external``,
 ``internal`` or ``rr-client``) and, for prefix counts, ``family`` (``ipv4-unicast``...). Established
-transitions come from the speaker's typed event stream (``Speaker.subscribe``): the collector
-subscribes when it first sees a speaker, and counts the sessions already Established then as one
-transition each. Send-queue bytes are what waits for the neighbour in our buffers and the
-transport's (``Connection.backlog``), read at scrape time like everything else.
+transitions are the neighbour's own counter (``Peer.established_transitions``). The collector does
+not subscribe to the speaker's event stream: a subscriber makes the speaker work out and publish the
+next hops of every changed prefix (``SweepGate.wanted``), which during a 1M-prefix ingest doubled
+the DUT's CPU time (bench/metrics.py). Send-queue bytes are what waits for the neighbour in our
+buffers and the transport's (``Connection.backlog``), read at scrape time like everything else.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from ..bgp.wire import ErrorCode
-from ..speaker.events import NeighbourEstablished, SpeakerEvent
 from ..speaker.snapshot import NeighbourCounters, SpeakerCounters, counters_of_status, speaker_counters
 from .metrics import label_text, number
 
@@ -39,31 +39,6 @@ def error_code(last_error: str | None) -> int:
             return code
     number = head.rpartition("code ")[2]
     return int(number) if "code " in head and number.isdigit() else 0
-
-
-class SessionTransitions:
-    """Counts NeighbourEstablished events per neighbour address (a speaker subscriber)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-        self.speaker: Any = None
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def follow(self, speaker: Any, counters: SpeakerCounters) -> None:
-        """Subscribe to ``speaker`` when it is new; ``counters`` is its state at that moment."""
-        if speaker is self.speaker:
-            return
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self.speaker = speaker
-        for neighbour in counters.neighbours:
-            if neighbour.state == "Established":
-                self.counts[neighbour.address] = self.counts.get(neighbour.address, 0) + 1
-        self._unsubscribe = speaker.subscribe(self)
-
-    def __call__(self, event: SpeakerEvent) -> None:
-        if isinstance(event, NeighbourEstablished):
-            self.counts[event.address] = self.counts.get(event.address, 0) + 1
 
 
 def counters_of(speaker: Any) -> SpeakerCounters:
@@ -155,7 +130,6 @@ class SpeakerCollector:
 
     def __init__(self, source: Callable[[], Any]) -> None:
         self.source = source
-        self.transitions = SessionTransitions()
         self._labels: dict[tuple[str, int | None, str], tuple[str, list[str]]] = {}
 
     def _label(self, neighbour: NeighbourCounters) -> tuple[str, list[str]]:
@@ -172,8 +146,6 @@ class SpeakerCollector:
         if speaker is None:
             return []
         counters = counters_of(speaker)
-        if hasattr(speaker, "subscribe"):
-            self.transitions.follow(speaker, counters)
         neighbours = counters.neighbours
         if len(self._labels) > 2 * len(neighbours) + 64:  # neighbours that went (dynamic ones)
             self._labels.clear()
@@ -183,7 +155,7 @@ class SpeakerCollector:
         tables = [
             Table(name, kind, help_text, SESSION_LABELS, texts, values, column, name != UPTIME)
             for (name, kind, help_text), column in zip(
-                SESSION_METRICS, _session_columns(neighbours, self.transitions.counts), strict=True
+                SESSION_METRICS, _session_columns(neighbours), strict=True
             )
         ]
         family_texts: list[str] = []
@@ -233,14 +205,12 @@ class SpeakerCollector:
             yield table.family()
 
 
-def _session_columns(
-    neighbours: Sequence[NeighbourCounters], transitions: dict[str, int]
-) -> list[Sequence[float]]:
+def _session_columns(neighbours: Sequence[NeighbourCounters]) -> list[Sequence[float]]:
     """The columns of ``SESSION_METRICS``, in its order."""
     if not neighbours:
         return [() for _ in SESSION_METRICS]
     (
-        addresses,
+        _,
         _,
         _,
         _,
@@ -251,6 +221,7 @@ def _session_columns(
         updates_received,
         updates_sent,
         attempts,
+        transitions,
         errors,
         send_queues,
         _,
@@ -258,7 +229,7 @@ def _session_columns(
     return [
         [1 if state == "Established" else 0 for state in states],
         [STATE_NUMBERS.get(state, 0) for state in states],
-        [transitions.get(address, 0) for address in addresses],
+        transitions,
         [float(uptime) for uptime in uptimes],
         messages_received,
         messages_sent,

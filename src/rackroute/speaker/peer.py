@@ -90,6 +90,7 @@ class Peer:
         self.since = time.time()
         self.established_at: float | None = None  # on ``clock``
         self.connection_attempts = 0
+        self.established_transitions = 0  # sessions that reached Established (metrics)
         self.collisions = 0
         self.messages_received = self.messages_sent = self.updates_received = self.updates_sent = 0
         self.end_of_rib_received: set[Family] = set()
@@ -384,6 +385,7 @@ class Peer:
         self.established = connection
         self.negotiated = negotiated
         self.established_at = self.clock()
+        self.established_transitions += 1
         self._attempt = 0
         self._connect_failure = None
         self._cancel_connect()

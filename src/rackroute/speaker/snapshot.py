@@ -2,7 +2,10 @@
 
 Built on the event loop from the live objects; what leaves here is frozen (STYLE pattern 13).
 ``speaker_counters`` is the scrape's cheaper view: each neighbour's numbers only (no capability
-names, GR text, router ID or sorting), the same values ``speaker_status`` reports.
+names, GR text, router ID or sorting), the same values ``speaker_status`` reports (both take the
+prefix counts from ``_family_counts``). Every number is a counter its owner keeps (the peer, the
+RIB, an export group): nothing here walks the routes, so a scrape during a million-route ingest
+costs what an idle one does.
 """
 
 from __future__ import annotations
@@ -46,18 +49,17 @@ def peer_status(speaker: Speaker, peer: Peer) -> PeerStatus:
     settings = peer.settings
     connection = peer.established
     negotiated = peer.negotiated if connection is not None else None
-    known = speaker.in_rib(peer)
     families = tuple(
         FamilyCounters(
-            family=family.name,
-            received=len(speaker.rib.adj_rib_in(peer.key, family)) if known else 0,
-            accepted=speaker.rib.accepted(peer.key, family) if known else 0,
-            advertised=len(speaker.rib.adj_rib_out(peer.key, family)) if known else 0,
-            stale=_stale(speaker, peer, family) if known else 0,
+            count.family,
+            count.received,
+            count.accepted,
+            count.advertised,
+            count.stale,
             end_of_rib_received=family in peer.end_of_rib_received,
             end_of_rib_sent=family in peer.end_of_rib_sent,
         )
-        for family in settings.families
+        for family, count in zip(settings.families, _family_counts(speaker, peer), strict=True)
     )
     live = peer.connections
     return PeerStatus(
@@ -86,6 +88,7 @@ def peer_status(speaker: Speaker, peer: Peer) -> PeerStatus:
         updates_sent=peer.updates_sent + sum(c.sent.updates for c in live),
         connection_attempts=peer.connection_attempts,
         held=peer.held,
+        established_transitions=peer.established_transitions,
     )
 
 
@@ -114,6 +117,7 @@ class NeighbourCounters(NamedTuple):
     updates_received: int
     updates_sent: int
     connection_attempts: int
+    established_transitions: int  # times the session reached Established (``Peer``'s counter)
     last_error: str | None
     send_queue_bytes: int  # what waits in our buffers and the transport's (``Connection.backlog``)
     families: tuple[FamilyCount, ...]
@@ -128,25 +132,9 @@ class SpeakerCounters(NamedTuple):
 def speaker_counters(speaker: Speaker) -> SpeakerCounters:
     """What ``/metrics`` reads of the speaker: ``speaker_status`` without its text and sorting."""
     rib = speaker.rib
-    names = {family: family.name for family in SUPPORTED_FAMILIES}
     neighbours = []
     for peer in speaker.peers.values():
         settings = peer.settings
-        known = speaker.in_rib(peer)
-        families = (
-            tuple(
-                FamilyCount(
-                    names.get(family) or family.name,
-                    len(rib.adj_rib_in(peer.key, family)),
-                    rib.accepted(peer.key, family),
-                    len(rib.adj_rib_out(peer.key, family)),
-                    _stale(speaker, peer, family),
-                )
-                for family in settings.families
-            )
-            if known
-            else tuple(FamilyCount(names.get(f) or f.name, 0, 0, 0, 0) for f in settings.families)
-        )
         connection = peer.established
         negotiated = peer.negotiated
         neighbours.append(
@@ -159,13 +147,36 @@ def speaker_counters(speaker: Speaker) -> SpeakerCounters:
                 peer.clock() - peer.established_at if peer.established_at is not None else 0.0,
                 *_messages(peer),
                 peer.connection_attempts,
+                peer.established_transitions,
                 peer.last_error,
                 int(connection.backlog) if connection is not None else 0,
-                families,
+                _family_counts(speaker, peer),
             )
         )
     return SpeakerCounters(
-        speaker.restarting, {name: len(rib.loc_rib(family)) for family, name in names.items()}, neighbours
+        speaker.restarting,
+        {family.name: len(rib.loc_rib(family)) for family in SUPPORTED_FAMILIES},
+        neighbours,
+    )
+
+
+def _family_counts(speaker: Speaker, peer: Peer) -> tuple[FamilyCount, ...]:
+    """The neighbour's prefix counts per configured family, for ``peer_status`` and
+    ``speaker_counters`` alike: each read from a counter its owner keeps (the Loc-RIB's candidates
+    per source, an export group's sent count, ``Rib.stale``), none a walk of the routes; a
+    neighbour the RIB does not know yet has none."""
+    if not speaker.in_rib(peer):
+        return tuple(FamilyCount(family.name, 0, 0, 0, 0) for family in peer.settings.families)
+    rib, key = speaker.rib, peer.key
+    return tuple(
+        FamilyCount(
+            family.name,
+            len(rib.adj_rib_in(key, family)),
+            rib.accepted(key, family),
+            len(rib.adj_rib_out(key, family)),
+            rib.stale(key, family),
+        )
+        for family in peer.settings.families
     )
 
 
@@ -196,6 +207,7 @@ def counters_of_status(status: SpeakerStatus) -> SpeakerCounters:
             peer.updates_received,
             peer.updates_sent,
             peer.connection_attempts,
+            peer.established_transitions,
             peer.last_error,
             0,
             tuple(
@@ -318,13 +330,3 @@ def next_hop_text(next_hop: bytes) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return f"::ffff:{address.ipv4_mapped}"
     return str(address)
-
-
-def _stale(speaker: Speaker, peer: Peer, family: Family) -> int:
-    """Paths kept stale (GR, or an enhanced route refresh under way). Counted over the neighbour's
-    own table; a neighbour the Loc-RIB indexes (``rib.adj_in``) is counted only while the GR helper
-    holds its routes, since that walks the whole Loc-RIB."""
-    received = speaker.rib.adj_rib_in(peer.key, family)
-    if isinstance(received, dict) or family in peer.helper.stale:
-        return sum(1 for path in received.values() if path.stale)
-    return 0

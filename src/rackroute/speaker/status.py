@@ -48,6 +48,7 @@ class PeerStatus:
     connection_attempts: int
     held: str | None = None  # why the session is held down (``Speaker.hold_neighbor``: BFD Down)
     bfd: str | None = None  # the BFD session's state where one runs ("Up", "Down (diagnostic)")
+    established_transitions: int = 0  # times the session reached Established
 
 
 @dataclass(frozen=True, slots=True)

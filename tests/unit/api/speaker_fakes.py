@@ -47,7 +47,7 @@ def peer(address: str, **changes: Any) -> PeerStatus:
 
 
 PEERS = (
-    peer("172.16.0.0", description="spine-1"),
+    peer("172.16.0.0", description="spine-1", established_transitions=3),
     peer(
         "10.1.0.11",
         remote_as=65101,

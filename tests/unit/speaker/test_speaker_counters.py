@@ -62,6 +62,7 @@ async def test_counters_view_equals_the_full_status_of_every_neighbour() -> None
 
         client, idle = by_address[B], by_address[IDLE]
         assert client.state == "Established" and client.route_reflector_client and client.uptime == 7.5
+        assert client.established_transitions == 1 and idle.established_transitions == 0
         families = {f.family: f for f in client.families}
         assert families["ipv4-unicast"].received == 1 and families["ipv4-unicast"].advertised == 2
         assert client.updates_received >= 1 and client.messages_sent > client.updates_sent
