@@ -89,6 +89,9 @@ class NeighborSettings(Model):
     connect_retry: float | None = Field(None, gt=0)
     route_reflector_client: bool | None = None
     next_hop: NextHopMode | None = None
+    # Our IPv6 next hop for IPv6 routes on an IPv4 session (RFC 2545 §3); unset: the global IPv6
+    # address of the interface holding the session's address. Calico: the Node's bgp.ipv6Address.
+    ipv6_next_hop: str | None = None
     families: list[str] | None = None
     add_path: AddPathConfig | None = None
     import_policy: list[str] | None = None
@@ -120,6 +123,16 @@ class NeighborSettings(Model):
         return value
 
     _check_families = field_validator("families", mode="before")(classmethod(lambda cls, v: _families(v)))
+
+    @field_validator("ipv6_next_hop")
+    @classmethod
+    def _ipv6_next_hop(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = ipaddress.ip_address(value)
+        if address.version != 6 or address.is_link_local or address.is_unspecified or address.ipv4_mapped:
+            raise ValueError("must be a global IPv6 address (RFC 2545 §3)")
+        return str(address)
 
     @model_validator(mode="after")
     def _ttl(self) -> NeighborSettings:
