@@ -36,7 +36,7 @@ from .plan import Plan, apply_plan, plan
 from .resolve import Lookups, Resolver, Unresolved
 from .routes import KernelRoute, NextHop, RouteFailure, RouteType
 from .settings import FibSettings
-from .status import FibStatus, FlushReport
+from .status import FibStatus, FlushReport, RouteCounts
 
 log = logging.getLogger("rackroute.fib")
 
@@ -78,6 +78,8 @@ class FibManager:
         self._blocks: dict[Family, set[bytes]] = {f: set() for f in FAMILIES}
         # What we believe the kernel holds at our table and metric (every protocol).
         self._installed: dict[Family, dict[bytes, KernelRoute]] = {f: {} for f in FAMILIES}
+        # Our routes in that view, counted as it changes (status and metrics read these, no walk).
+        self.route_counts: dict[Family, RouteCounts] = {f: RouteCounts() for f in FAMILIES}
         self._problems: dict[Family, dict[bytes, str]] = {f: {} for f in FAMILIES}
         self._restarting = restarting
         self._retained: dict[Family, set[bytes]] | None = None
@@ -189,6 +191,8 @@ class FibManager:
                 self._flush_family(family, dirty[family], full, report, first)
             except OSError as error:
                 log.error("kernel routes for %s: %s; full scan in %.0f s", family, error, RETRY_AFTER_ERROR)
+                # The view may be a dump the batch did not follow: count it again.
+                self.route_counts[family].reset(self._installed[family].values(), self.settings.protocol)
                 failed = True
                 self.netlink_errors += 1
         if failed:
@@ -211,10 +215,7 @@ class FibManager:
             enabled=self.enabled,
             disabled_reason=self.disabled_reason,
             retaining_stale_routes=self._restarting,
-            installed={
-                f.name: sum(1 for r in self._installed[f].values() if r.protocol == self.settings.protocol)
-                for f in FAMILIES
-            },
+            installed={f.name: self.route_counts[f].total for f in FAMILIES},
             problems={f.name: len(self._problems[f]) for f in FAMILIES},
         )
 
@@ -262,14 +263,17 @@ class FibManager:
         failures = self._kernel.apply(family, changes) if changes else []
         failed = {failure.prefix for failure in failures}
         result = apply_plan(actual, changes, failed)
+        counts = self.route_counts[family]
         if full:
             self._installed[family] = result
+            counts.reset(result.values(), protocol)
         else:
             for key in dirty:
-                if key in result:
-                    installed[key] = result[key]
-                else:
-                    installed.pop(key, None)
+                new = result.get(key)
+                old = installed.pop(key, None) if new is None else installed.get(key)
+                if new is not None:
+                    installed[key] = new
+                counts.replace(old, new, protocol)
         for conflict in changes.conflicts:
             problems[conflict.prefix] = f"held by a route of protocol {conflict.protocol}"
         for failure in failures:

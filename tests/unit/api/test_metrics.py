@@ -146,7 +146,7 @@ def test_fib_metrics_count_routes_ecmp_groups_errors_and_sync_duration() -> None
     assert value("rackroute_fib_problem_routes", {"family": V4_NAME}) == 1
     assert value("rackroute_fib_syncs_total") == 1
     assert (value("rackroute_fib_last_sync_duration_seconds") or 0) > 0
-    kernel.tables[IPV4_UNICAST].clear()  # unseen until the next flush: the aggregates are memoised
+    kernel.tables[IPV4_UNICAST].clear()  # unseen until the next flush: the counts are the manager's view
     assert value("rackroute_fib_routes", unicast) == 4
     fib.flush(100.0)  # a full scan puts them back
     assert value("rackroute_fib_syncs_total") == 2
