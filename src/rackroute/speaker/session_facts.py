@@ -119,9 +119,13 @@ def peer_info(
     settings: PeerSettings, key: bytes, local_as: int, local_address: str, negotiated: Negotiated
 ) -> PeerInfo:
     """The neighbour as the RIB sees it. Our next-hop addresses come from the session's local
-    address (``next_hops_for``); over IPv6, IPv4 routes get none (so are not sent: RFC 8950
-    extended next hop is not offered yet)."""
-    local_ipv4, local_ipv6 = _our_next_hops(local_address)
+    address (``next_hops_for``), or over IPv4 the neighbour's configured ``ipv6_next_hop``; over
+    IPv6, IPv4 routes get none (so are not sent: RFC 8950 extended next hop is not offered yet)."""
+    configured = settings.ipv6_next_hop
+    if configured is not None and ipaddress.ip_address(local_address).version == 4:
+        local_ipv4, local_ipv6 = next_hops_for(local_address, lambda address: configured)
+    else:
+        local_ipv4, local_ipv6 = _our_next_hops(local_address)
     return PeerInfo(
         address=key,
         peer_as=negotiated.peer_as,

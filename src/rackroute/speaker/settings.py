@@ -71,6 +71,7 @@ class PeerSettings:
     graceful_restart: bool
     listen_range: str | None = None  # the range a dynamic neighbour came from
     add_path_send: int = 0  # paths per prefix sent with ADD-PATH (RFC 7911); 0: we do not send
+    ipv6_next_hop: str | None = None  # IPv6 routes on an IPv4 session; None: the interface's address
 
     @property
     def dynamic(self) -> bool:
@@ -99,6 +100,7 @@ class PeerSettings:
             self.ttl,
             self.allow_own_as,
             self.graceful_restart,
+            self.ipv6_next_hop,  # read when the session is established
         )
 
 
@@ -241,4 +243,5 @@ def _resolve(
         allow_own_as=_first(layers, "allow_own_as", 0),
         graceful_restart=_first(layers, "graceful_restart", config.graceful_restart.enabled),
         listen_range=listen_range,
+        ipv6_next_hop=_first(layers, "ipv6_next_hop"),
     )

@@ -7,9 +7,13 @@ import ipaddress
 
 import pytest
 
+from rackroute.bgp.negotiated import Negotiated
 from rackroute.speaker import interface_addresses, session_facts
-from rackroute.speaker.session_facts import next_hops_for
+from rackroute.speaker.config import Neighbor, SpeakerConfig
+from rackroute.speaker.session_facts import next_hops_for, peer_info
+from rackroute.speaker.settings import PeerSettings, resolve
 
+V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address
 
 
@@ -72,3 +76,40 @@ def test_the_loopback_address_is_found_on_lo_and_has_no_global_ipv6_beside_it() 
     assert interface_addresses.ipv4_interfaces().get("127.0.0.1") == "lo"
     assert interface_addresses.global_ipv6_beside("127.0.0.1") is None
     assert interface_addresses.global_ipv6_beside("192.0.2.254") is None  # not an address of ours
+
+
+def settings_with(neighbour: dict[str, object]) -> PeerSettings:
+    config = SpeakerConfig(
+        router_id="10.1.0.11", local_as=65101, neighbors=[Neighbor(**{"remote_as": 65101, **neighbour})]
+    )
+    return resolve(config).neighbors[str(neighbour["address"])]
+
+
+def test_a_configured_ipv6_next_hop_is_used_on_an_ipv4_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    def beside(address: str) -> str | None:
+        raise AssertionError("a configured next hop needs no lookup")
+
+    monkeypatch.setattr(interface_addresses, "global_ipv6_beside", beside)
+    monkeypatch.setattr(session_facts, "_looked_up", {})
+    settings = settings_with({"address": "10.1.0.1", "ipv6_next_hop": "fd00:1::b"})
+    info = peer_info(settings, V4("10.1.0.1").packed, 65101, "10.1.0.11", Negotiated(65101, 65101))
+    assert (info.local_ipv4, info.local_ipv6) == (V4("10.1.0.11").packed, V6("fd00:1::b").packed)
+
+
+def test_a_configured_ipv6_next_hop_does_not_replace_an_ipv6_sessions_address() -> None:
+    settings = settings_with({"address": "fd00:1::1", "ipv6_next_hop": "fd00:1::b"})
+    info = peer_info(settings, V6("fd00:1::1").packed, 65101, "fd00:1::c", Negotiated(65101, 65101))
+    assert (info.local_ipv4, info.local_ipv6) == (b"", V6("fd00:1::c").packed)
+
+
+def test_changing_the_ipv6_next_hop_resets_the_session() -> None:
+    before = settings_with({"address": "10.1.0.1"})
+    after = settings_with({"address": "10.1.0.1", "ipv6_next_hop": "fd00:1::b"})
+    assert before.ipv6_next_hop is None and after.ipv6_next_hop == "fd00:1::b"
+    assert before.session_key() != after.session_key()
+
+
+@pytest.mark.parametrize("bad", ["10.1.0.11", "fe80::b", "::ffff:10.1.0.11", "::"])
+def test_an_ipv6_next_hop_that_is_not_a_global_ipv6_address_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="must be a global IPv6 address"):
+        Neighbor(address="10.1.0.1", remote_as=65101, ipv6_next_hop=bad)
