@@ -167,6 +167,7 @@ class NodeBgp:
     local_as: int
     router_id: str
     address: str  # the node's BGP address (IPv4)
+    address_v6: str | None = None  # spec.bgp.ipv6Address: the IPv6 next hop of its routes (RFC 2545)
     listen_port: int = 179
     listen_addresses: tuple[str, ...] = ("0.0.0.0", "::")
     cluster_id: str | None = None
@@ -266,6 +267,7 @@ def derive(state: ClusterState, node_name: str) -> NodeBgp:
         local_as=me.as_number,
         router_id=me.address,
         address=me.address,
+        address_v6=me.address_v6,
         listen_port=listen_port,
         listen_addresses=listen,
         cluster_id=me.cluster_id,
