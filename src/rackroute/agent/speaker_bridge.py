@@ -100,12 +100,24 @@ def restrictions(neighbour: Neighbour, announcements: Sequence[Origination]) -> 
     return [PolicyTerm(name="advertisement-peers", match=match, action="reject")]
 
 
+def global_ipv6(address: str | None) -> str | None:
+    """The Node's ipv6Address as an IPv6 next hop, when it can be one (a global IPv6 address); else
+    None, and the speaker takes the global IPv6 address of the session's interface."""
+    if address is None:
+        return None
+    parsed = ipaddress.ip_address(address)
+    usable = parsed.version == 6 and not (parsed.is_link_local or parsed.is_unspecified or parsed.ipv4_mapped)
+    return str(parsed) if usable else None
+
+
 def neighbor_of(
     neighbour: Neighbour,
     policies: dict[str, Policy],
     problems: list[Problem],
     announcements: Sequence[Origination] = (),
+    ipv6_next_hop: str | None = None,
 ) -> Neighbor:
+    """``ipv6_next_hop``: the node's IPv6 address, the next hop of IPv6 routes on an IPv4 session."""
     settings: dict[str, Any] = {
         "address": neighbour.address,
         "remote_as": neighbour.remote_as,
@@ -120,6 +132,7 @@ def neighbor_of(
         "ttl_security": neighbour.ttl_security or None,
         "local_address": neighbour.local_address,
         "allow_own_as": neighbour.allow_own_as,
+        "ipv6_next_hop": ipv6_next_hop if ipaddress.ip_address(neighbour.address).version == 4 else None,
     }
     settings.update({k: v for k, v in optional.items() if v is not None})
     if neighbour.bfd is not None:
@@ -154,7 +167,10 @@ def neighbor_of(
 def speaker_config(bgp: NodeBgp, options: BridgeOptions) -> tuple[SpeakerConfig, list[Problem]]:
     problems: list[Problem] = []
     policies: dict[str, Policy] = {}
-    neighbors = [neighbor_of(n, policies, problems, bgp.announcements) for n in bgp.neighbours]
+    neighbors = [
+        neighbor_of(n, policies, problems, bgp.announcements, global_ipv6(bgp.address_v6))
+        for n in bgp.neighbours
+    ]
     config = SpeakerConfig(
         router_id=bgp.router_id,
         local_as=bgp.local_as,
