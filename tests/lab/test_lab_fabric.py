@@ -1,7 +1,8 @@
 """The two-rack example fabric, built for real: once with rackroute speakers on the switches and once
 with FRR, each must converge, pass every check of ``lab check`` (both discovery variants: rack1's
 nodes peer with the ToR's listen range, rack2's with an in-rack route reflector) and restart a node's
-speaker gracefully under traffic without losing a packet."""
+speaker gracefully under traffic without losing a packet. The example is dual stack: every check of
+routes and traffic holds for IPv6 too (IPv6 routes over the same IPv4 sessions)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def assert_fabric_works(report: CheckReport) -> None:
     # Both discovery variants were exercised: listen range at the ToR, route reflector in rack2.
     assert {("dynamic neighbours", "rack1-tor"), ("dynamic neighbours", "rack2-rr")} <= subjects
     assert ("load balancer ECMP", "api 198.51.100.11 (Cluster)") in subjects
-    assert sum(1 for c in report.checks if c.category.startswith("pod to pod")) == 8
+    assert sum(1 for c in report.checks if c.category.startswith("pod to pod")) == 16  # 8 per family
+    for category in ("node next hops (IPv6)", "switch tables (IPv6)", "client reaches pods (IPv6)"):
+        assert sum(1 for c in report.checks if c.category == category) >= 3, category
+    assert sum(1 for c in report.checks if c.category.startswith("pod to pod") and "IPv6" in c.category) == 8
 
 
 def assert_restart_lost_nothing(report: GracefulRestartReport) -> None:
@@ -98,3 +102,5 @@ def test_command_line_reports_the_lab_as_json(topology_file: Callable[[str, str]
     blocks = read_lab("tcli").plan.blocks  # what the agents claimed
     assert kernel[blocks["rack1-n1"][0]]["type"] == "blackhole"
     assert kernel[blocks["rack1-n2"][0]]["next_hops"] == ["10.1.0.12"]  # same rack: straight to the node
+    ipv6 = [b for b in blocks["rack1-n2"] if ":" in b]
+    assert len(ipv6) == 1 and kernel[ipv6[0]]["next_hops"] == ["fd00:1::c"]  # the node's IPv6 address
