@@ -8,7 +8,8 @@ is its adapter: asyncio streams for TCP and unix sockets, a routing table, limit
 - ``HttpApp``: routes ``(method, "/v1/neighbors/{address}/reset") -> async handler(Request) ->
   Response``; GET routes answer HEAD too. An unknown path is 404, a known path with another method
   405 (with ``Allow``), both through ``app.error`` so an API can shape its error bodies.
-- ``HttpServer``: serves an app on a listening socket; keep-alive (one request at a time per
+- ``HttpServer``: serves an app on a listening socket it owns (``HttpServer.serve(app, sock)``:
+  the socket is closed if the server cannot start, and on ``stop()``); keep-alive (one request at a time per
   connection, idle connections closed after ``idle_timeout``), request heads up to ``MAX_HEAD``
   octets (431 beyond), bodies up to ``max_body`` (413), a malformed request gets a clean 400 and the
   connection is closed. ``stop()`` closes the listener and every connection.
@@ -160,13 +161,25 @@ class HttpServer:
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._port: int | None = None
 
+    @classmethod
+    async def serve(cls, app: HttpApp, sock: socket.socket, **options: Any) -> HttpServer:
+        """A started server of ``app`` on ``sock`` (``bind_tcp_socket``, or a bound unix socket),
+        which it owns from then on: closed if the server cannot start, and by ``stop()``."""
+        server = cls(app, sock, **options)
+        await server.start()
+        return server
+
     async def start(self) -> None:
-        if self._socket.family != socket.AF_UNIX:
-            self._port = self._socket.getsockname()[1]
-        if self._socket.family == socket.AF_UNIX:
-            self._server = await asyncio.start_unix_server(self._connection, sock=self._socket)
-        else:
-            self._server = await asyncio.start_server(self._connection, sock=self._socket)
+        """Listen on the socket; if that fails the socket is closed (it is the server's)."""
+        try:
+            if self._socket.family == socket.AF_UNIX:
+                self._server = await asyncio.start_unix_server(self._connection, sock=self._socket)
+            else:
+                self._port = self._socket.getsockname()[1]
+                self._server = await asyncio.start_server(self._connection, sock=self._socket)
+        except BaseException:
+            self._socket.close()
+            raise
 
     @property
     def port(self) -> int | None:

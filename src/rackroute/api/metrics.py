@@ -17,11 +17,12 @@ Names and labels, and how they map onto MetalLB's and GoBGP's exporters: docs/me
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from ..agent.pod_network import Durations
@@ -105,28 +106,57 @@ def render_family(family: Metric, out: list[str]) -> None:
 class Metrics:
     """Our collectors, served as text by our renderer (a collector with ``render(out)`` writes its
     own lines: the per-session metrics format each neighbour's labels once) and as OpenMetrics by
-    ``prometheus_client`` through ``registry``."""
+    ``prometheus_client`` through ``registry``.
+
+    Each scrape's cost is measured in CPU time of the thread that renders it (the event loop's:
+    other work of the process does not count, a wait for the loop does not either) and exported
+    with the next scrape as ``rackroute_metrics_scrape_cpu_seconds``: what the scrape took from the
+    loop, which a scraper's own timing (waits included) cannot tell."""
 
     def __init__(self, collectors: Iterable[Collector]) -> None:
         self.collectors = list(collectors)
-        self.registry = registry_of(self.collectors)
+        self.last_scrape_cpu_seconds = 0.0
+        self.registry = registry_of([*self.collectors, ScrapeCostCollector(self)])
 
     def text(self) -> bytes:
+        started = time.thread_time()
         out: list[str] = []
-        for collector in self.collectors:
+        for collector in [*self.collectors, ScrapeCostCollector(self)]:
             render = getattr(collector, "render", None)
             if render is not None:
                 render(out)
             else:
                 for family in collector.collect():
                     render_family(family, out)
-        return "".join(out).encode()
+        body = "".join(out).encode()
+        self.last_scrape_cpu_seconds = time.thread_time() - started
+        return body
+
+    def openmetrics(self, encoder: Callable[[CollectorRegistry], bytes]) -> bytes:
+        started = time.thread_time()
+        body = encoder(self.registry)
+        self.last_scrape_cpu_seconds = time.thread_time() - started
+        return body
+
+
+class ScrapeCostCollector:
+    """``rackroute_metrics_scrape_cpu_seconds``: the previous scrape's CPU time (``Metrics``)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "rackroute_metrics_scrape_cpu_seconds",
+            "CPU seconds the previous scrape of this endpoint took on the event loop",
+            value=self.metrics.last_scrape_cpu_seconds,
+        )
 
 
 def exposition(metrics: Metrics, accept: str | None) -> tuple[bytes, str]:
     if accept and "application/openmetrics-text" in accept:
         encoder, content_type = choose_encoder(accept)
-        return encoder(metrics.registry), content_type
+        return metrics.openmetrics(encoder), content_type
     return metrics.text(), TEXT_CONTENT_TYPE
 
 
@@ -178,13 +208,7 @@ class MetricsServer:
         self._server: HttpServer | None = None
 
     async def start(self) -> None:
-        sock = bind_tcp_socket(self.endpoint)
-        self._server = HttpServer(self.app, sock)
-        try:
-            await self._server.start()
-        except BaseException:
-            sock.close()
-            raise
+        self._server = await HttpServer.serve(self.app, bind_tcp_socket(self.endpoint))
         self.port = self._server.port or self.port
 
     async def stop(self) -> None:

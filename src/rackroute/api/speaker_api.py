@@ -230,12 +230,7 @@ class ControlApi:
             sock = bind_private_unix_socket(self.endpoint.path)
             info = os.stat(self.endpoint.path)
             self._socket_identity = (info.st_dev, info.st_ino)
-        self._server = HttpServer(self.app, sock)
-        try:
-            await self._server.start()
-        except BaseException:
-            sock.close()
-            raise
+        self._server = await HttpServer.serve(self.app, sock)
 
     @property
     def port(self) -> int | None:

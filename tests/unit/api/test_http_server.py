@@ -186,3 +186,30 @@ def test_stop_closes_open_connections_and_unix_sockets_serve(tmp_path: Path) -> 
         return status, rest
 
     assert asyncio.run(main()) == (200, b"")
+
+
+def test_the_server_owns_its_socket_and_closes_it_when_it_cannot_start() -> None:
+    import socket
+
+    async def main() -> socket.socket:
+        datagram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # not a stream socket: refused
+        with pytest.raises(ValueError):
+            await HttpServer.serve(app(), datagram)
+        return datagram
+
+    assert asyncio.run(main()).fileno() == -1
+
+
+def test_serve_starts_on_the_socket_and_stop_closes_it() -> None:
+    async def main() -> tuple[int, int]:
+        sock = bind_tcp_socket(TcpEndpoint("127.0.0.1", 0))
+        server = await HttpServer.serve(app(), sock)
+        assert server.port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, _ = await read_response(reader)
+        writer.close()
+        await server.stop()
+        return status, sock.fileno()
+
+    assert asyncio.run(main()) == (200, -1)

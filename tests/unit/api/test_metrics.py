@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -331,10 +332,31 @@ def test_our_text_rendering_says_what_prometheus_client_says() -> None:
 
     ours = samples(metrics.text().decode())
     theirs = samples(generate_latest(metrics.registry).decode())
-    assert ours == {s for s in theirs if not s[0].endswith("_created")}
+    timed = "rackroute_metrics_scrape_cpu_seconds"  # the scrape before each: a value of its own
+    assert {s[0] for s in ours} >= {timed} and {s[0] for s in theirs} >= {timed}
+    assert {s for s in ours if s[0] != timed} == {
+        s for s in theirs if not s[0].endswith("_created") and s[0] != timed
+    }
     assert len(ours) > 60
 
 
 def test_label_values_are_escaped() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     assert escape("10.0.0.1") == "10.0.0.1"
+
+
+def test_each_scrape_reports_the_cpu_time_of_the_one_before() -> None:
+    class Slow:
+        def collect(self) -> Any:
+            deadline = time.thread_time() + 0.02  # 20 ms of CPU on this thread
+            while time.thread_time() < deadline:
+                pass
+            return iter(())
+
+    metrics = Metrics([Slow()])
+    first = metrics.text().decode()
+    assert "rackroute_metrics_scrape_cpu_seconds 0.0\n" in first
+    second = metrics.text().decode()
+    value = float(second.split("rackroute_metrics_scrape_cpu_seconds ")[-1])
+    assert 0.02 <= value < 1.0
+    assert (metrics.registry.get_sample_value("rackroute_metrics_scrape_cpu_seconds") or 0) >= 0.02
