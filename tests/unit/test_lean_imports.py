@@ -8,8 +8,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,20 @@ from rackroute.cli.main import RackrouteCommands, app
 from rackroute.cli.registry import LazyCommands, load_command
 
 # What a speaker without kernel routes must not load: the kernel route stack (pyroute2, ~24 MB), the
-# capture decoder (dpkt), the lab, and the CLI's other commands (tables, API client, decode).
+# capture decoder (dpkt), the lab, the CLI (typer, click, rich: `speaker run` execs into
+# cli.speaker_run), OpenSSL (daemon.lean_imports), prometheus_client's HTTP servers and the agent's
+# CNI side (issue 11: an idle node speaker <= 40 MB).
 NOT_FOR_A_CONTROL_PLANE_SPEAKER = (
+    "typer",
+    "click",
+    "rich",
+    "_ssl",
+    "_hashlib",
+    "http.server",
+    "urllib.request",
+    "prometheus_client.exposition",
+    "rackroute.agent.pod_network",
+    "rackroute.cli.main",
     "pyroute2",
     "dpkt",
     "rackroute.fib.manager",
@@ -53,39 +67,38 @@ fib: {{enabled: false}}
 control_api: {{listen: "unix:{socket}"}}
 """
 
-# Runs `rackroute speaker run -c FILE` in-process; once the control API answers with the running
-# speaker (its signal handlers are installed by then), SIGTERM stops it gracefully. Prints the exit
-# status and every module the run imported.
+# Runs the speaker as `rackroute speaker run -c FILE` leaves it after its exec (cli.speaker_run, with
+# the options typer parsed) in-process; once the control API answers with the running speaker (its
+# signal handlers are installed by then), SIGTERM stops it gracefully. Prints the exit status and
+# every module the run imported (the ones marked absent, None in sys.modules, are left out).
 RUN_SPEAKER = """\
-import http.client, json, os, signal, sys, threading, time
-
-from rackroute.api.endpoint import UnixHTTPConnection
+import json, os, signal, socket, sys, threading, time
 
 
 def stop_when_running(path):
+    # A bare socket: an import here (http.client loads ssl) would race with the daemon's lean start.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            connection = UnixHTTPConnection(path, 1.0)
-            connection.request("GET", "/v1/status")
-            if connection.getresponse().status == 200:
-                break
-        except (OSError, http.client.HTTPException):
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(1.0)
+                client.connect(path)
+                client.sendall(b"GET /v1/status HTTP/1.0\\r\\nHost: speaker\\r\\n\\r\\n")
+                if client.recv(64).startswith(b"HTTP/1.1 200"):
+                    break
+        except OSError:
             pass
-        finally:
-            connection.close()
         time.sleep(0.05)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
 threading.Thread(target=stop_when_running, args=(sys.argv[2],), daemon=True).start()
-from rackroute.cli.main import main
+from rackroute.cli.speaker_run import entry
 
-sys.argv = ["rackroute", "speaker", "run", "-c", sys.argv[1]]
-try:
-    main()
-except SystemExit as stop:
-    print(json.dumps({"exit": stop.code, "modules": sorted(sys.modules)}))
+options = {"config": sys.argv[1], "restarting": False, "log_format": "text", "log_level": "info",
+           "event_loop": "asyncio"}
+code = entry(["speaker_run", json.dumps(options)])
+print(json.dumps({"exit": code, "modules": sorted(m for m, v in sys.modules.items() if v is not None)}))
 """
 
 # `rackroute ARGS...` in-process; prints the exit status and every module imported.
@@ -128,6 +141,69 @@ def test_speaker_without_kernel_routes_never_imports_pyroute2_dpkt_or_the_lab(
     assert run["exit"] == 0
     assert "rackroute.speaker.speaker" in run["modules"]  # it did run a speaker
     assert loaded(run["modules"], NOT_FOR_A_CONTROL_PLANE_SPEAKER) == []
+
+
+# A node speaker: 2 neighbours (on loopback, where nothing answers: they stay Connect/Active).
+NODE_SPEAKER = (
+    SPEAKER
+    + """\
+neighbors:
+  - {{address: 127.0.0.2, remote_as: 65001, port: {port}, connect_retry: 0.5}}
+  - {{address: 127.0.0.3, remote_as: 65001, port: {port}, connect_retry: 0.5}}
+"""
+)
+# Issue 11: an idle node speaker <= 40 MB (decimal). Measured 37.0 MB with 2 Established sessions
+# (bench/speaker_memory.py); typer (+3.5 MiB) or OpenSSL (+3.5-6 MiB) coming back crosses it.
+IDLE_SPEAKER_RSS_BYTES = 40_000_000
+
+
+def control_api_answers(path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(1.0)
+            client.connect(str(path))
+            client.sendall(b"GET /v1/status HTTP/1.0\r\nHost: speaker\r\n\r\n")
+            return client.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def test_speaker_run_execs_into_the_lean_daemon_under_the_same_pid_and_stays_under_40_mb(
+    tmp_path: Path, socket_path: Path
+) -> None:
+    config = tmp_path / "node.yaml"
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(NODE_SPEAKER.format(socket=socket_path, port=port))
+    log = (tmp_path / "speaker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rackroute.cli.main", "speaker", "run", "-c", str(config)],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not control_api_answers(socket_path):
+            assert process.poll() is None, (tmp_path / "speaker.log").read_text()
+            assert time.monotonic() < deadline, "the control API did not answer in 30 s"
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few connect retries
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        command = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+        libraries = {
+            Path(line.split()[-1]).name
+            for line in Path(f"/proc/{process.pid}/maps").read_text().splitlines()
+            if ".so" in line
+        }
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+        log.close()
+    assert b"rackroute.cli.speaker_run" in command  # the same PID, after the exec
+    assert [name for name in libraries if name.startswith(("libssl", "libcrypto"))] == []
+    rss = int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) * 1024
+    assert rss <= IDLE_SPEAKER_RSS_BYTES, f"idle speaker VmRSS {rss / 1e6:.1f} MB"
 
 
 def test_status_json_imports_neither_tables_nor_decode_lab_or_daemon() -> None:

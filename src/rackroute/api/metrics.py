@@ -21,16 +21,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import CollectorRegistry
 
-from ..agent.pod_network import Durations
 from .endpoint import TcpEndpoint, parse_endpoint
 from .http_server import HttpApp, HttpServer, Request, Response, bind_tcp_socket, text_response
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from ..agent.pod_network import Durations  # annotations only: the speaker never loads the CNI side
 
 DEFAULT_AGENT_METRICS = "0.0.0.0:9473"
 
@@ -155,6 +155,9 @@ class ScrapeCostCollector:
 
 def exposition(metrics: Metrics, accept: str | None) -> tuple[bytes, str]:
     if accept and "application/openmetrics-text" in accept:
+        # Imported here: prometheus_client.exposition loads ssl, http.server and urllib (daemon.lean_imports).
+        from prometheus_client.exposition import choose_encoder
+
         encoder, content_type = choose_encoder(accept)
         return metrics.openmetrics(encoder), content_type
     return metrics.text(), TEXT_CONTENT_TYPE

@@ -1,5 +1,7 @@
 """The running node agent, entered from ``rackroute agent`` by exec with its parsed options (JSON in
-argv[1]): nothing here imports typer or click, so the daemon does not keep the CLI in memory.
+argv[1]): nothing here imports typer or click, so the daemon does not keep the CLI in memory, and
+it starts with ``daemon.lean_imports`` (asyncio without OpenSSL until something uses TLS, which the
+agent does not: etcd's TLS is gRPC's own; prometheus_client without its HTTP servers).
 
 SIGTERM and SIGINT stop it (as for a restart unless ``graceful_stop`` is false). Exit status: 0 after
 a stop, 1 when the datastore URL is unusable, 2 for options that are not the agent's.
@@ -7,7 +9,6 @@ a stop, 1 when the datastore URL is unusable, 2 for options that are not the age
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import sys
@@ -16,6 +17,11 @@ from typing import Any
 
 
 def run(options: dict[str, Any]) -> int:
+    from ..daemon.lean_imports import lean_daemon_start
+
+    lean_daemon_start()  # before anything imports asyncio or prometheus_client
+    import asyncio
+
     from ..agent.node_agent import AgentOptions, NodeAgent
     from ..agent.speaker_bridge import BridgeOptions
     from ..daemon.logs import configure_logging
