@@ -150,18 +150,21 @@ class NodeJoin(Scenario):
         other = next(p for p in plan.of_role("pod") if p.rack != self.rack and p.address)
         target = plan.members[pods[0].name] if pods else None
         if target is not None:
+            # Dual stack: at both addresses (its IPv6 routes ride the same session).
+            wanted = [a for a in (target.address, target.address_v6) if a]
             reachable = self.wait(
                 f"{target.name} reachable from the client and {other.name}",
-                lambda: (
-                    observe.ping(info, "client", target.name, target.address, count=1).ok
-                    and observe.ping(info, other.name, target.name, target.address, count=1).ok
+                lambda: all(
+                    observe.ping(info, source, target.name, address, count=1).ok
+                    for address in wanted
+                    for source in ("client", other.name)
                 ),
                 30,
             )
             if reachable is not None:
                 self.report.timings["apply_to_reachable"] = round(time.monotonic() - applied, 2)
                 self.step(
-                    f"{target.name} ({target.address}) reachable from the client and {other.name}",
+                    f"{target.name} ({', '.join(wanted)}) reachable from the client and {other.name}",
                     True,
                     f"{self.report.timings['apply_to_reachable']:.2f} s after apply",
                 )
