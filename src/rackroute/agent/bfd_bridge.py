@@ -29,18 +29,21 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..bfd.config import SessionConfig, SessionKey
 from ..bfd.events import Event as BfdEvent
 from ..bfd.events import SessionDown, SessionUp, StateChanged
 from ..bfd.profile import BfdProfile
 from ..bfd.wire import State, diagnostic_name
-from ..bfdd.daemon import Bfdd, Ports
-from ..bfdd.status import SessionStatus, session_status
 from ..speaker.config import BfdConfig, SpeakerConfig
 from ..speaker.events import DynamicNeighbourCreated, DynamicNeighbourRemoved, SpeakerEvent
 from ..speaker.speaker import Speaker
 from ..speaker.status import SpeakerStatus
+
+if TYPE_CHECKING:  # the BFD daemon (its sockets, sessions, FSM) loads when a neighbour has ``bfd:``
+    from ..bfdd.daemon import Bfdd, Ports
+    from ..bfdd.status import SessionStatus
 
 log = logging.getLogger("rackroute.agent.bfd")
 
@@ -104,7 +107,7 @@ class BfdBridge:
         self.ports = ports
         self.silent_release = silent_release
         self._schedule = schedule
-        self._factory = bfdd_factory or (lambda: Bfdd(ports=self.ports) if self.ports is not None else Bfdd())
+        self._factory = bfdd_factory or self._new_bfdd
         self.bfdd: Bfdd | None = None
         self.problems: dict[str, str] = {}  # neighbour address (or "bfdd") -> why it has no BFD
         self._speaker: Speaker | None = None
@@ -112,6 +115,11 @@ class BfdBridge:
         self._unsubscribe_speaker: Callable[[], None] | None = None
         self._sessions: dict[str, _Tracked] = {}
         self._held: set[str] = set()  # neighbours we hold because their BFD session went Down
+
+    def _new_bfdd(self) -> Bfdd:
+        from ..bfdd.daemon import Bfdd
+
+        return Bfdd(ports=self.ports) if self.ports is not None else Bfdd()
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -159,6 +167,10 @@ class BfdBridge:
 
     def status(self) -> dict[str, SessionStatus]:
         """Each BFD session's snapshot, by neighbour address."""
+        if not self._sessions:
+            return {}
+        from ..bfdd.status import session_status
+
         found = {}
         for address, tracked in self._sessions.items():
             session = self.bfdd.session(tracked.config.key) if self.bfdd is not None else None

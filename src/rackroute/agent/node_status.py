@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..bfd.wire import diagnostic_name
-from ..bfdd.status import SessionStatus
 from ..control.store import AlreadyExists, Conflict, Document, NotFound, ResourceKey, Store
 from ..speaker.status import SpeakerStatus
+
+if TYPE_CHECKING:  # the BFD daemon loads only when a neighbour has ``bfd:`` (agent.bfd_bridge)
+    from ..bfdd.status import SessionStatus
 
 GROUP = "rackroute.io"
 API_VERSION = "rackroute.io/v1"

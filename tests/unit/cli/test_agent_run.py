@@ -23,12 +23,14 @@ import rackroute.datastore.sqlite
 from rackroute.agent.lean_imports import lazy_pyroute2
 lazy_pyroute2()
 import rackroute.fib.manager
+without_metrics = sorted(name for name in ("rackroute.bfdd", "rackroute.bfd.session") if name in sys.modules)
 from rackroute.api.metrics import MetricsServer
 from rackroute.api.metrics_agent import agent_metrics
 from rackroute.cli.agent_control import agent_control_api
 rss = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS:")) * 1024
 print(rss)
 print(sorted(name for name in sys.argv[1:] if sys.modules.get(name) is not None))
+print(without_metrics)
 """
 # The CLI (agent_run is entered by exec), OpenSSL (daemon.lean_imports: the agent's only TLS is
 # gRPC's own), prometheus_client's HTTP servers, the rest of pyroute2 (agent.lean_imports).
@@ -49,8 +51,9 @@ def test_what_the_running_agent_imports_holds_no_cli_library_nor_openssl_and_fit
         timeout=60,
         check=True,
     )
-    rss, loaded = result.stdout.splitlines()
+    rss, loaded, bfd_without_metrics = result.stdout.splitlines()
     assert loaded == "[]", loaded
+    assert bfd_without_metrics == "[]", "the BFD daemon loads only for a neighbour with bfd: (or /metrics)"
     assert int(rss) <= AGENT_IMPORTS_RSS_BYTES, f"the agent's imports: VmRSS {int(rss) / 1e6:.1f} MB"
 
 
