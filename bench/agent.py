@@ -195,10 +195,12 @@ class Bench:
         self.pod_namespaces.clear()
 
 
-# The agent's start order (cli.main -> agent_commands -> open_store -> NodeAgent -> the fib at the first
-# configuration, through agent.lean_imports): VmRSS after each, in a fresh interpreter.
+# The running agent's start order, after ``rackroute agent`` parsed its options and exec'd into
+# cli.agent_run (typer and click stay in the process that exec'd): the lean start of
+# daemon.lean_imports (asyncio without OpenSSL), open_store -> NodeAgent -> the fib at the first
+# configuration, through agent.lean_imports. VmRSS after each, in a fresh interpreter.
 IMPORT_ORDER = (
-    "asyncio", "typer", "rackroute.cli.main", "rackroute.cli.agent_commands", "rackroute.daemon.logs",
+    "rackroute.daemon.lean_imports:lean_daemon_start", "rackroute.cli.agent_run", "rackroute.daemon.logs",
     "rackroute.datastore", "rackroute.datastore.sqlite", "pydantic", "rackroute.control.ipam",
     "rackroute.control.node_bgp", "rackroute.speaker.speaker", "rackroute.agent.node_agent",
     "rackroute.agent.lean_imports:lazy_pyroute2", "rackroute.fib.manager",
@@ -424,7 +426,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         rss, est, cmd, blk = (one["memory"], one["bgppeer_to_established"], one["apply_command"],
                               one["new_block_to_tor_kernel"])  # fmt: skip
         lines += [
-            f"| RSS, 2 sessions, {rss['pods']} pods, blocks of /27 | {rss['rss_mib']} MiB | calico-node 195-301 MiB, kube-router 9-18 MiB; target <= 50 MB |",
+            f"| RSS, 2 sessions, {rss['pods']} pods, blocks of /27 | {rss['rss_mib']} MiB = {rss['rss_mib'] * 1.048576:.1f} MB | calico-node 195-301 MiB, kube-router 9-18 MiB; target <= 50 MB |",
             f"| BGPPeer committed (`apply` returned) -> Established at the ToR (p50 / p99, n={est['n']}) | {est['p50_ms']} / {est['p99_ms']} ms | target p99 < 1 s |",
             f"| the `rackroute apply` command itself (p50 / p99) | {cmd['p50_ms']} / {cmd['p99_ms']} ms | a Python CLI start-up |",
             f"| new block -> route in the ToR's kernel (p50 / p99, n={blk['n']}) | {blk['p50_ms']} / {blk['p99_ms']} ms | target p99 < 1 s |",
@@ -452,7 +454,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         "showing the session Established (vtysh polled); the figures before 2026-12-07 (1001.7 / 1951.6 ms) "
         "added the wait twice plus the CLI's start-up, and a connect refused by FRR while it cleared the old "
         "dynamic neighbour was retried after a whole ConnectRetry interval (now after 0.2 s). Many agents: "
-        "the processes started together on 2 cores (each imports ~47 MiB of Python), then one pod ADD per "
+        "the processes started together on 2 cores (each imports ~40 MiB of Python), then one pod ADD per "
         'node issued one after another by the bench; "announcing" is until every node\'s block is in the '
         "ToR's kernel. The etcd cluster: 3 members in the ToR's namespace (datastore.members.LocalCluster)."
     )
