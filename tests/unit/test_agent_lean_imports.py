@@ -1,9 +1,11 @@
-"""The agent's lean pyroute2: the fib's modules without the package's __init__, the rest on demand."""
+"""The lean imports of agent.lean_imports: the fib's part of pyroute2 without the package's __init__ (the rest on
+demand), and lazy modules in general (one run of their code, whatever thread uses them first)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 PROBE = """
 import sys
@@ -31,3 +33,48 @@ def test_lean_pyroute2_is_a_no_op_once_pyroute2_is_imported() -> None:
     probe += "before = sys.modules['pyroute2']\nlazy_pyroute2()\nassert sys.modules['pyroute2'] is before\n"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# A module with its own PEP 562 __getattr__, registered lazily from a temporary directory; eight
+# threads ask for its names at once: each gets the value (none sees a half-run module), its code runs
+# once, and its own __getattr__ still answers afterwards.
+LAZY_MODULE = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from rackroute.agent.lean_imports import lazy_module
+ran = []
+assert lazy_module("rrt_lazy_probe", on_load=lambda module: ran.append(module.__name__))
+import rrt_lazy_probe
+assert "VALUE" not in vars(rrt_lazy_probe)
+results = []
+threads = [threading.Thread(target=lambda: results.append(rrt_lazy_probe.VALUE)) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert results == [42] * 8, results
+assert rrt_lazy_probe.RUNS == [1] and ran == ["rrt_lazy_probe"]
+assert rrt_lazy_probe.dynamic == "dynamic"
+print("ok")
+"""
+LAZY_MODULE_SOURCE = """
+import time
+RUNS = [1]
+time.sleep(0.2)  # threads arrive while the code runs
+VALUE = 42
+
+
+def __getattr__(name):
+    if name == "dynamic":
+        return "dynamic"
+    raise AttributeError(name)
+"""
+
+
+def test_a_lazy_module_runs_once_for_concurrent_first_uses_and_keeps_its_own_getattr(tmp_path: Path) -> None:
+    (tmp_path / "rrt_lazy_probe.py").write_text(LAZY_MODULE_SOURCE)
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_MODULE, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -51,8 +51,9 @@ def lazy_module(name: str, on_load: Callable[[types.ModuleType], None] | None = 
                 loader.exec_module(module)
             finally:
                 # Only now: a thread arriving meanwhile waits on the lock in __getattr__ instead of
-                # finding a half-filled module without one.
-                del module.__dict__["__getattr__"]
+                # finding a half-filled module without one. The module's own (PEP 562) one stays.
+                if module.__dict__.get("__getattr__") is __getattr__:
+                    del module.__dict__["__getattr__"]
             if on_load is not None:
                 on_load(module)
 
