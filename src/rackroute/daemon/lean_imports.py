@@ -11,7 +11,7 @@ for such builds), then ``ssl`` is registered with ``agent.lean_imports.lazy_modu
 works anywhere, and the first use of a name from it (``ssl.create_default_context()``,
 ``ssl.SSLContext``...) loads OpenSSL and hands asyncio its ``ssl`` back. No SSLContext can exist
 before that first use, so TLS through asyncio still works in these processes; it only costs its
-memory once something uses it. (Tested end to end: tests/unit/daemon/test_lean_imports.py.)
+memory once something uses it. (Tested end to end: tests/unit/daemon/test_lean_start.py.)
 
 ``hashlib_without_openssl``: pydantic imports ``secrets`` -> ``hmac`` -> ``_hashlib``, which loads
 OpenSSL's libcrypto (+3.5 MiB resident) for hashes the daemons hardly use (the agent: one SHA-256 of
