@@ -5,13 +5,17 @@ tester 127.2.0.1 -> DUT -> eBGP monitor 127.3.0.1) plus idle passive neighbours 
 its control API on a unix socket (which serves ``/metrics``); ``bench/loadgen ingest --prefixes N``
 as a child process; the DUT's CPU seconds from /proc around the run (after it went quiet). With the
 scraper, a thread GETs ``/metrics`` every second from the DUT's start until the run ends (at most
-``MAX_SCRAPES``), as Prometheus would at a 1 s interval (15 s is usual).
+``MAX_SCRAPES``), as Prometheus would at a 1 s interval (15 s is usual). Each body carries the CPU
+time the DUT spent on the scrape before it (``rackroute_metrics_scrape_cpu_seconds``); one more GET
+after the run reads the last one's. A scrape counts as during the ingest when it started while
+loadgen ran (its connect, the prefixes in, the monitor's last prefix out).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import socket
 import statistics
@@ -31,6 +35,7 @@ LOADGEN = Path(__file__).resolve().parent / "loadgen"
 SCRAPE_INTERVAL = 1.0
 MAX_SCRAPES = 900
 RUN_LIMIT = 600.0  # seconds one loadgen run may take before it is killed
+SCRAPE_CPU = re.compile(rb"^rackroute_metrics_scrape_cpu_seconds (\S+)$", re.MULTILINE)
 
 
 def speaker_config(sessions: int) -> Any:
@@ -66,6 +71,8 @@ class Scraper(threading.Thread):
         super().__init__(daemon=True)
         self.socket_path = socket_path
         self.durations: list[float] = []
+        self.started: list[float] = []  # time.monotonic() at each scrape's start
+        self.cpu: list[float] = []  # the DUT's CPU seconds of each scrape (read from the next one)
         self.bytes = 0
         self.errors: list[str] = []
         self._finished = threading.Event()
@@ -73,21 +80,34 @@ class Scraper(threading.Thread):
     def run(self) -> None:
         next_at = time.monotonic()
         while not self._finished.is_set() and len(self.durations) + len(self.errors) < MAX_SCRAPES:
-            started = time.perf_counter()
-            try:
-                connection = UnixHTTPConnection(self.socket_path)
-                connection.request("GET", "/metrics")
-                response = connection.getresponse()
-                body = response.read()
-                connection.close()
-                if response.status != 200:
-                    raise OSError(f"HTTP {response.status}")
-                self.durations.append(time.perf_counter() - started)
-                self.bytes = len(body)
-            except OSError as error:
-                self.errors.append(str(error))
+            self._scrape()
             next_at += SCRAPE_INTERVAL
             self._finished.wait(max(0.0, next_at - time.monotonic()))
+        self._scrape(last=True)  # the CPU time of the scrape before it
+
+    def _scrape(self, last: bool = False) -> None:
+        started = time.perf_counter()
+        monotonic = time.monotonic()
+        try:
+            connection = UnixHTTPConnection(self.socket_path)
+            connection.request("GET", "/metrics")
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status}")
+        except OSError as error:
+            self.errors.append(str(error))
+            return
+        found = SCRAPE_CPU.search(body)
+        if found is None:
+            self.errors.append("no rackroute_metrics_scrape_cpu_seconds in the body")
+        elif self.durations:
+            self.cpu.append(float(found.group(1)))
+        if not last:
+            self.durations.append(time.perf_counter() - started)
+            self.started.append(monotonic)
+            self.bytes = len(body)
 
     def stop(self) -> None:
         self._finished.set()
@@ -120,9 +140,11 @@ def one_run(sessions: int, prefixes: int, scraping: bool) -> dict[str, Any]:
                 argv = [sys.executable, str(LOADGEN), "ingest", "--port", str(port)]
                 argv += ["--dut-asn", str(configs.DUT_AS), "--prefixes", str(prefixes)]
                 argv += ["--timeout", "240", "--output", str(output)]
+                ingest_from = time.monotonic()
                 finished = subprocess.run(
                     argv, capture_output=True, text=True, timeout=RUN_LIMIT, check=False
                 )
+                ingest_to = time.monotonic()
                 wait_quiet([dut.pid])
                 cpu = usage([dut.pid]).cpu_seconds - before
             finally:
@@ -143,6 +165,13 @@ def one_run(sessions: int, prefixes: int, scraping: bool) -> dict[str, Any]:
             result["scrapes"] = len(scraper.durations)
             result["scrape_errors"] = scraper.errors[:5]
             result["scrape_ms"] = [round(d * 1000, 1) for d in scraper.durations]
+            during = [ingest_from <= t <= ingest_to for t in scraper.started]
+            result["scrape_cpu_ms_during_ingest"] = [
+                round(c * 1000, 2) for c, d in zip(scraper.cpu, during, strict=False) if d
+            ]
+            result["scrape_cpu_ms_idle"] = [
+                round(c * 1000, 2) for c, d in zip(scraper.cpu, during, strict=False) if not d
+            ]
             result["scrape_bytes"] = scraper.bytes
         return result
     finally:
@@ -161,6 +190,8 @@ def convergence(sessions: int, prefixes: int, rounds: int, progress: Any) -> dic
     with_scraper = [r for r in runs if r["scraping"]]
     without = [r for r in runs if not r["scraping"]]
     scrapes = [ms for r in with_scraper for ms in r["scrape_ms"]]
+    during = [ms for r in with_scraper for ms in r["scrape_cpu_ms_during_ingest"]]
+    idle = [ms for r in with_scraper for ms in r["scrape_cpu_ms_idle"]]
     return {
         "sessions": sessions,
         "prefixes": prefixes,
@@ -174,7 +205,17 @@ def convergence(sessions: int, prefixes: int, rounds: int, progress: Any) -> dic
             "p50": round(statistics.median(scrapes), 1) if scrapes else None,
             "max": max(scrapes) if scrapes else None,
         },
+        "dut_scrape_cpu_ms": {"during_ingest": _spread(during), "idle": _spread(idle)},
     }
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Count, p50, p99 and max (p99 of a few values is close to their max)."""
+    if not values:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return {"count": len(values), "p50": round(statistics.median(values), 2), "p99": p99, "max": ordered[-1]}
 
 
 def _figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
