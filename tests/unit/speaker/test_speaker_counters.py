@@ -1,5 +1,6 @@
 """The scrape's view of the speaker (``snapshot.speaker_counters``) says what ``status()`` says:
-Established and idle neighbours, route reflector clients, prefixes per family, messages, errors."""
+Established and idle neighbours, route reflector clients, prefixes per family, messages, errors,
+Established transitions, and the routes a GR helper holds stale."""
 
 from __future__ import annotations
 
@@ -68,5 +69,11 @@ async def test_counters_view_equals_the_full_status_of_every_neighbour() -> None
         assert client.updates_received >= 1 and client.messages_sent > client.updates_sent
         assert idle.state == "Idle" or idle.state == "Active"
         assert idle.uptime == 0.0 and all(f.received == 0 for f in idle.families)
+
+        await b.stop(graceful_restart=True)  # as if killed: A keeps B's routes, stale (RFC 4724)
+        await eventually(lambda: a.peers[B].helper.holding, what="A holds B's routes")
+        held = {n.address: n for n in speaker_counters(a).neighbours}[B]
+        assert held == {n.address: n for n in counters_of_status(a.status()).neighbours}[B]
+        assert {f.family: f.stale for f in held.families}["ipv4-unicast"] == 1
     finally:
         await stop(a, b)
