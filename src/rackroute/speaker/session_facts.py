@@ -1,5 +1,7 @@
 """What a neighbour's session is built from: the OPEN we send it, and the ``PeerInfo`` the RIB acts on
-once the session is up. Pure functions of settings and negotiation."""
+once the session is up. Functions of settings and negotiation; the one question to the host is
+which global IPv6 address sits beside a session's IPv4 address (``interface_addresses``, cached),
+the next hop of IPv6 routes on an IPv4 session (RFC 2545 §3) unless ``ipv6_next_hop`` names it."""
 
 from __future__ import annotations
 
