@@ -281,9 +281,9 @@ def test_enabled_fib_opens_the_kernel_route_manager_when_the_speaker_starts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import rackroute.fib.manager
+    from rackroute.daemon.config_file import parse_config
     from rackroute.daemon.fib_hook import open_kernel_routes
     from rackroute.net.prefix import Prefix
-    from rackroute.speaker.config import parse_config
 
     opened: list[Any] = []
 

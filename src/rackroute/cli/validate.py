@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api.endpoint import parse_listen_address
-from ..speaker.config import ConfigError, NeighborSettings, SpeakerConfig, load_config
+from ..daemon.config_file import load_config
+from ..speaker.config import ConfigError, NeighborSettings, SpeakerConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ from typing import Protocol
 from ..api.endpoint import Endpoint, parse_listen_address
 from ..api.metrics_speaker import add_speaker_metrics
 from ..api.speaker_api import ControlApi, ControlledSpeaker, ReloadOutcome, SpeakerHandle, create_app
-from ..speaker.config import ConfigError, SpeakerConfig, load_config
+from ..daemon.config_file import load_config
+from ..speaker.config import ConfigError, SpeakerConfig
 from ..speaker.event_loop import choose_event_loop, run_speaker
 from ..speaker.neighbour_memory import state_path_for
 from .fib_hook import KernelRoutedSpeaker, open_kernel_routes

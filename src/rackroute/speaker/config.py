@@ -1,24 +1,21 @@
-"""The speaker's configuration: one YAML file, validated into frozen values.
+"""The speaker's configuration: frozen, validated values (the schema of the daemon's YAML file).
 
-Documented field by field in ``docs/speaker-config.md``. ``load_config(path)`` raises ``ConfigError``
-whose message names the file, the line, the field and the reason, e.g.
-``speaker.yaml:14: neighbors[1].remote_as: must be an AS number, 'internal' or 'external'``.
+Documented field by field in ``docs/speaker-config.md``. The speaker runs on these models and the
+node agent builds them without any file; reading a file is the daemon's (``daemon/config_file.py``:
+``load_config(path)`` raises ``ConfigError`` whose message names the file, the line, the field and the
+reason, e.g. ``speaker.yaml:14: neighbors[1].remote_as: must be an AS number, 'internal' or 'external'``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..net.family import SUPPORTED_FAMILIES, family_from_name
 from ..net.ids import parse_asn, parse_router_id
-
-if TYPE_CHECKING:
-    import yaml
 
 
 class Model(BaseModel):
@@ -333,65 +330,5 @@ class SpeakerConfig(Model):
         return self
 
 
-def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int | None:
-    """1-based line of the YAML node at ``location`` (as far down as the document goes)."""
-    import yaml
-
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in location:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names file, line, field and reason."""
-
-
-def _field_path(location: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def parse_config(text: str, source: str = "<string>") -> SpeakerConfig:
-    import yaml  # only when a file is parsed: the node agent builds its SpeakerConfig without one
-
-    try:
-        document = yaml.safe_load(text)
-        tree = yaml.compose(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings at the top level")
-    try:
-        return SpeakerConfig.model_validate(document)
-    except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            location = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            # Drop pydantic's union-branch labels ("int", "literal[...]") from the location.
-            location = tuple(p for p in location if not (isinstance(p, str) and ("[" in p or p == "int")))
-            line = _line_of(tree, location)
-            message = str(item["msg"]).removeprefix("Value error, ")
-            problems.append(f"{source}{f':{line}' if line else ''}: {_field_path(location)}: {message}")
-        raise ConfigError("\n".join(problems)) from None
-
-
-def load_config(path: str | Path) -> SpeakerConfig:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
-    return parse_config(text, str(path))

@@ -383,7 +383,8 @@ def test_status_shows_each_neighbours_bfd_state_and_the_cli_renders_it_with_the_
 
 
 def test_bfd_in_the_speaker_yaml_is_checked_with_file_line_and_field(tmp_path: Any) -> None:
-    from rackroute.speaker.config import ConfigError, load_config
+    from rackroute.daemon.config_file import load_config
+    from rackroute.speaker.config import ConfigError
 
     path = tmp_path / "speaker.yaml"
     path.write_text(

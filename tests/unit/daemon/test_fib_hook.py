@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from rackroute.daemon.config_file import parse_config
 from rackroute.daemon.fib_hook import KernelRoutedSpeaker, open_kernel_routes
 from rackroute.net.prefix import Prefix
-from rackroute.speaker.config import ConfigError, SpeakerConfig, parse_config
+from rackroute.speaker.config import ConfigError, SpeakerConfig
 
 BASE = "router_id: 10.1.0.11\nlocal_as: 65101\n"
 

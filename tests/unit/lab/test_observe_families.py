@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from rackroute.daemon.config_file import parse_config
 from rackroute.lab import observe
 from rackroute.lab.cluster import cluster_resources
 from rackroute.lab.configs import frr_config, speaker_config
 from rackroute.lab.plan import lab_plan
 from rackroute.lab.state import LabInfo
 from rackroute.lab.topology import load_topology
-from rackroute.speaker.config import parse_config
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "lab"
 IPV4 = [

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rackroute.control.resources.loader import load_text
+from rackroute.daemon.config_file import parse_config
 from rackroute.lab.check import (
     CheckReport,
     check_load_balancer_routes,
@@ -21,7 +22,6 @@ from rackroute.lab.configs import frr_config, speaker_config
 from rackroute.lab.observe import KernelRoute
 from rackroute.lab.plan import LabPlan, Observed, lab_plan
 from rackroute.lab.topology import load_topology
-from rackroute.speaker.config import parse_config
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "lab"
 

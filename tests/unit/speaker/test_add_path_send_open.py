@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rackroute.bgp.capabilities import AddPath, AddPathDirection
+from rackroute.daemon.config_file import parse_config
 from rackroute.net.family import IPV4_UNICAST
-from rackroute.speaker.config import parse_config
 from rackroute.speaker.session_facts import local_open
 from rackroute.speaker.settings import resolve
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rackroute.speaker.config import ConfigError, NextHopMode, load_config, parse_config
+from rackroute.daemon.config_file import load_config, parse_config
+from rackroute.speaker.config import ConfigError, NextHopMode
 
 TOR = """\
 router_id: 10.0.0.1

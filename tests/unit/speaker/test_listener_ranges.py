@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rackroute.speaker.config import parse_config
+from rackroute.daemon.config_file import parse_config
 from rackroute.speaker.listener import matching_range
 from rackroute.speaker.settings import resolve
 

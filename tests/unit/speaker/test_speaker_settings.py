@@ -9,11 +9,12 @@ import pytest
 from rackroute.bgp.attributes import AsPathSegment, PathAttributes
 from rackroute.bgp.communities import parse_community
 from rackroute.bgp.wire import Origin, SegmentType
+from rackroute.daemon.config_file import load_config, parse_config
 from rackroute.net.family import IPV4_UNICAST, IPV6_UNICAST
 from rackroute.net.prefix import Prefix
 from rackroute.rib.peer import NextHopMode, PeerInfo
 from rackroute.rib.policy import REJECT_ALL
-from rackroute.speaker.config import Announcement, load_config, parse_config
+from rackroute.speaker.config import Announcement
 from rackroute.speaker.policies import origination
 from rackroute.speaker.settings import resolve
 
