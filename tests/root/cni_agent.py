@@ -22,7 +22,7 @@ from pathlib import Path
 from rackroute.agent.addresses import AllocatorAddresses
 from rackroute.agent.cni_requests import Interface, PodAttachment
 from rackroute.agent.cni_server import CniServer
-from rackroute.agent.pod_network import PodAddresses, PodNetwork
+from rackroute.agent.pod_network import Assigned, PodAddresses, PodNetwork
 from rackroute.control.ipam import NodeAllocator
 from rackroute.datastore import open_store
 
@@ -32,15 +32,16 @@ class MemoryAddresses:
         self.networks = [ipaddress.ip_network(c) for c in cidrs]
         self.by_handle: dict[str, list[Interface]] = {}
 
-    async def assign(self, attachment: PodAttachment) -> list[Interface]:
-        if attachment.handle not in self.by_handle:
+    async def assign(self, attachment: PodAttachment) -> Assigned:
+        new = attachment.handle not in self.by_handle
+        if new:
             taken = {a.ip for addresses in self.by_handle.values() for a in addresses}
             chosen: list[Interface] = []
             for network in self.networks:
                 host = next(h for h in network.hosts() if h not in taken)
                 chosen.append(ipaddress.ip_interface(f"{host}/{network.max_prefixlen}"))
             self.by_handle[attachment.handle] = chosen
-        return self.by_handle[attachment.handle]
+        return Assigned(self.by_handle[attachment.handle], new)
 
     async def addresses_of(self, handle: str) -> list[Interface]:
         return self.by_handle.get(handle, [])
@@ -66,8 +67,8 @@ class RecordedAddresses:
         with self.path.open("a") as file:
             file.write(json.dumps(entry) + "\n")
 
-    async def assign(self, attachment: PodAttachment) -> list[Interface]:
-        addresses = await self.inner.assign(attachment)
+    async def assign(self, attachment: PodAttachment) -> Assigned:
+        assigned = await self.inner.assign(attachment)
         self._record(
             {
                 "op": "assign",
@@ -76,10 +77,10 @@ class RecordedAddresses:
                 "namespace": attachment.pod_namespace,
                 "pod": attachment.pod_name,
                 "uid": attachment.pod_uid,
-                "addresses": [str(a) for a in addresses],
+                "addresses": [str(a) for a in assigned.addresses],
             }
         )
-        return addresses
+        return assigned
 
     async def addresses_of(self, handle: str) -> list[Interface]:
         return await self.inner.addresses_of(handle)

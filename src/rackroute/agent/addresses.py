@@ -24,7 +24,7 @@ from ..control.ipam import (
 )
 from ..control.store import StoreError
 from .cni_requests import INVALID_CONFIG, CniFailure, Interface, PodAttachment
-from .pod_network import AddressUnavailable
+from .pod_network import AddressUnavailable, Assigned
 
 NO_ADDRESS = 102  # plugin-specific: IPAM cannot serve the request as asked
 
@@ -37,7 +37,7 @@ class AllocatorAddresses:
     def __init__(self, allocator: NodeAllocator) -> None:
         self.allocator = allocator
 
-    async def assign(self, attachment: PodAttachment) -> list[Interface]:
+    async def assign(self, attachment: PodAttachment) -> Assigned:
         request = AssignRequest(
             attachment.handle,
             namespace=attachment.pod_namespace,
@@ -53,7 +53,7 @@ class AllocatorAddresses:
             raise CniFailure(INVALID_CONFIG, str(error)) from None
         except (TooManyConflicts, StoreError) as error:
             raise AddressUnavailable(f"{type(error).__name__}: {error}") from None
-        return [interface_of(a) for a in assignment.addresses]
+        return Assigned([interface_of(a) for a in assignment.addresses], not assignment.existed)
 
     async def addresses_of(self, handle: str) -> list[Interface]:
         try:

@@ -31,7 +31,7 @@ from ..control.ipam.blocks import address_at, lowest_free_ordinal, ordinal_of, r
 from ..control.store import StoreError
 from .addresses import AllocatorAddresses
 from .cni_requests import Interface, PodAttachment
-from .pod_network import AddressUnavailable
+from .pod_network import AddressUnavailable, Assigned
 
 log = logging.getLogger("rackroute.agent")
 
@@ -138,16 +138,16 @@ class OfflineAddresses(AllocatorAddresses):
     def pending(self) -> int:
         return len(self.journal.entries)
 
-    async def assign(self, attachment: PodAttachment) -> list[Interface]:
+    async def assign(self, attachment: PodAttachment) -> Assigned:
         held = self.journal.offline_assignments().get(attachment.handle)
         if held:
-            return interfaces_of(held)
+            return Assigned(interfaces_of(held), False)
         if not self.journal.entries:
             try:
                 return await super().assign(attachment)
             except AddressUnavailable:
                 pass  # the store is down: from the blocks we hold
-        return self.assign_offline(attachment)
+        return Assigned(self.assign_offline(attachment), True)
 
     def assign_offline(self, attachment: PodAttachment) -> list[Interface]:
         taken = {

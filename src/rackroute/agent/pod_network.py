@@ -5,8 +5,9 @@ blocks its node holds. Requests for one attachment (network, container, interfac
 different pods run concurrently (the netlink work in worker threads, so the event loop and the BGP
 speaker on it never wait for the kernel).
 
-- ADD: the handle's addresses (a repeated ADD gets the same ones), then the veth; a data plane failure
-  releases what this ADD assigned, so nothing leaks when the runtime gives up.
+- ADD: the handle's addresses (a repeated ADD gets the same ones; the address source says whether
+  they are new, so no read precedes the assignment), then the veth; a data plane failure releases
+  what this ADD assigned, so nothing leaks when the runtime gives up.
 - DEL: the veth (gone already is fine), then the handle's addresses; an unknown container succeeds.
 - CHECK: the handle has addresses and the kernel has the veth, the addresses and the routes.
 - STATUS: ready when the address source is; GC: releases every handle of the network that the runtime
@@ -20,7 +21,7 @@ import bisect
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..fib import pod_netlink
 from .cni_requests import (
@@ -43,10 +44,15 @@ class AddressUnavailable(Exception):
     """The address source cannot answer now (datastore down and a new block needed): try again later."""
 
 
+class Assigned(NamedTuple):
+    addresses: list[Interface]
+    new: bool  # assigned by this call (False: a repeated ADD, the handle had them already)
+
+
 class PodAddresses(Protocol):
     """Where pod addresses come from (the node's IPAM allocator). Every method is idempotent."""
 
-    async def assign(self, attachment: PodAttachment) -> list[Interface]:
+    async def assign(self, attachment: PodAttachment) -> Assigned:
         """The handle's addresses, assigning them on its first call (one per family the node's pools
         serve). Raises ``AddressUnavailable``, or ``CniFailure`` for a request that cannot be served
         (pool exhausted: the message names rack, pool and size)."""
@@ -93,6 +99,7 @@ class PodCounters:
     errors: dict[tuple[str, int], int] = field(default_factory=dict)  # (command, CNI error code) -> count
     ipam_assign: Durations = field(default_factory=Durations)  # the address source's assign calls
     ipam_release: Durations = field(default_factory=Durations)
+    netlink_attach: Durations = field(default_factory=Durations)  # the veth, addresses and routes
 
     def failed(self, command: str, code: int) -> None:
         self.failures += 1
@@ -151,10 +158,10 @@ class PodNetwork:
         return None
 
     async def add(self, attachment: PodAttachment) -> dict[str, Any]:
-        had = await self.addresses.addresses_of(attachment.handle)
         started = time.perf_counter()
-        addresses = await self.addresses.assign(attachment)
-        self.counters.ipam_assign.observe(time.perf_counter() - started)
+        addresses, new = await self.addresses.assign(attachment)
+        assigned = time.perf_counter()
+        self.counters.ipam_assign.observe(assigned - started)
         try:
             link = await asyncio.to_thread(
                 pod_netlink.attach,
@@ -165,9 +172,10 @@ class PodNetwork:
                 attachment.network.mtu,
             )
         except BaseException:
-            if not had:  # this ADD assigned them: give them back
+            if new:  # this ADD assigned them: give them back
                 await self.addresses.release(attachment.handle)
             raise
+        self.counters.netlink_attach.observe(time.perf_counter() - assigned)
         log.info(
             "pod %s/%s %s: %s on %s",
             attachment.pod_namespace,

@@ -57,16 +57,16 @@ def test_outage_assigns_from_held_blocks_journals_and_writes_back(tmp_path: Path
             allocator = NodeAllocator(store, "n1")
             addresses = OfflineAddresses(allocator, tmp_path / "n1.journal")
             first = await addresses.assign(attachment("c1"))  # online: claims a /30 block
-            assert [str(a.ip) for a in first] == ["10.50.0.0"]
+            assert [str(a.ip) for a in first.addresses] == ["10.50.0.0"]
 
             lock = sqlite3.connect(database, isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")
             try:
                 second = await addresses.assign(attachment("c2"))
                 third = await addresses.assign(attachment("c3"))
-                assert [str(a.ip) for a in second] == ["10.50.0.1"]  # free in the held block
-                assert [str(a.ip) for a in third] == ["10.50.0.2"]
-                assert await addresses.assign(attachment("c2")) == second  # a repeated ADD
+                assert [str(a.ip) for a in second.addresses] == ["10.50.0.1"]  # free in the held block
+                assert [str(a.ip) for a in third.addresses] == ["10.50.0.2"]
+                assert await addresses.assign(attachment("c2")) == (second.addresses, False)  # a repeated ADD
                 assert await addresses.release(attachment("c1").handle) == []  # stored: journaled
                 await addresses.assign(attachment("c4"))  # .3, the block's last address
                 with pytest.raises(AddressUnavailable, match="no free address"):
@@ -85,7 +85,7 @@ def test_outage_assigns_from_held_blocks_journals_and_writes_back(tmp_path: Path
             }
             assert stored == {"net.c2.eth0": ["10.50.0.1"], "net.c3.eth0": ["10.50.0.2"], "net.c1.eth0": []}
             fresh = await addresses.assign(attachment("c6"))  # online again: the released .0
-            assert [str(a.ip) for a in fresh] == ["10.50.0.0"]
+            assert [str(a.ip) for a in fresh.addresses] == ["10.50.0.0"]
             snapshot, errors = await read_snapshot(store)
             report = audit(snapshot)
             assert not errors and not report.problems, report.findings

@@ -10,6 +10,11 @@ What is cached (one ``NodeAllocator`` per node and process): the node's own bloc
 the store when a write on one of them conflicts, or when none has room), and pools, reservations and
 the node's labels for ``config_ttl`` seconds (1 s by default: a disabled pool or a new reservation
 takes effect within it).
+
+Concurrent ``assign`` calls are batched (``batch``): the requests that arrive while the allocator is
+busy are decided together and written in one transaction (group commit), so that N pods starting at
+once cost about one datastore write each tick instead of N writes in a row. A request that fails
+(its pool is full, its annotation is wrong) fails alone; one whose handle exists gets what is stored.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..store import AlreadyExists, Conflict, Document, NotFound, ResourceKey, Store, StoreError
+from .batch import MAX_BATCH, BatchPlan, plan_batch
 from .blocks import Address, Network
 from .errors import IpamError, NoPoolForNode, TooManyConflicts
 from .plan import (
@@ -82,6 +88,9 @@ class NodeAllocator:
         self._pools: list[PoolView] = []
         self._reservations: list[Network] = []
         self._node: NodeView | None = None
+        self._pending: list[tuple[AssignRequest, asyncio.Future[Assignment]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self.transactions = 0  # assign transactions written (a batch is one), for benchmarks and tests
 
     # -- cached reads ----------------------------------------------------------------------------
 
@@ -134,8 +143,141 @@ class NodeAllocator:
         annotations name), or the annotation's fixed addresses. Raises ``PoolExhausted``,
         ``NoPoolForNode``, ``AddressUnavailable``, ``InvalidRequest`` or ``TooManyConflicts``
         (``StoreError``s such as ``Unavailable`` pass through)."""
-        async with self._lock:
-            return await self._assign(request)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Assignment] = loop.create_future()
+        self._pending.append((request, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        """Decides the queued requests, up to ``MAX_BATCH`` per transaction, until none is left."""
+        while self._pending:
+            async with self._lock:  # requests queued meanwhile (a release running) join this batch
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                batch = [(r, f) for r, f in batch if not f.done()]  # a caller gone (cancelled)
+                try:
+                    await self._assign_batch(batch)
+                except BaseException as error:  # a store error, or a bug: every waiting ADD learns it
+                    for _, future in batch:
+                        if not future.done():
+                            _fail(future, error)
+                    if not isinstance(error, Exception):
+                        raise
+
+    async def _assign_batch(self, batch: list[tuple[AssignRequest, asyncio.Future[Assignment]]]) -> None:
+        waiting: dict[str, list[asyncio.Future[Assignment]]] = {}
+        requests: dict[str, AssignRequest] = {}
+        unread = [r for r, _ in batch if r.annotations is None]
+        read = await asyncio.gather(*(self._pod_annotations(r) for r in unread), return_exceptions=True)
+        annotations = {id(r): a for r, a in zip(unread, read, strict=True)}
+        for request, future in batch:
+            found = annotations.get(id(request))
+            if isinstance(found, BaseException):
+                _fail(future, found)
+                continue
+            if found is not None:
+                request = replace(request, annotations=found)
+            try:
+                fixed = requested_addresses(request)
+            except IpamError as error:
+                _fail(future, error)
+                continue
+            if fixed:  # a fixed address: decided alone, it may claim or need one particular block
+                try:
+                    _settle(future, await self._assign(request))
+                except Exception as error:
+                    _fail(future, error)
+                continue
+            waiting.setdefault(request.handle_id, []).append(future)  # the same handle twice: one ADD
+            requests.setdefault(request.handle_id, request)
+
+        def resolve(handle_id: str, outcome: Assignment | BaseException) -> None:
+            for future in waiting.pop(handle_id):
+                (_fail(future, outcome) if isinstance(outcome, BaseException) else _settle(future, outcome))
+
+        check: list[str] = []  # handles whose create was refused: made before, by a repeated ADD
+        lost_in_row = 0
+        for attempt in range(self.max_attempts):
+            for handle_id in check:
+                existing = await self._existing(handle_id)
+                if existing is not None:
+                    resolve(handle_id, existing)
+            check = []
+            if not waiting:
+                return
+            plan, chosen = await self._plan_batch([requests[h] for h in waiting], attempt, lost_in_row)
+            for handle_id, outcome in chosen.items():
+                if isinstance(outcome, IpamError):  # full now, but this ADD may have had its share
+                    resolve(handle_id, await self._existing(handle_id) or outcome)
+            if plan is None:
+                return
+            try:
+                written = await self.store.transaction(plan.operations)
+            except (Conflict, AlreadyExists, NotFound) as error:
+                self.conflicts += 1
+                if error.key.kind == IPAMHANDLE:
+                    check.append(error.key.name)  # the others of the batch go again at once
+                    continue
+                lost_in_row += 1
+                self._contended = FRESH_READS_AFTER_CONFLICT
+                made = [c for outcome in chosen.values() if isinstance(outcome, list) for c in outcome]
+                await self._after_lost_block_write(error, made)
+                await self._backoff(attempt)
+                continue
+            self.transactions += 1
+            self._remember_batch(plan, written)
+            self._contended = max(0, self._contended - len(plan.handles))
+            for handle in plan.handles:
+                resolve(handle.handle_id, Assignment(handle.handle_id, handle.addresses))
+            return
+        for handle_id in list(waiting):
+            resolve(
+                handle_id,
+                TooManyConflicts(
+                    f"node {self.node_name}: gave up assigning {handle_id} after {self.max_attempts} lost "
+                    "compare-and-swap writes; try again later"
+                ),
+            )
+
+    async def _plan_batch(
+        self, requests: list[AssignRequest], attempt: int, lost_in_row: int
+    ) -> tuple[BatchPlan | None, dict[str, list[Choice] | IpamError]]:
+        """Each request's choices, made in order on the blocks as the ones before left them (the
+        cache is put back afterwards: only a written transaction changes it), and their plan."""
+        node, pools, reservations = await self._config()
+        if self._contended:
+            await self._node_blocks(refresh=True)  # once per batch: others write this node's blocks
+        blocks = await self._node_blocks()
+        saved_blocks, saved_all = dict(blocks), list(self._all_blocks)
+        chosen: dict[str, list[Choice] | IpamError] = {}
+        entries = []
+        try:
+            for request in requests:
+                try:
+                    choices = await self._choose(
+                        request, node, pools, reservations, attempt, lost_in_row, batch=True
+                    )
+                except IpamError as error:
+                    chosen[request.handle_id] = error
+                    continue
+                chosen[request.handle_id] = choices
+                entries.append((request, choices))
+                for choice in choices:  # the next request sees this one's addresses as taken
+                    blocks[choice.block.cidr] = choice.block
+                    if choice.claims_block:
+                        self._all_blocks.append(choice.block.cidr)
+        finally:
+            self._blocks, self._all_blocks = saved_blocks, saved_all
+        return (plan_batch(node, entries) if entries else None), chosen
+
+    def _remember_batch(self, plan: BatchPlan, written: Sequence[Document | None]) -> None:
+        for write in plan.blocks:
+            document = written[write.index]
+            if self._blocks is not None and document is not None:
+                self._blocks[write.block.cidr] = replace(write.block, metadata=document["metadata"])
+            if write.claims:
+                self._all_blocks.append(write.block.cidr)
 
     async def _assign(self, request: AssignRequest) -> Assignment:
         if request.annotations is None:
@@ -220,7 +362,11 @@ class NodeAllocator:
         reservations: list[Network],
         attempt: int,
         lost_in_row: int,
+        *,
+        batch: bool = False,
     ) -> list[Choice]:
+        """``batch``: the blocks were refreshed for the whole batch and hold its earlier choices, so
+        none is read again here (that would forget them)."""
         choices = []
         for version, wanted in ((4, request.ipv4), (6, request.ipv6)):
             if not wanted:
@@ -238,7 +384,7 @@ class NodeAllocator:
             choice = choose_in_node_blocks(
                 candidates, blocks.values(), reservations, handle_id, self._salt + lost_in_row
             )
-            if choice is None and self._contended:
+            if choice is None and self._contended and not batch:
                 await self._node_blocks(refresh=True)  # other processes of this node may have claimed some
                 blocks = await self._node_blocks()
                 choice = choose_in_node_blocks(
@@ -251,7 +397,7 @@ class NodeAllocator:
             if choice is None:
                 spread = min(1 + lost_in_row, MAX_CLAIM_SPREAD)
                 choice = choose_new_block(candidates, node, self._all_blocks, reservations, handle_id, spread)
-            elif self._contended > 0:
+            elif self._contended > 0 and not batch:
                 choice = await self._fresh(
                     choice, candidates, reservations, handle_id, self._salt + lost_in_row
                 )
@@ -365,6 +511,20 @@ class NodeAllocator:
                 cached=cached,
                 on_conflict=lost,
             )
+
+
+def _settle(future: asyncio.Future[Assignment], assignment: Assignment) -> None:
+    if not future.done():
+        future.set_result(assignment)
+
+
+def _fail(future: asyncio.Future[Assignment], error: BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
 
 
 def _unchanged(cached: dict[str, BlockState], document: Document) -> bool:
