@@ -130,7 +130,7 @@ class BfdBridge:
             if self._unsubscribe_speaker is not None:
                 self._unsubscribe_speaker()
             self._speaker = speaker
-            self._unsubscribe_speaker = speaker.subscribe(self._speaker_event)
+            self._unsubscribe_speaker = speaker.subscribe(self._speaker_event, routes=False)
             for address in self._held:
                 self._hold(address, "BFD Down")
         self._config = config

@@ -1,8 +1,8 @@
 """The asyncio BGP speaker runtime: listeners, dynamic neighbours, peers, timers.
 
 Layer 3: imports layers 0-2 (``net``, ``bgp``, ``rib``); never ``fib`` (routes for the kernel leave
-through the typed event stream of ``events``, which the daemon subscribes the FIB to; the agent,
-metrics and status subscribe beside it). Design: ``docs/speaker-runtime.md``.
+through the typed event stream of ``events``, which the daemon subscribes the FIB to, and BFD
+beside it for sessions only; metrics and status read counters, ``snapshot``). Design: ``docs/speaker-runtime.md``.
 
 Modules: ``speaker`` (``Speaker``: RIB, neighbours, listeners, public reads and actions; and
 ``run_speaker``), ``peer`` (``Peer``: one neighbour — connect/backoff, collisions, max prefixes) with

@@ -56,8 +56,8 @@ class SweepGate:
 
     @property
     def wanted(self) -> bool:
-        """Anyone listening (else the outbox does not work out next hops for nobody)."""
-        return bool(self.subscribers)
+        """Anyone listening for routes (else the outbox does not work out next hops for nobody)."""
+        return self.subscribers.wants_routes
 
     def routes_changed(self, family: Family, changes: dict[bytes, list[bytes] | None]) -> None:
         self.subscribers.publish(RoutesChanged(family, changes))

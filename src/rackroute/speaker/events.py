@@ -1,5 +1,5 @@
-"""What the speaker tells its subscribers: a typed event stream (the agent, the FIB, metrics and status
-each subscribe; none of them is the speaker's one sink).
+"""What the speaker tells its subscribers: a typed event stream (the FIB and BFD each subscribe; none
+of them is the speaker's one sink; metrics and status read counters instead, see ``snapshot``).
 
 - ``RoutesChanged``: per changed Loc-RIB prefix (a key), the next hops of its best path and multipath
   set, or None when the prefix has no usable route (or is our own: nothing to forward to). Published
@@ -12,7 +12,7 @@ each subscribe; none of them is the speaker's one sink).
   accept, or it went for good (what a client keyed by neighbour, such as BFD, follows).
 
 A subscriber is any callable taking one event; a failing one is logged and the others still get
-the event (a broken metrics exporter must not stop the kernel's routes). ``RouteSink`` (the FIB's
+the event (a broken subscriber must not stop the kernel's routes). ``RouteSink`` (the FIB's
 ``fib_update``/``fib_converged``) subscribes through ``route_sink_subscriber``.
 """
 
@@ -94,23 +94,38 @@ def route_sink_subscriber(sink: RouteSink) -> Subscriber:
 
 
 class Subscribers:
+    """Who gets the speaker's events. A subscriber added with ``routes=False`` (BFD: sessions and
+    dynamic neighbours only) is not sent ``RoutesChanged``, and while every subscriber is such a one
+    the outbox does not work out the changed prefixes' next hops at all (``wants_routes``): that
+    per-prefix work is paid only for someone who reads it."""
+
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self._route_subscribers: list[Subscriber] = []
 
     def __bool__(self) -> bool:
         return bool(self._subscribers)
 
-    def add(self, subscriber: Subscriber) -> Callable[[], None]:
+    @property
+    def wants_routes(self) -> bool:
+        return bool(self._route_subscribers)
+
+    def add(self, subscriber: Subscriber, *, routes: bool = True) -> Callable[[], None]:
         """Subscribe; returns the call that unsubscribes."""
         self._subscribers.append(subscriber)
+        if routes:
+            self._route_subscribers.append(subscriber)
         return lambda: self.remove(subscriber)
 
     def remove(self, subscriber: Subscriber) -> None:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
+        if subscriber in self._route_subscribers:
+            self._route_subscribers.remove(subscriber)
 
     def publish(self, event: SpeakerEvent) -> None:
-        for subscriber in list(self._subscribers):
+        chosen = self._route_subscribers if isinstance(event, RoutesChanged) else self._subscribers
+        for subscriber in list(chosen):
             try:
                 subscriber(event)
             except Exception:

@@ -159,9 +159,10 @@ class Speaker:
 
     # -- public reads and actions ---------------------------------------------------------------
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Get every ``SpeakerEvent`` (``events``) from now on; returns the call that unsubscribes."""
-        return self.subscribers.add(subscriber)
+    def subscribe(self, subscriber: Subscriber, *, routes: bool = True) -> Callable[[], None]:
+        """Get every ``SpeakerEvent`` (``events``) from now on, without ``RoutesChanged`` when
+        ``routes`` is False; returns the call that unsubscribes."""
+        return self.subscribers.add(subscriber, routes=routes)
 
     def status(self) -> SpeakerStatus:
         return snapshot.speaker_status(self)

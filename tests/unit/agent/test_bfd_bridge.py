@@ -115,7 +115,10 @@ class FakeSpeaker:
     def release_neighbor(self, address: str, *, expire_unused: bool = False) -> None:
         self.actions.append(("release", address, "expire unused") if expire_unused else ("release", address))
 
-    def subscribe(self, subscriber: Callable[[SpeakerEvent], None]) -> Callable[[], None]:
+    def subscribe(
+        self, subscriber: Callable[[SpeakerEvent], None], *, routes: bool = True
+    ) -> Callable[[], None]:
+        assert not routes, "BFD follows sessions only: it must not make the outbox work out next hops"
         self.subscribers.append(subscriber)
         return lambda: self.subscribers.remove(subscriber)
 

@@ -62,3 +62,38 @@ async def test_two_subscribers_each_get_neighbour_route_and_convergence_events()
         await a.stop()
         if not b.stopping:
             await b.stop()
+
+
+def test_a_sessions_only_subscriber_gets_no_route_events_and_asks_for_no_next_hops() -> None:
+    subscribers = Subscribers()
+    sessions_only: list[SpeakerEvent] = []
+    unsubscribe = subscribers.add(sessions_only.append, routes=False)
+    assert subscribers and not subscribers.wants_routes
+    subscribers.publish(RoutesChanged(IPV4_UNICAST, {b"\x18\x0a\x02\x00": None}))
+    subscribers.publish(NeighbourDown(B, "hold timer expired"))
+    assert sessions_only == [NeighbourDown(B, "hold timer expired")]
+    routes: list[SpeakerEvent] = []
+    unsubscribe_routes = subscribers.add(routes.append)
+    assert subscribers.wants_routes
+    unsubscribe_routes()
+    assert not subscribers.wants_routes
+    unsubscribe()
+    assert not subscribers
+
+
+@async_test
+async def test_with_only_a_sessions_subscriber_the_outbox_works_out_no_next_hops() -> None:
+    port = free_port()
+    a_config, b_config = configs(*pair(port, 65001, 65002))
+    a = await run_speaker(a_config)
+    sessions: list[SpeakerEvent] = []
+    a.subscribe(sessions.append, routes=False)
+    b = await run_speaker(b_config)
+    try:
+        await eventually(lambda: NeighbourEstablished(B, 65002) in sessions, what="session")
+        await eventually(lambda: bool(a.routes("10.2.0.0/24")), what="routes")
+        assert not a.sweep_gate.wanted
+        assert not any(isinstance(e, RoutesChanged) for e in sessions)
+    finally:
+        await a.stop()
+        await b.stop()
