@@ -10,15 +10,22 @@ IPAM with compare-and-swap writes, the veth, addresses and routes); ptp's side i
 containernetworking-plugins 1.1.1 with host-local IPAM in a temporary data directory.
 
 Measured: ADD and DEL latency (p50/p99) sequential and with 10 and 50 in parallel (each call from
-exec to exit), and the wall time for 100 pods started at once until every one has its address and
-routes. Results: bench/results/cni.json and the "CNI" section of bench/RESULTS.md.
+exec to exit; the two plugins' batches interleaved, so that the load of the machine falls on both),
+the wall time for 100 pods started at once until every one has its address and routes, and CPU time:
+of the plugin processes per call (``RUSAGE_CHILDREN``) and of the agent per call (``/proc/PID/stat``).
+Then the agent's side alone, in this process (the same ``CniServer``/``PodNetwork``/``NodeAllocator``
+on a second SQLite file): per ADD the JSON request path, IPAM, netlink and the total, CPU time and
+datastore calls, sequential and 10 at once. Results: bench/results/cni.json and the "CNI" section of
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -97,49 +104,82 @@ def finish(process: subprocess.Popen[bytes], started: float) -> float:
     return time.perf_counter() - started
 
 
-def calls(plugin: Plugin, command: str, pods: list[tuple[str, str]], parallel: int) -> list[float]:
-    """Latency of each call, ``parallel`` at a time."""
-    latencies: list[float] = []
-    for start in range(0, len(pods), parallel):
-        batch = pods[start : start + parallel]
-        running = []
-        for container, netns in batch:
-            began = time.perf_counter()
-            running.append((plugin.start(command, container, netns), began))
-        latencies += [finish(process, began) for process, began in running]
-    return latencies
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def measure(plugin: Plugin, tag: str, rounds: int, burst: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Side:
+    """One plugin's figures of one measurement: latencies and the CPU its processes used."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.cpu = 0.0
+        self.agent_cpu = 0.0
+
+
+def calls(
+    plugins: list[Plugin], command: str, pods: dict[str, list[tuple[str, str]]], parallel: int, agent: int
+) -> dict[str, Side]:
+    """Latency of each call, ``parallel`` at a time, the plugins' batches taking turns."""
+    sides = {plugin.name: Side() for plugin in plugins}
+    count = len(next(iter(pods.values())))
+    for start in range(0, count, parallel):
+        for plugin in plugins:
+            side = sides[plugin.name]
+            cpu, agent_cpu = children_cpu(), process_cpu(agent)
+            running = []
+            for container, netns in pods[plugin.name][start : start + parallel]:
+                began = time.perf_counter()
+                running.append((plugin.start(command, container, netns), began))
+            side.latencies += [finish(process, began) for process, began in running]
+            side.cpu += children_cpu() - cpu
+            side.agent_cpu += process_cpu(agent) - agent_cpu
+    return sides
+
+
+def measure(plugins: list[Plugin], rounds: int, burst: int, agent: int) -> dict[str, dict[str, Any]]:
+    figures: dict[str, dict[str, Any]] = {plugin.name: {} for plugin in plugins}
     for parallel in (1, 10, 50):
         count = max(rounds, parallel)
-        pods = make_pods(f"{tag}{parallel}", count)
+        pods = {p.name: make_pods(f"{i}{parallel}", count) for i, p in enumerate(plugins)}
         try:
-            adds = calls(plugin, "ADD", pods, parallel)
-            deletes = calls(plugin, "DEL", pods, parallel)
+            adds = calls(plugins, "ADD", pods, parallel, agent)
+            deletes = calls(plugins, "DEL", pods, parallel, agent)
         finally:
-            remove_pods(pods)
-        figures[f"add_p{parallel}"] = summary(adds)
-        figures[f"del_p{parallel}"] = summary(deletes)
-    pods = make_pods(f"{tag}b", burst)
-    try:
-        began = time.perf_counter()
-        running = [plugin.start("ADD", container, netns) for container, netns in pods]
-        for process in running:
-            finish(process, began)
-        figures["burst_seconds"] = round(time.perf_counter() - began, 3)
-        calls(plugin, "DEL", pods, 10)
-    finally:
-        remove_pods(pods)
+            for made in pods.values():
+                remove_pods(made)
+        for name in figures:
+            figures[name][f"add_p{parallel}"] = summary(adds[name])
+            figures[name][f"del_p{parallel}"] = summary(deletes[name])
+    for index, plugin in enumerate(plugins):
+        burst_pods = make_pods(f"{index}b", burst)
+        try:
+            began = time.perf_counter()
+            running = [plugin.start("ADD", container, netns) for container, netns in burst_pods]
+            for process in running:
+                finish(process, began)
+            figures[plugin.name]["burst_seconds"] = round(time.perf_counter() - began, 3)
+            calls([plugin], "DEL", {plugin.name: burst_pods}, 10, agent)
+        finally:
+            remove_pods(burst_pods)
     return figures
 
 
-def summary(latencies: list[float]) -> dict[str, float]:
+def summary(side: Side) -> dict[str, float]:
+    latencies = side.latencies
     return {
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "n": len(latencies),
+        "plugin_cpu_ms": round(side.cpu / len(latencies) * 1000, 2),  # per call
+        "agent_cpu_ms": round(side.agent_cpu / len(latencies) * 1000, 2),  # per call (0 for ptp)
     }
 
 
@@ -155,6 +195,107 @@ def make_pods(tag: str, count: int) -> list[tuple[str, str]]:
 def remove_pods(pods: list[tuple[str, str]]) -> None:
     for _, netns in pods:
         subprocess.run(["ip", "netns", "del", Path(netns).name], capture_output=True, check=False)
+
+
+class CountingStore:
+    """The agent-side run's store, with its calls counted (datastore round trips per ADD)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in ("get", "list", "transaction", "create", "update", "delete"):
+            return attribute
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return await attribute(*args, **kwargs)
+
+        return counted
+
+
+async def agent_side(work: Path, rounds: int) -> dict[str, Any]:
+    """One ADD inside the agent, phase by phase: the same objects the agent runs, in this process."""
+    from rackroute.agent.addresses import AllocatorAddresses
+    from rackroute.agent.cni_server import CniServer
+    from rackroute.agent.pod_network import Durations, PodNetwork
+    from rackroute.control.ipam import NodeAllocator
+    from rackroute.datastore import open_store
+
+    url = f"sqlite://{work / 'agent-side.db'}"
+    rackroute = [sys.executable, "-m", "rackroute.cli.main"]
+    subprocess.run(
+        [*rackroute, "apply", "-f", "-", "--datastore", url], input=RESOURCES, text=True, check=True
+    )
+    store = CountingStore(await open_store(url))
+    allocator = NodeAllocator(store, "bench-node")  # type: ignore[arg-type]
+    pods = PodNetwork(AllocatorAddresses(allocator))
+    server = CniServer(pods, str(work / "unused.sock"))
+    config = {"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "rackroute"}
+
+    async def call(command: str, container: str, netns: str) -> float:
+        request = {"command": command, "containerID": container, "netns": netns, "ifname": "eth0",
+                   "args": {"K8S_POD_NAMESPACE": "bench", "K8S_POD_NAME": container}, "path": "",
+                   "config": config}  # fmt: skip
+        began = time.perf_counter()
+        reader = asyncio.StreamReader()
+        reader.feed_data(json.dumps(request).encode())
+        reader.feed_eof()
+        answer = await server.answer(reader)
+        json.dumps(answer, separators=(",", ":")).encode()
+        if "error" in answer:
+            raise SystemExit(f"agent side: {command} failed: {answer['error']}")
+        return time.perf_counter() - began
+
+    def mean_ms(durations: Durations, before: tuple[int, float]) -> float:
+        count = sum(durations.counts) - before[0]
+        return round((durations.total - before[1]) / max(1, count) * 1000, 3)
+
+    def mark(durations: Durations) -> tuple[int, float]:
+        return sum(durations.counts), durations.total
+
+    figures: dict[str, Any] = {}
+    try:
+        for label, parallel, count in (
+            ("sequential", 1, rounds),
+            ("10 at once", 10, max(10, rounds // 10 * 10)),
+        ):
+            made = make_pods(f"a{parallel}", count)
+            try:
+                await call("ADD", "warm-up", made[0][1])
+                await call("DEL", "warm-up", made[0][1])
+                calls_before = dict(store.calls)
+                transactions = allocator.transactions
+                ipam, netlink = mark(pods.counters.ipam_assign), mark(pods.counters.netlink_attach)
+                cpu, began = time.process_time(), time.perf_counter()
+                totals: list[float] = []
+                for start in range(0, count, parallel):
+                    batch = made[start : start + parallel]
+                    totals += await asyncio.gather(*(call("ADD", c, n) for c, n in batch))
+                wall = time.perf_counter() - began
+                cpu = time.process_time() - cpu
+                store_calls = {k: v - calls_before.get(k, 0) for k, v in store.calls.items()}
+                figures[label] = {
+                    "adds": count,
+                    "total_ms_p50": round(statistics.median(totals) * 1000, 3),
+                    "total_ms_p99": round(percentile(totals, 0.99) * 1000, 3),
+                    "ipam_ms": mean_ms(pods.counters.ipam_assign, ipam),
+                    "netlink_ms": mean_ms(pods.counters.netlink_attach, netlink),
+                    "cpu_ms_per_add": round(cpu / count * 1000, 3),
+                    "wall_ms_per_add": round(wall / count * 1000, 3),
+                    "store_calls_per_add": round(sum(store_calls.values()) / count, 2),
+                    "store_calls": store_calls,
+                    "ipam_transactions": allocator.transactions - transactions,
+                }
+                for container, netns in made:
+                    await call("DEL", container, netns)
+            finally:
+                remove_pods(made)
+    finally:
+        await store.inner.close()
+    return figures
 
 
 def inner(args: argparse.Namespace) -> None:
@@ -202,9 +343,8 @@ def inner(args: argparse.Namespace) -> None:
             },
             {},
         )
-        results = {}
-        for index, plugin in enumerate((reference, rackroute_plugin)):
-            results[plugin.name] = measure(plugin, f"{index}", args.rounds, args.burst)
+        results: dict[str, Any] = measure([reference, rackroute_plugin], args.rounds, args.burst, agent.pid)
+        results["agent side"] = asyncio.run(agent_side(work, args.rounds))
         print(json.dumps(results))
     finally:
         agent.terminate()
@@ -241,17 +381,41 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         ("ADD sequential", "add_p1"), ("DEL sequential", "del_p1"), ("ADD 10 parallel", "add_p10"),
         ("DEL 10 parallel", "del_p10"), ("ADD 50 parallel", "add_p50"), ("DEL 50 parallel", "del_p50"),
     ]  # fmt: skip
-    names = list(results)
-    lines = ["| measurement | " + " | ".join(f"{n} p50 / p99 (ms)" for n in names) + " |"]
-    lines.append("|---|" + "---:|" * len(names))
+    reference, ours = "ptp+host-local", "rackroute-cni"
+    lines = [
+        f"| measurement | {reference} p50 / p99 (ms) | {ours} p50 / p99 (ms) | ratio p50 / p99 "
+        f"| CPU per call (ms): {reference} / rackroute plugin + agent |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for label, key in rows:
-        cells = [f"{results[n][key]['p50_ms']} / {results[n][key]['p99_ms']}" for n in names]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        ref, own = results[reference][key], results[ours][key]
+        lines.append(
+            f"| {label} | {ref['p50_ms']} / {ref['p99_ms']} | {own['p50_ms']} / {own['p99_ms']} "
+            f"| {own['p50_ms'] / ref['p50_ms']:.2f}x / {own['p99_ms'] / ref['p99_ms']:.2f}x "
+            f"| {ref['plugin_cpu_ms']} / {own['plugin_cpu_ms']} + {own['agent_cpu_ms']} |"
+        )
+    ref_burst, own_burst = results[reference]["burst_seconds"], results[ours]["burst_seconds"]
     lines.append(
-        f"| {args.burst} pods at once, all ready (s) | "
-        + " | ".join(str(results[n]["burst_seconds"]) for n in names)
-        + " |"
+        f"| {args.burst} pods at once, all ready (s) | {ref_burst} | {own_burst} "
+        f"| {own_burst / ref_burst:.2f}x | |"
     )
+    side = results["agent side"]
+    lines += [
+        "",
+        "The agent's side of one ADD (in-process, same objects as the agent, SQLite; means in ms):",
+        "",
+        "| ADDs | total p50 / p99 | IPAM | netlink | rest (JSON, dispatch, thread hops) | CPU per ADD "
+        "| datastore calls per ADD | IPAM transactions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, figures in side.items():
+        rest = figures["total_ms_p50"] - figures["ipam_ms"] - figures["netlink_ms"]
+        lines.append(
+            f"| {figures['adds']} {label} | {figures['total_ms_p50']} / {figures['total_ms_p99']} "
+            f"| {figures['ipam_ms']} | {figures['netlink_ms']} | {max(0.0, rest):.3f} "
+            f"| {figures['cpu_ms_per_add']} | {figures['store_calls_per_add']} "
+            f"| {figures['ipam_transactions']} |"
+        )
     table = "\n".join(lines)
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -267,13 +431,15 @@ def update_results_md(table: str, args: argparse.Namespace) -> None:
     start, end = "<!-- cni:start -->", "<!-- cni:end -->"
     section = (
         f"{start}\n## CNI: rackroute-cni vs ptp + host-local (`bench/cni.py`)\n\n"
-        f"Same node namespace, same exec path, pod namespaces made before the clocks start; "
-        f"{args.rounds} calls per sequential figure, {args.burst} pods in the burst. "
-        f"2-core VM shared with other jobs.\n\n{table}\n\n"
-        "The floor of rackroute's column is the plugin's Python interpreter: `python -IS` starting alone "
-        "took 13 ms on an idle machine of this kind (RUNTIME-NOTES) and 47 ms in the loaded run above, while "
-        "the agent's own work for an ADD (IPAM, veth, addresses, routes) measured 7-19 ms over its socket in "
-        "the same conditions; under parallel starts the interpreters compete for the 2 cores.\n"
+        f"`sudo .venv/bin/python bench/cni.py --rounds {args.rounds} --burst {args.burst}`. "
+        "Same node namespace, same exec path, pod namespaces made before the clocks start, the two "
+        f"plugins' batches interleaved; {args.rounds} calls per sequential figure, {args.burst} pods in "
+        f"the burst; CPU from RUSAGE_CHILDREN (plugin processes) and /proc (the agent). "
+        f"2-core VM, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.\n\n{table}\n\n"
+        "Concurrent ADDs share one IPAM transaction (the allocator batches what arrives while it is "
+        "busy). The floor of rackroute's column is the plugin's Python interpreter (`python -IS` alone: "
+        "13 ms on an idle machine, RUNTIME-NOTES); under parallel starts the interpreters compete for "
+        "the 2 cores with the agent.\n"
         f"{end}"
     )
     if start in text:
