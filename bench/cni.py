@@ -230,7 +230,7 @@ async def agent_side(work: Path, rounds: int) -> dict[str, Any]:
         [*rackroute, "apply", "-f", "-", "--datastore", url], input=RESOURCES, text=True, check=True
     )
     store = CountingStore(await open_store(url))
-    allocator = NodeAllocator(store, "bench-node")  # type: ignore[arg-type]
+    allocator = NodeAllocator(store, "bench-node")
     pods = PodNetwork(AllocatorAddresses(allocator))
     server = CniServer(pods, str(work / "unused.sock"))
     config = {"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "rackroute"}
