@@ -186,11 +186,7 @@ def build_network(lab: Lab, plan: LabPlan, say: Log, *, pods: PodKind = "cni") -
         for address in member.loopback:
             namespace.add_address("lo", address)
         for route in member.routes:
-            words = ["route", "add", route.destination]
-            words += ["via", route.via] if route.via else []
-            words += ["dev", route.device] if route.device else []
-            words += ["onlink"] if route.onlink else []
-            namespace.ip(*words)
+            namespace.ip("route", "add", *route.words())
     return namespaces
 
 
@@ -273,10 +269,10 @@ def start_pods(lab: Lab, info: LabInfo, namespaces: dict[str, Namespace], say: L
     for node in plan.of_role("node"):
         for route in node.routes:
             if route.device is not None:  # the Service IPs to their local endpoints
-                namespaces[node.name].ip("route", "replace", route.destination, "dev", route.device)
+                namespaces[node.name].ip("route", "replace", *route.words())
     if plan.topology.services:
         slices = info.state_dir / "endpointslices.yaml"
-        slices.write_text(to_yaml(endpoint_slices(plan, addresses)))
+        slices.write_text(to_yaml(endpoint_slices(plan, addresses, addresses_v6)))
         control_plane.apply(info, slices)
     for member in plan.members.values():
         if member.role == "pod":

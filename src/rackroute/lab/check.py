@@ -6,8 +6,9 @@ member reports (BGP sessions, kernel tables, pings, answers) with what the plan 
 - next hops in every node's kernel: default via the ToR, same-rack pod blocks via the other node
   itself, other racks' blocks via the ToR, its own block a blackhole
 - switches: every pod block in every ToR and core kernel table, via the right neighbour
-- LoadBalancer IPs: kernel multipath routes in ToRs and cores over exactly the announcing nodes /
-  racks (under ``Local``, the endpoint nodes only)
+- LoadBalancer IPs: each Service's addresses (dual stack: both families) in its status; kernel
+  multipath routes (/32, /128) in ToRs and cores over exactly the announcing nodes / racks (under
+  ``Local``, the endpoint nodes only)
 - the datastore: every pod's address in one of its node's IPAM blocks, each block in its rack's
   pool, the pure ``ipam check`` audit clean; every node's NodeStatus (``node status --all``) fresh,
   its sessions Established and its ``blocksAnnounced`` exactly the blocks its ToR has from it
@@ -34,6 +35,7 @@ from .netns import in_namespace
 from .observe import IPV6_DEFAULT, KernelRoute, Session
 from .plan import LabPlan, Member
 from .state import LabInfo
+from .topology import lb_prefix
 
 FLOWS_PER_SERVICE = 64  # at least
 MAX_FLOWS = 2000
@@ -262,34 +264,41 @@ def check_switch_tables(
 def check_load_balancer_routes(
     report: CheckReport, plan: LabPlan, tables: dict[str, dict[str, KernelRoute]]
 ) -> None:
+    """Per LoadBalancer address (dual stack: its IPv6 one too, by the members' IPv6 addresses)."""
     for service in plan.topology.services:
-        announcers = [plan.members[n] for n in plan.announcers[service.ip]]
-        racks = {n.rack for n in announcers if n.rack is not None}
-        prefix = f"{service.ip}/32"
-        problems: list[str] = []
-        for switch in plan.of_role("tor", "core"):
-            expected = _load_balancer_hops(plan, switch, announcers, racks)
-            route = tables[switch.name].get(prefix)
-            if route is None or set(route.next_hops) != expected:
-                problems.append(f"{switch.name}: {_via(route)}, expected {', '.join(sorted(expected))}")
-        policy = service.external_traffic_policy
-        who = f"{len(announcers)} endpoint nodes" if policy == "Local" else f"all {len(announcers)} nodes"
-        report.add(
-            "load balancer ECMP",
-            f"{service.name} {service.ip} ({policy})",
-            not problems,
-            "; ".join(problems)
-            or f"announced by {who} ({', '.join(n.name for n in announcers)}); "
-            "ToRs and cores hold one multipath route over exactly them",
-        )
+        for ip in service.ips:
+            version = ipaddress.ip_address(ip).version
+            announcers = [plan.members[n] for n in plan.announcers[ip]]
+            racks = {n.rack for n in announcers if n.rack is not None}
+            prefix = lb_prefix(ip)
+            problems: list[str] = []
+            for switch in plan.of_role("tor", "core"):
+                expected = _load_balancer_hops(plan, switch, announcers, racks, version)
+                route = tables[switch.name].get(prefix)
+                if route is not None and version == 6:
+                    route = resolve_link_local(route, link_local_neighbours(plan, switch))
+                if route is None or set(route.next_hops) != expected:
+                    problems.append(f"{switch.name}: {_via(route)}, expected {', '.join(sorted(expected))}")
+            policy = service.external_traffic_policy
+            who = f"{len(announcers)} endpoint nodes" if policy == "Local" else f"all {len(announcers)} nodes"
+            report.add(
+                "load balancer ECMP" + _family_name(version),
+                f"{service.name} {ip} ({policy})",
+                not problems,
+                "; ".join(problems)
+                or f"announced by {who} ({', '.join(n.name for n in announcers)}); "
+                "ToRs and cores hold one multipath route over exactly them",
+            )
 
 
-def _load_balancer_hops(plan: LabPlan, switch: Member, announcers: list[Member], racks: set[str]) -> set[str]:
+def _load_balancer_hops(
+    plan: LabPlan, switch: Member, announcers: list[Member], racks: set[str], version: int = 4
+) -> set[str]:
     if switch.role == "core":
-        return _tor_hops(plan, switch.name, racks)
-    local = {n.address for n in announcers if n.rack == switch.rack}
+        return _tor_hops(plan, switch.name, racks, version)
+    local = {n.address_of(version) for n in announcers if n.rack == switch.rack}
     assert switch.rack is not None
-    return local or _core_hops(plan, switch.rack)
+    return local or _core_hops(plan, switch.rack, version)
 
 
 # --- traffic --------------------------------------------------------------------------------------
@@ -320,7 +329,7 @@ def check_pings(report: CheckReport, info: LabInfo) -> None:
     plan = info.plan
     probes = pod_probes(plan)
     probes += [("client", pod.name, pod.address) for pod in plan.of_role("pod")]
-    probes += [("client", f"{s.name} {s.ip}", s.ip) for s in plan.topology.services]
+    probes += [("client", f"{s.name} {ip}", ip) for s in plan.topology.services for ip in s.ips]
     if 6 in plan.versions:
         probes += pod_probes(plan, 6)
         probes += [("client", pod.name, pod.address_v6) for pod in plan.of_role("pod")]
@@ -369,14 +378,18 @@ def probe_flows(info: LabInfo, ip: str, port: int, flows: int = FLOWS_PER_SERVIC
     return data
 
 
+def _host_port(ip: str, port: int) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def check_flows(report: CheckReport, info: LabInfo) -> None:
     plan = info.plan
-    for service in plan.topology.services:
-        expected = set(plan.answerers(service.ip))
-        flows = flow_count(plan, service.ip)
-        result = probe_flows(info, service.ip, service.port, flows)
+    for service, ip in ((s, ip) for s in plan.topology.services for ip in s.ips):
+        expected = set(plan.answerers(ip))
+        flows = flow_count(plan, ip)
+        result = probe_flows(info, ip, service.port, flows)
         answers: dict[str, int] = result.get("answers", {})
-        report.flows[service.ip] = answers
+        report.flows[ip] = answers
         silent = sorted(expected - set(answers))
         strangers = sorted(set(answers) - expected)
         unanswered = int(result.get("unanswered", 0))
@@ -387,8 +400,8 @@ def check_flows(report: CheckReport, info: LabInfo) -> None:
         detail += f"; {unanswered} flows unanswered" if unanswered else ""
         detail += f"; {result['error']}" if "error" in result else ""
         report.add(
-            "flows spread over endpoints",
-            f"{service.name} {service.ip}:{service.port}",
+            "flows spread over endpoints" + _family_name(ipaddress.ip_address(ip).version),
+            f"{service.name} {_host_port(ip, service.port)}",
             not silent and not strangers and not unanswered,
             detail,
         )
@@ -409,6 +422,7 @@ def datastore_checks(info: LabInfo, plan: LabPlan, *, settle: float = NODE_STATU
         report = CheckReport(info.name, info.switches)
         view = datastore_view(info)
         check_ipam(report, plan, view)
+        check_service_status(report, plan, view)
         ribs = {t.name: observe.bgp_routes(info, t.name) for t in plan.of_role("tor")}
         check_node_status(report, plan, view, ribs)
         if report.ok or time.monotonic() >= deadline:
@@ -461,6 +475,33 @@ def check_ipam(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
         not problems,
         "; ".join(problems[:6]) or f"clean: {len(view.blocks)} blocks, {len(view.allocations)} addresses",
     )
+
+
+def _normal(address: str) -> str:
+    """An address in its canonical text (as the topology holds it); other text unchanged."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
+def check_service_status(report: CheckReport, plan: LabPlan, view: DatastoreView) -> None:
+    """Each LoadBalancer Service has its addresses (dual stack: both families) in
+    ``status.loadBalancer.ingress``, written by the controller."""
+    for service in plan.topology.services:
+        found = view.service_ips.get(f"default/{service.name}")
+        wanted = list(service.ips)
+        if found is None:
+            report.add("service IP in status", service.name, False, "no such Service in the datastore")
+            continue
+        same = sorted(map(_normal, found)) == sorted(wanted)
+        report.add(
+            "service IP in status",
+            service.name,
+            same and len(found) == len(wanted),
+            f"status.loadBalancer.ingress: {', '.join(found) or 'empty'}"
+            + ("" if same else f", expected {', '.join(wanted)}"),
+        )
 
 
 def tor_blocks_from(plan: LabPlan, node: Member, rib: dict[str, list[RibEntry]]) -> set[str]:

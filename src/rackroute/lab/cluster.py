@@ -13,10 +13,13 @@ the running lab):
   annotation ``rackroute.io/bfd-profile: metallb-system/lab-bfd``;
 - per node: a v1 Node labelled ``rack=<rack>`` and a Calico Node with its BGP address (dual stack:
   ``ipv6Address`` too) and the rack's AS;
-- one MetalLB IPAddressPool with the Services' addresses and a BGPAdvertisement of it;
+- one MetalLB IPAddressPool with the Services' addresses (dual stack: the IPv6 ones too, /128s in
+  the same pool, as MetalLB takes both of a Service's addresses from one) and a BGPAdvertisement of
+  it (/32 and /128 announcements);
 - per Service: a v1 Service of type LoadBalancer asking for its address
-  (``metallb.universe.tf/loadBalancerIPs``) with its externalTrafficPolicy; its EndpointSlice comes
-  once the pods have addresses (``endpoint_slices``).
+  (``metallb.universe.tf/loadBalancerIPs``; with ``ip_v6`` both, ``ipFamilyPolicy:
+  RequireDualStack``, ``ipFamilies: [IPv4, IPv6]``) with its externalTrafficPolicy; its
+  EndpointSlices (one per family) come once the pods have addresses (``endpoint_slices``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import yaml
 
 from .plan import LabPlan
+from .topology import lb_prefix
 
 Document = dict[str, Any]
 BFD_ANNOTATION = "rackroute.io/bfd-profile"  # rackroute's extension of Calico's BGPPeer (docs/bfd.md)
@@ -129,7 +133,8 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
                 "apiVersion": "metallb.io/v1beta1",
                 "kind": "IPAddressPool",
                 "metadata": {"name": "lab-services", "namespace": "metallb-system"},
-                "spec": {"addresses": [f"{s.ip}/32" for s in topology.services]},
+                # Both families in one pool: MetalLB takes a dual-stack Service's addresses from one.
+                "spec": {"addresses": [lb_prefix(ip) for s in topology.services for ip in s.ips]},
             }
         )
         documents.append(
@@ -141,6 +146,15 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
             }
         )
     for service in topology.services:
+        spec: Document = {
+            "type": "LoadBalancer",
+            "externalTrafficPolicy": service.external_traffic_policy,
+            "selector": {"app": service.name},
+            "ports": [{"name": "probe", "port": service.port, "protocol": "UDP"}],
+        }
+        if service.ip_v6:  # an address of each family, or none (one per family in the annotation)
+            spec["ipFamilyPolicy"] = "RequireDualStack"
+            spec["ipFamilies"] = ["IPv4", "IPv6"]
         documents.append(
             {
                 "apiVersion": "v1",
@@ -148,49 +162,52 @@ def cluster_resources(plan: LabPlan) -> list[Document]:
                 "metadata": {
                     "name": service.name,
                     "namespace": "default",
-                    "annotations": {"metallb.universe.tf/loadBalancerIPs": service.ip},
+                    "annotations": {"metallb.universe.tf/loadBalancerIPs": ",".join(service.ips)},
                 },
-                "spec": {
-                    "type": "LoadBalancer",
-                    "externalTrafficPolicy": service.external_traffic_policy,
-                    "selector": {"app": service.name},
-                    "ports": [{"name": "probe", "port": service.port, "protocol": "UDP"}],
-                },
+                "spec": spec,
             }
         )
     return documents
 
 
-def endpoint_slices(plan: LabPlan, pod_addresses: Mapping[str, str]) -> list[Document]:
-    """One EndpointSlice per Service: the first pod of each endpoint node, ready and serving."""
+def endpoint_slices(
+    plan: LabPlan, pod_addresses: Mapping[str, str], pod_addresses_v6: Mapping[str, str] | None = None
+) -> list[Document]:
+    """Per Service one EndpointSlice per address family (as the EndpointSlice controller writes a
+    dual-stack Service's): the first pod of each endpoint node, ready and serving. The IPv6 slice
+    (``<service>-lab-v6``) comes for a Service with ``ip_v6`` when the pods have IPv6 addresses."""
     slices = []
     for service in plan.topology.services:
-        endpoints = []
-        for node in sorted(service.endpoints):
-            pods = plan.pods.get(node, ())
-            if pods and pods[0] in pod_addresses:
-                endpoints.append(
-                    {
-                        "addresses": [pod_addresses[pods[0]]],
-                        "conditions": {"ready": True, "serving": True, "terminating": False},
-                        "nodeName": node,
-                        "targetRef": {"kind": "Pod", "namespace": "default", "name": pods[0]},
-                    }
-                )
-        slices.append(
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{service.name}-lab",
-                    "namespace": "default",
-                    "labels": {"kubernetes.io/service-name": service.name},
-                },
-                "addressType": "IPv4",
-                "endpoints": endpoints,
-                "ports": [{"name": "probe", "port": service.port, "protocol": "UDP"}],
-            }
-        )
+        families = [("IPv4", f"{service.name}-lab", pod_addresses)]
+        if service.ip_v6 and pod_addresses_v6:
+            families.append(("IPv6", f"{service.name}-lab-v6", pod_addresses_v6))
+        for address_type, name, addresses in families:
+            endpoints = []
+            for node in sorted(service.endpoints):
+                pods = plan.pods.get(node, ())
+                if pods and pods[0] in addresses:
+                    endpoints.append(
+                        {
+                            "addresses": [addresses[pods[0]]],
+                            "conditions": {"ready": True, "serving": True, "terminating": False},
+                            "nodeName": node,
+                            "targetRef": {"kind": "Pod", "namespace": "default", "name": pods[0]},
+                        }
+                    )
+            slices.append(
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": name,
+                        "namespace": "default",
+                        "labels": {"kubernetes.io/service-name": service.name},
+                    },
+                    "addressType": address_type,
+                    "endpoints": endpoints,
+                    "ports": [{"name": "probe", "port": service.port, "protocol": "UDP"}],
+                }
+            )
     return slices
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .observe import all_sessions, kernel_routes
 from .state import LabInfo
+from .topology import lb_prefix
 
 POLL_INTERVAL = 0.2
 
@@ -56,7 +57,7 @@ def routes_missing(info: LabInfo) -> list[str]:
         routes = kernel_routes(info, member.name)
         wanted = [block for block, owner in blocks.items() if owner != member.name]
         if member.role == "core":
-            wanted += [f"{ip}/32" for ip in plan.announcers if plan.announcers[ip]]
+            wanted += [lb_prefix(ip) for ip in plan.announcers if plan.announcers[ip]]
         missing += [f"{member.name}: {prefix}" for prefix in wanted if prefix not in routes]
     return missing
 

@@ -191,15 +191,28 @@ BASE_SYSCTLS: dict[str, str | int] = {
 }
 
 
+# net.ipv6.fib_multipath_hash_fields: source IP, destination IP, IP protocol, source port, destination port
+IPV6_FIVE_TUPLE = "0x0037"
+
+
 def forwarding_sysctls(
     *, multipath_hash_policy: int | None = 1, multipath_hash_seed: int | None = None
 ) -> dict[str, str | int]:
     """Router sysctls. With every hop of a veth lab computing the same flow hash, ECMP needs a layer-4
-    hash policy and (kernel >= 6.11) a different hash seed per namespace (see FABRIC-NOTES.md)."""
+    hash policy and (kernel >= 6.11) a different hash seed per namespace (see FABRIC-NOTES.md).
+
+    IPv6 takes the custom policy (3) over the same five fields instead of policy 1: under policy 1 a
+    forwarded IPv6 packet that already carries an L4 hash (a veth keeps the previous hop's) is
+    routed by that hash, without this namespace's seed, so a ToR sent every flow the core gave it to
+    one node (measured: IPv6 LB flows from the client reached 2 of 4 nodes; all 4 with policy 3)."""
     values: dict[str, str | int] = {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1}
     if multipath_hash_policy is not None:
         values["net.ipv4.fib_multipath_hash_policy"] = multipath_hash_policy
-        values["net.ipv6.fib_multipath_hash_policy"] = multipath_hash_policy
+        if multipath_hash_policy == 1:
+            values["net.ipv6.fib_multipath_hash_policy"] = 3
+            values["net.ipv6.fib_multipath_hash_fields"] = IPV6_FIVE_TUPLE
+        else:
+            values["net.ipv6.fib_multipath_hash_policy"] = multipath_hash_policy
     if multipath_hash_seed is not None:
         values["net.ipv4.fib_multipath_hash_seed"] = multipath_hash_seed
     return values

@@ -13,7 +13,8 @@ Members and their short names (namespace ``rrt-<lab>-<member>``):
 - ``<rack>-n<i>-p<j>``: pods: namespaces that ``lab up`` attaches through the real CNI plugin (the lab
   plays kubelet); their addresses, known afterwards, are the plan's ``Observed`` part.
 
-LoadBalancer IPs: the nodes of ``announcing_nodes`` announce a service's /32. An endpoint node hands
+LoadBalancer IPs: the nodes of ``announcing_nodes`` announce a service's /32 (dual stack: its /128
+too, the same nodes). An endpoint node hands
 the traffic to its first pod, which holds the IP on its loopback (the node itself when it runs no
 pod). Under ``Cluster`` a node without an endpoint answers itself, standing in for kube-proxy's
 forwarding to an endpoint elsewhere. Every namespace holding an LB IP runs a responder.
@@ -25,7 +26,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .topology import RACK_RR_HOST, TOR_HOST, Rack, Topology, announcing_nodes, host, node_name, pod_blocks
+from .topology import (
+    RACK_RR_HOST,
+    TOR_HOST,
+    Rack,
+    Topology,
+    announcing_nodes,
+    host,
+    lb_prefix,
+    node_name,
+    pod_blocks,
+)
 
 Role = Literal["core", "tor", "rr", "node", "pod", "client"]
 POD_GATEWAY = "169.254.1.1"  # on every pod veth of a node, as Calico does
@@ -40,6 +51,14 @@ class Route:
     via: str | None = None
     device: str | None = None
     onlink: bool = False  # the gateway is on the link without a subnet around it (pods)
+
+    def words(self) -> list[str]:
+        """``ip route`` arguments after the verb: destination, gateway, device."""
+        words = [self.destination]
+        words += ["via", self.via] if self.via else []
+        words += ["dev", self.device] if self.device else []
+        words += ["onlink"] if self.onlink else []
+        return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +125,7 @@ class LabPlan:
     links: tuple[Link, ...]
     uplinks: tuple[Uplink, ...]
     blocks: dict[str, tuple[str, ...]]  # node -> pod blocks
-    announcers: dict[str, tuple[str, ...]]  # LoadBalancer IP -> nodes announcing it
+    announcers: dict[str, tuple[str, ...]]  # LoadBalancer IP (either family) -> nodes announcing it
     pods: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its pods
 
     @property
@@ -166,7 +185,7 @@ class LabPlan:
 
     def answerers(self, ip: str) -> tuple[str, ...]:
         """Members that answer for a LoadBalancer IP (its loopback holders)."""
-        return tuple(m.name for m in self.members.values() if f"{ip}/32" in m.loopback)
+        return tuple(m.name for m in self.members.values() if lb_prefix(ip) in m.loopback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +220,7 @@ def lab_plan(topology: Topology, observed: Observed | None = None) -> LabPlan:
     """The fabric and what every member should end up with. Before the pods run, blocks are the
     prediction of IPAM's block math (node i holds block i-1); after, what the agents claimed."""
     blocks = observed.blocks if observed is not None else pod_blocks(topology)
-    announcers = {s.ip: tuple(announcing_nodes(topology, s)) for s in topology.services}
+    announcers = {ip: tuple(announcing_nodes(topology, s)) for s in topology.services for ip in s.ips}
     members: dict[str, Member] = {}
     links: list[Link] = []
     uplinks = _uplinks(topology)
@@ -344,15 +363,17 @@ def _node(
                 first.address,
                 rack=first.rack,
                 routes=first.routes,
-                loopback=(*first.loopback, f"{service.ip}/32"),
+                loopback=(*first.loopback, *map(lb_prefix, service.ips)),
                 ports=tuple(sorted({*first.ports, service.port})),
                 address_v6=first.address_v6,
             )
             interface = observed.pod_interfaces.get(first.name) if observed else None
-            if interface:  # kube-proxy's part, played by the lab: the Service IP to its local endpoint
-                routes.append(Route(f"{service.ip}/32", device=interface))
+            if interface:  # kube-proxy's part, played by the lab: the Service IPs to their local endpoint
+                routes.append(Route(lb_prefix(service.ip), device=interface))
+                if service.ip_v6 and first.address_v6:  # via the pod: it answers no NS for its lo
+                    routes.append(Route(lb_prefix(service.ip_v6), via=first.address_v6, device=interface))
         else:  # the node's own endpoint, or (Cluster) standing in for kube-proxy
-            node_loopback.append(f"{service.ip}/32")
+            node_loopback += map(lb_prefix, service.ips)
             node_ports.append(service.port)
     node = Member(
         name,

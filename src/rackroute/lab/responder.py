@@ -1,7 +1,7 @@
 """LoadBalancer endpoints of the lab and the client that measures how flows spread over them.
 
 ``serve``: runs in every namespace that holds a LoadBalancer IP and answers each UDP datagram on the
-given ports with its own member name, so the client sees *who* answered.
+given ports (IPv4 and IPv6) with its own member name, so the client sees *who* answered.
 
 ``probe``: runs in the client's namespace and sends one datagram from each of ``--flows`` sockets —
 each bound to a fresh source port, i.e. a different 5-tuple that the layer-4 multipath hash
@@ -12,6 +12,7 @@ Standard library only: it starts in a few tens of milliseconds and takes little 
 
     python -m rackroute.lab.responder serve --lab demo --name rack1-n1-p1 --port 8080
     python -m rackroute.lab.responder probe --address 198.51.100.10 --port 8080 --flows 64
+    python -m rackroute.lab.responder probe --address 2001:db8:100::10 --port 8080 --flows 64
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ def serve(name: str, ports: list[int]) -> None:
     answer = name.encode()
     selector = selectors.DefaultSelector()
     for port in ports:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("0.0.0.0", port))
-        selector.register(sock, selectors.EVENT_READ)
+        for family, anywhere in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if family == socket.AF_INET6:  # its own socket beside the IPv4 one
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((anywhere, port))
+            selector.register(sock, selectors.EVENT_READ)
     while True:
         for key, _ in selector.select():
             server = key.fileobj
@@ -45,9 +49,10 @@ def serve(name: str, ports: list[int]) -> None:
 def probe(address: str, port: int, flows: int, timeout: float) -> dict[str, object]:
     """One datagram per flow, all sent before any answer is awaited; answers counted per member."""
     sockets = []
+    ipv6 = ":" in address
     for index in range(flows):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("0.0.0.0", 0))
+        sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("::" if ipv6 else "0.0.0.0", 0))
         sock.setblocking(False)
         sock.sendto(f"flow {index}".encode(), (address, port))
         sockets.append(sock)

@@ -85,16 +85,18 @@ class EndpointMove(Scenario):
             netns.ip(self.info.namespace(pod.name), "address", "replace", address, "dev", "lo")
         for route in plan.members[node].routes:
             if route.device is not None:
-                netns.ip(
-                    self.info.namespace(node), "route", "replace", route.destination, "dev", route.device
-                )
+                netns.ip(self.info.namespace(node), "route", "replace", *route.words())
         if pod.ports and self.info.record(f"{pod.name}/responder") is None:
             self.info.start(f"{pod.name}/responder", pod.name, responder_argv(self.info.name, pod))
 
     def apply_slices(self, plan: LabPlan) -> None:
         assert self.info.observed is not None
         path = self.info.state_dir / "endpointslices.yaml"
-        path.write_text(to_yaml(endpoint_slices(plan, self.info.observed.pod_addresses)))
+        path.write_text(
+            to_yaml(
+                endpoint_slices(plan, self.info.observed.pod_addresses, self.info.observed.pod_addresses_v6)
+            )
+        )
         control_plane.apply(self.info, path)
 
     def run(self) -> ScenarioReport:

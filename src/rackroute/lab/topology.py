@@ -93,6 +93,8 @@ class Rack(Model):
 class Service(Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
     ip: str
+    # Dual stack: the Service's IPv6 LoadBalancer address too (``ipFamilyPolicy: RequireDualStack``).
+    ip_v6: str | None = None
     endpoints: list[str] = Field(min_length=1)  # node names (<rack>-n<i>) hosting an endpoint pod
     external_traffic_policy: Literal["Local", "Cluster"] = "Cluster"
     port: int = Field(8080, ge=1, le=65535)  # UDP port the lab's responders answer on
@@ -101,6 +103,26 @@ class Service(Model):
     @classmethod
     def _ip(cls, value: str) -> str:
         return str(ipaddress.IPv4Address(value))
+
+    @field_validator("ip_v6")
+    @classmethod
+    def _ip_v6(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv6 address") from None
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Its LoadBalancer addresses: the IPv4 one, then (dual stack) the IPv6 one."""
+        return (self.ip, *([self.ip_v6] if self.ip_v6 else []))
+
+
+def lb_prefix(ip: str) -> str:
+    """A LoadBalancer address as the host route the fabric carries: ``/32`` or ``/128``."""
+    return f"{ip}/{32 if ipaddress.ip_address(ip).version == 4 else 128}"
 
 
 class Client(Model):
@@ -176,9 +198,19 @@ class Topology(Model):
             unknown = sorted(set(service.endpoints) - nodes)
             if unknown:
                 raise ValueError(f"service {service.name}: unknown endpoint nodes {unknown}")
-        ips = [s.ip for s in self.services]
+        ips = [ip for s in self.services for ip in s.ips]
         if len(set(ips)) != len(ips):
             raise ValueError("every service needs its own LoadBalancer IP")
+        v6_only = [s.name for s in self.services if s.ip_v6 and not self.dual_stack]
+        if v6_only:
+            raise ValueError(
+                f"service {v6_only[0]}: ip_v6 needs a dual-stack topology (node_subnet_v6, pod_pool_v6 in every rack)"
+            )
+        for service in self.services:
+            for ip in service.ips:
+                inside = [n for n in networks if ipaddress.ip_address(ip) in n]
+                if inside:
+                    raise ValueError(f"service {service.name}: {ip} lies in {inside[0]}")
         for rack in self.racks:
             if rack.pods_per_node >= 2 ** (32 - rack.block_size) - 1:
                 raise ValueError(
