@@ -320,10 +320,13 @@ def inner(args: argparse.Namespace) -> None:
             if agent.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the agent did not start: {(work / 'agent.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        shutil.copy(ROOT / "src" / "rackroute" / "cni" / "plugin.py", work / "rackroute")
+        from rackroute.cli.cni_commands import installed_plugin  # what `rackroute cni install` writes
+
+        (work / "rackroute").write_text(installed_plugin(PYTHON))
+        (work / "rackroute").chmod(0o755)
         rackroute_plugin = Plugin(
             "rackroute-cni",
-            [PYTHON, "-I", "-S", str(work / "rackroute")],
+            [str(work / "rackroute")],
             {
                 "cniVersion": "1.0.0",
                 "name": "k8s-pod-network",

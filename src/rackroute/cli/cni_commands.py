@@ -1,6 +1,7 @@
 """``rackroute cni install|uninstall``: put the plugin where runtimes look, as Calico's install-cni.
 
-``install`` copies the stdlib-only plugin (``rackroute/cni/plugin.py``) to ``BIN_DIR/rackroute``
+``install`` writes the stdlib-only plugin (``rackroute/cni/plugin.py``, compiled for the interpreter
+by ``rackroute.cni.launcher``: no exec compiles it again) to ``BIN_DIR/rackroute``
 with a ``#!<this interpreter> -IS`` first line (a fixed interpreter: never a pyenv shim, no site
 packages, ~15 ms to start) and writes ``CONF_DIR/10-rackroute.conflist``: the ``rackroute`` plugin
 first, then ``portmap`` (hostPort) and ``bandwidth`` (traffic shaping annotations) when their
@@ -35,10 +36,9 @@ def plugin_source() -> str:
 
 
 def installed_plugin(interpreter: str) -> str:
-    body = plugin_source()
-    if body.startswith("#!"):
-        body = body.split("\n", 1)[1]
-    return f"#!{interpreter} -IS\n{body}"
+    from ..cni import launcher, plugin
+
+    return launcher.executable(interpreter, plugin_source(), plugin.__file__)
 
 
 def conflist(

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The ``rackroute`` CNI plugin: forwards a runtime's request to the node agent, prints the answer.
 
-Standard library only, imports nothing of rackroute (``rackroute cni install`` copies this file to
-/opt/cni/bin/rackroute and runs it with ``python -I -S``). What it checks itself is what needs no
+Standard library only, imports nothing of rackroute (``rackroute cni install`` writes it, compiled
+by ``launcher``, to /opt/cni/bin/rackroute, run with ``python -I -S``). What it checks itself is what needs no
 state: the environment the CNI specification requires per command (error 4), the JSON of the network
 configuration (6), its required fields (7), the cniVersion (1). Everything else — IPAM, the veth, the
 routes, the result — is the agent's, reached over its unix socket:
