@@ -36,6 +36,12 @@ def assert_fabric_works(report: CheckReport) -> None:
     for category in ("node next hops (IPv6)", "switch tables (IPv6)", "client reaches pods (IPv6)"):
         assert sum(1 for c in report.checks if c.category == category) >= 3, category
     assert sum(1 for c in report.checks if c.category.startswith("pod to pod") and "IPv6" in c.category) == 8
+    # dual-stack LoadBalancer Services: both addresses in status, IPv6 ECMP and IPv6 flows spread
+    assert ("load balancer ECMP (IPv6)", "api 2001:db8:100::11 (Cluster)") in subjects
+    assert ("flows spread over endpoints (IPv6)", "web [2001:db8:100::10]:8080") in subjects
+    assert ("client reaches LB IP (IPv6)", "client -> api 2001:db8:100::11") in subjects
+    assert sum(1 for c in report.checks if c.category == "service IP in status") == 2
+    assert set(report.flows["2001:db8:100::11"]) == {"rack1-n1", "rack1-n2-p1", "rack2-n1", "rack2-n2"}
 
 
 def assert_restart_lost_nothing(report: GracefulRestartReport) -> None:
