@@ -258,11 +258,12 @@ async def agent_side(work: Path, rounds: int) -> dict[str, Any]:
 
     figures: dict[str, Any] = {}
     try:
-        for label, parallel, count in (
-            ("sequential", 1, rounds),
-            ("10 at once", 10, max(10, rounds // 10 * 10)),
-        ):
-            made = make_pods(f"a{parallel}", count)
+        cases = [("sequential", 1, rounds, allocator.max_batch)]
+        cases += [("10 at once", 10, max(10, rounds // 10 * 10), allocator.max_batch)]
+        cases += [("10 at once, unbatched", 10, max(10, rounds // 10 * 10), 1)]  # one transaction per ADD
+        for label, parallel, count, batch_size in cases:
+            allocator.max_batch = batch_size
+            made = make_pods(f"a{len(figures)}", count)
             try:
                 await call("ADD", "warm-up", made[0][1])
                 await call("DEL", "warm-up", made[0][1])

@@ -91,6 +91,7 @@ class NodeAllocator:
         self._pending: list[tuple[AssignRequest, asyncio.Future[Assignment]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self.transactions = 0  # assign transactions written (a batch is one), for benchmarks and tests
+        self.max_batch = MAX_BATCH  # requests per transaction (1: every ADD writes alone)
 
     # -- cached reads ----------------------------------------------------------------------------
 
@@ -151,10 +152,11 @@ class NodeAllocator:
         return await future
 
     async def _drain(self) -> None:
-        """Decides the queued requests, up to ``MAX_BATCH`` per transaction, until none is left."""
+        """Decides the queued requests, up to ``max_batch`` per transaction, until none is left."""
         while self._pending:
             async with self._lock:  # requests queued meanwhile (a release running) join this batch
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                size = max(1, self.max_batch)
+                batch, self._pending = self._pending[:size], self._pending[size:]
                 batch = [(r, f) for r, f in batch if not f.done()]  # a caller gone (cancelled)
                 try:
                     await self._assign_batch(batch)

@@ -204,3 +204,14 @@ def test_a_cancelled_add_does_not_stop_the_batch() -> None:
             await gone
 
     scenario(body)
+
+
+def test_a_batch_is_at_most_max_batch_requests() -> None:
+    async def body(store: Store) -> None:
+        allocator = NodeAllocator(store, "n1")
+        allocator.max_batch = 4
+        assignments = await asyncio.gather(*(allocator.assign(request(f"c{i}")) for i in range(10)))
+        assert len({address_of(a) for a in assignments}) == 10
+        assert allocator.transactions == 3  # 4 + 4 + 2
+
+    scenario(body)
