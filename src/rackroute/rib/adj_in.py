@@ -25,9 +25,10 @@ ADD-PATH (never indexed by the Loc-RIB).
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
-from itertools import compress, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import attrgetter, is_not
 
+from ..bgp.nlri import decode_nlri
 from ..net.family import Family
 from .locrib import LocRib
 from .path import Path
@@ -130,16 +131,33 @@ class AdjRibIn:
         """Every key of the family, ``size`` at a time, for a caller that withdraws each chunk
         (``pop``) before it asks for the next."""
         if family in self.indexed:
-            # One snapshot of the prefixes (8 B each): finding the next chunk in the Loc-RIB again
-            # after each withdrawal would scan what stays every time (quadratic).
-            prefixes = [prefix for prefix, _ in loc_rib.paths_of(self.address)]
-            for start in range(0, len(prefixes), size):
-                yield prefixes[start : start + size]
+            # One snapshot of the prefixes (finding the next chunk in the Loc-RIB again after each
+            # withdrawal would scan what stays every time: quadratic), packed: the keys are NLRI
+            # wire form, so they are kept as bytes strings (~4 B per IPv4 /24) and cut into keys
+            # again when their chunk's turn comes. A list of the keys would cost 8 B of reference per
+            # prefix and keep every key object (48 B) alive until the last chunk; packed, each
+            # chunk's keys go as it is withdrawn. The strings hold an UPDATE's worth of keys each,
+            # what the codec's cached unpackers are made for (``bgp.nlri``).
+            window = _window(size)
+            prefixes = (prefix for prefix, _ in loc_rib.paths_of(self.address))
+            packed = [b"".join(keys) for keys in iter(lambda: list(islice(prefixes, window)), [])]
+            step = size // window
+            for start in range(0, len(packed), step):
+                windows = packed[start : start + step]
+                yield list(chain.from_iterable(decode_nlri(data, family, False) for data in windows))
             return
         # The front of the table is where the last chunk was popped: islice skips the freed slots
         # in C, which is cheaper than a copy of every key.
         while table := self.tables.get(family):
             yield list(islice(table, size))
+
+
+PACKED_WINDOW = 1024  # keys per packed window of ``AdjRibIn.chunks``: about a 4,096-octet UPDATE's
+
+
+def _window(size: int) -> int:
+    """The largest window of at most ``PACKED_WINDOW`` keys that divides a chunk of ``size``."""
+    return next(window for window in range(min(size, PACKED_WINDOW), 0, -1) if size % window == 0)
 
 
 class LocRibView(Mapping[bytes, Path]):

@@ -97,7 +97,7 @@ class LocRib:
         journal = self.journal
         if not keys:
             return
-        if journal.keys().isdisjoint(keys):  # the usual case: one update per prefix and tick
+        if not journal or journal.keys().isdisjoint(keys):  # usual: one update per prefix and tick
             journal.update(zip(keys, repeat(old)))
         else:
             setdefault = journal.setdefault
@@ -112,8 +112,13 @@ class LocRib:
         routes = self.routes
         sole = self._sole(path)
         prefixes = prefixes if isinstance(prefixes, list) else list(prefixes)
-        olds = list(map(routes.get, prefixes))
         address = path.peer.address
+        if prefixes and routes.keys().isdisjoint(prefixes):  # all new (a table arriving): one pass
+            self.counts[address] += len(prefixes)
+            routes.update(zip(prefixes, repeat(sole)))
+            self._record(prefixes, None)
+            return list(prefixes)
+        olds = list(map(routes.get, prefixes))
         if olds and all(map(is_, olds, repeat(olds[0]))):  # one old Route for all: the usual UPDATE
             old = olds[0]
             if old is None:
