@@ -98,6 +98,10 @@ class Peer:
         self.disabled_families: set[Family] = set()  # RFC 7606 AFI/SAFI disable, for this session
         self._attempt = 0
         self._connect_failure: str | None = None  # logged once until it changes or a session is up
+        # Why the last connect failed ("connect: <reason>"), until a session comes up. ``last_error``
+        # shows it only while nothing else happened since: a failed reconnect does not hide why the
+        # last session ended (``last_error is connect_error`` says that it came from here).
+        self.connect_error: str | None = None
         self._connect_task: asyncio.Task[None] | None = None
         self._connect_soon: asyncio.Handle | None = None  # a connect asked for now, not a timer
         self._retry_at: float | None = None  # connect retry deadline
@@ -261,11 +265,13 @@ class Peer:
             self._connect_task = None
             reason = getattr(error, "strerror", None) or type(error).__name__
             # A failed reconnect does not hide why the last session ended (a NOTIFICATION, a hold
-            # timer): that stays the last error until a session comes up and ends again.
-            if self.established is None and (
-                self.last_error is None or self.last_error.startswith("connect: ")
-            ):
-                self.last_error = f"connect: {reason}"
+            # timer, a hold by BFD): that stays the last error until a session comes up and ends
+            # again. Only a connect failure replaces a connect failure.
+            if self.established is None:
+                shown = self.last_error is None or self.last_error is self.connect_error
+                self.connect_error = f"connect: {reason}"
+                if shown:
+                    self.last_error = self.connect_error
             repeated = self._connect_failure == reason  # one line per change, not one per retry
             self._connect_failure = reason
             (log.debug if repeated else log.info)(
@@ -388,6 +394,7 @@ class Peer:
         self.established_transitions += 1
         self._attempt = 0
         self._connect_failure = None
+        self.connect_error = None
         self._cancel_connect()
         self.end_of_rib_received.clear()
         self.end_of_rib_sent.clear()

@@ -31,3 +31,32 @@ def test_retries_of_a_refused_connection_log_once(caplog: pytest.LogCaptureFixtu
     failures = [r for r in caplog.records if r.getMessage() == "connect failed"]
     assert len(failures) >= 3  # every finished attempt failed ...
     assert [r.levelno for r in failures].count(logging.INFO) == 1  # ... and one of them is a log line
+
+
+def test_a_connect_failure_replaces_only_a_connect_failure_as_last_error() -> None:
+    @async_test
+    async def body() -> None:
+        port = free_port()  # nothing listens there
+        (speaker,) = await start(
+            config(
+                "10.0.0.51", 65051, [A], port, neighbors=[neighbor(UNREACHABLE, 65052, port, local_address=A)]
+            )
+        )
+        try:
+            peer = speaker.peers[UNREACHABLE]
+            await eventually(lambda: peer.connection_attempts >= 2, 10, "two attempts")
+            assert peer.connect_error is not None and peer.connect_error.startswith("connect: ")
+            assert peer.last_error == peer.connect_error
+            # Why a session ended, in words that happen to read like a connect failure's: a later
+            # failed reconnect updates ``connect_error`` and leaves it in place.
+            ended = "connect: the peer's Cease said so"
+            peer.last_error = ended
+            attempts = peer.connection_attempts
+            await eventually(lambda: peer.connection_attempts >= attempts + 2, 10, "two more attempts")
+            assert peer.last_error == ended
+            assert peer.connect_error is not None and peer.connect_error != ended
+            assert peer_status(speaker, UNREACHABLE).last_error == ended
+        finally:
+            await stop(speaker)
+
+    body()
