@@ -110,3 +110,10 @@ def test_command_line_reports_the_lab_as_json(topology_file: Callable[[str, str]
     assert kernel[blocks["rack1-n2"][0]]["next_hops"] == ["10.1.0.12"]  # same rack: straight to the node
     ipv6 = [b for b in blocks["rack1-n2"] if ":" in b]
     assert len(ipv6) == 1 and kernel[ipv6[0]]["next_hops"] == ["fd00:1::c"]  # the node's IPv6 address
+    assert "bgp_ipv6" in json.loads(routes.stdout)
+    text = subprocess.run(
+        [*cli, "routes", "rack1-tor", "--name", "tcli"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert "Kernel routing table (IPv4) of rack1-tor" in text and "Kernel routing table (IPv6)" in text
+    assert "BGP IPv6 (rackroute) on rack1-tor" in text
+    assert "2001:db8:100::11 proto 201" in text and "nexthop via fd00:1::c dev nodes" in text  # ECMP

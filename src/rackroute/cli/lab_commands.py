@@ -296,7 +296,8 @@ def routes_command(
     name: NameOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """A member's BGP table (best path and ECMP marks) and its kernel routing table."""
+    """A member's BGP table (best path and ECMP marks) and its kernel routing table; in a dual-stack
+    lab both of each family (``--json``: ``bgp`` is IPv4's, ``bgp_ipv6`` IPv6's, ``kernel`` both)."""
     from ..lab import observe
     from ..lab.configs import api_socket
     from ..lab.netns import run_host
@@ -305,25 +306,37 @@ def routes_command(
     info = _find(name)
     daemon = _daemon_of(info, member)
     kernel = [_route_json(r) for r in _kernel(info, member)]
-    if daemon == "rackroute":
-        bgp: Any = observe.api_get(api_socket(info.state_dir, member), "/v1/routes?family=ipv4-unicast")
-    elif daemon == "frr":
-        bgp = observe.vtysh_json(info, member, "show bgp ipv4 unicast") if json_output else None
-    else:
-        bgp = None
+    versions = info.plan.versions  # (4,) or, dual stack, (4, 6)
+    bgp: dict[int, Any] = {}
+    for version in versions:
+        if daemon == "rackroute":
+            resource = f"/v1/routes?family=ipv{version}-unicast"
+            bgp[version] = observe.api_get(api_socket(info.state_dir, member), resource)
+        elif daemon == "frr" and json_output:
+            bgp[version] = observe.vtysh_json(info, member, f"show bgp ipv{version} unicast")
     if json_output:
-        _print_json({"member": member, "bgp": bgp, "kernel": kernel})
+        document: dict[str, Any] = {"member": member, "bgp": bgp.get(4), "kernel": kernel}
+        if 6 in versions:
+            document["bgp_ipv6"] = bgp.get(6)
+        _print_json(document)
         return
     console = output_console()
-    if daemon == "rackroute":
-        console.print(f"[bold]BGP (rackroute) on {member}[/]", highlight=False)
-        console.print(routes_table(bgp) if bgp else "The Loc-RIB is empty.")
-        console.print(routes_footer(bgp), highlight=False) if bgp else None
-    elif daemon == "frr":
-        console.print(f"[bold]BGP (FRR) on {member}[/]", highlight=False)
-        typer.echo(observe.vtysh(info, member, "show bgp ipv4 unicast"))
-    console.print(f"[bold]Kernel routing table of {member}[/] ({info.namespace(member)})", highlight=False)
-    typer.echo(run_host(["ip", "-n", info.namespace(member), "-4", "route", "show"]).rstrip())
+    for version in versions:
+        family = f" IPv{version}" if len(versions) > 1 else ""
+        if daemon == "rackroute":
+            console.print(f"[bold]BGP{family} (rackroute) on {member}[/]", highlight=False)
+            table = bgp[version]
+            console.print(routes_table(table) if table else "The Loc-RIB is empty.")
+            console.print(routes_footer(table), highlight=False) if table else None
+        elif daemon == "frr":
+            console.print(f"[bold]BGP{family} (FRR) on {member}[/]", highlight=False)
+            typer.echo(observe.vtysh(info, member, f"show bgp ipv{version} unicast"))
+    for version in versions:
+        family = f" (IPv{version})" if len(versions) > 1 else ""
+        console.print(
+            f"[bold]Kernel routing table{family} of {member}[/] ({info.namespace(member)})", highlight=False
+        )
+        typer.echo(run_host(["ip", "-n", info.namespace(member), f"-{version}", "route", "show"]).rstrip())
 
 
 def _daemon_of(info: Any, member: str) -> str | None:
