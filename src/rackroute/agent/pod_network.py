@@ -2,8 +2,9 @@
 
 One owner: the agent process is the only writer of its pods' data plane and of the addresses of the
 blocks its node holds. Requests for one attachment (network, container, interface) run one at a time;
-different pods run concurrently (the netlink work in worker threads, so the event loop and the BGP
-speaker on it never wait for the kernel).
+different pods run concurrently (the netlink work in ``NETLINK_THREADS`` worker threads of its own, so
+the event loop and the BGP speaker on it never wait for the kernel; more threads would only contend
+for the GIL and the kernel's rtnl lock when a batch of ADDs gets its addresses at once).
 
 - ADD: the handle's addresses (a repeated ADD gets the same ones; the address source says whether
   they are new, so no read precedes the assignment), then the veth; a data plane failure releases
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..fib import pod_netlink
 from .cni_requests import (
@@ -36,6 +39,8 @@ from .cni_requests import (
 
 log = logging.getLogger("rackroute.agent.cni")
 
+T = TypeVar("T")
+NETLINK_THREADS = 2
 CHECK_FAILED = 100  # plugin-specific codes start at 100 (CNI spec, "Error codes")
 NOT_AVAILABLE = 50  # CNI 1.1.0: "the plugin is not available"
 
@@ -111,6 +116,10 @@ class PodNetwork:
         self.addresses = addresses
         self.counters = PodCounters()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._netlink = concurrent.futures.ThreadPoolExecutor(NETLINK_THREADS, "rackroute-netlink")
+
+    async def _kernel(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._netlink, function, *args)
 
     async def handle(self, attachment: PodAttachment) -> dict[str, Any] | None:
         """The result for the runtime (None for commands without output); raises ``CniFailure``."""
@@ -163,7 +172,7 @@ class PodNetwork:
         assigned = time.perf_counter()
         self.counters.ipam_assign.observe(assigned - started)
         try:
-            link = await asyncio.to_thread(
+            link = await self._kernel(
                 pod_netlink.attach,
                 attachment.netns,
                 attachment.ifname,
@@ -193,7 +202,7 @@ class PodNetwork:
         )
 
     async def delete(self, attachment: PodAttachment) -> None:
-        await asyncio.to_thread(pod_netlink.detach, attachment.host_ifname)
+        await self._kernel(pod_netlink.detach, attachment.host_ifname)
         started = time.perf_counter()
         released = await self.addresses.release(attachment.handle)
         self.counters.ipam_release.observe(time.perf_counter() - started)
@@ -206,7 +215,7 @@ class PodNetwork:
         addresses = await self.addresses.addresses_of(attachment.handle)
         if not addresses:
             raise CniFailure(CHECK_FAILED, f"no addresses are recorded for {attachment.handle}")
-        found = await asyncio.to_thread(
+        found = await self._kernel(
             pod_netlink.problems, attachment.netns, attachment.ifname, attachment.host_ifname, addresses
         )
         if found:
@@ -221,7 +230,7 @@ class PodNetwork:
             if handle in keep:
                 continue
             container, ifname = split_handle(handle, network)
-            await asyncio.to_thread(pod_netlink.detach, host_interface_name(network, container, ifname))
+            await self._kernel(pod_netlink.detach, host_interface_name(network, container, ifname))
             await self.addresses.release(handle)
             released.append(handle)
         if released:
