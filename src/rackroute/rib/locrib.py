@@ -38,6 +38,9 @@ class LocRib:
         self.routes: dict[bytes, Route] = {}
         self.counts: collections.Counter[bytes] = collections.Counter()  # candidates per source
         self.journal: Journal = {}
+        # Whether the journal may hold prefixes that have no Route now (removed since it was taken):
+        # without, a prefix new to ``routes`` is new to the journal too (no look there).
+        self._journal_has_absent = False
         # Bumped whenever what the journal's reader sees may have changed (caches compare it).
         self.version = 0
 
@@ -55,6 +58,7 @@ class LocRib:
     def take_journal(self) -> Journal:
         """The changes since the last call (prefix -> Route before them); a new journal starts."""
         journal, self.journal = self.journal, {}
+        self._journal_has_absent = False
         self.version += 1
         return journal
 
@@ -116,7 +120,11 @@ class LocRib:
         if prefixes and routes.keys().isdisjoint(prefixes):  # all new (a table arriving): one pass
             self.counts[address] += len(prefixes)
             routes.update(zip(prefixes, repeat(sole)))
-            self._record(prefixes, None)
+            if self._journal_has_absent:
+                self._record(prefixes, None)
+            else:
+                self.version += 1
+                self.journal.update(zip(prefixes, repeat(None)))
             return list(prefixes)
         olds = list(map(routes.get, prefixes))
         if olds and all(map(is_, olds, repeat(olds[0]))):  # one old Route for all: the usual UPDATE
@@ -191,6 +199,7 @@ class LocRib:
             keys = prefixes[start:end]
             if new is None:
                 deque(map(routes.pop, keys, repeat(None)), maxlen=0)
+                self._journal_has_absent = True
             elif new is not old:
                 routes.update(zip(keys, repeat(new)))
             if new is not old:
