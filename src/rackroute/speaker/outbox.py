@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 Outgoing = list[Encoded | RouteRefresh]
 EncodedAttributes = dict[tuple[Advertisement, Family, EncodingProfile], bytes]
 ENCODED_ATTRIBUTES_KEPT = 50_000
+TICK_CHANGES = WITHDRAWAL_CHUNK  # pending changed prefixes that make ``note`` flush at once
 log = logging.getLogger("rackroute.speaker")
 NO_FAMILIES: frozenset[Family] = frozenset()
 
@@ -66,7 +67,7 @@ class Outbox:
         iteration's flush, batched with the rest."""
         if changed:
             self._schedule()
-            if self.rib.pending_changes() >= WITHDRAWAL_CHUNK:
+            if self.rib.pending_changes() >= TICK_CHANGES:
                 self.flush_now()
 
     def note_changes(self, changes: Changes) -> None:
