@@ -2,7 +2,7 @@
 handles), strict affinity per node and rack, never a duplicate.
 
 Owns: block math and bitmaps (``blocks``), the values decided on (``state``), the pure decisions
-and the store writes they make (``plan``), the pure audit and repairs of ``ipam check`` (``audit``),
+and the store writes they make (``plan``; a batch of concurrent ADDs as one transaction: ``batch``, ``assign_batch``), the pure audit and repairs of ``ipam check`` (``audit``),
 and the thin async layer that reads a ``Store`` and writes the plans with compare-and-swap
 (``read``, ``allocator``, ``release``, ``gc``); ``usage`` sums up ``ipam show``. Imports ``rackroute.control`` (store protocol, resources, selectors) only.
 
@@ -17,8 +17,9 @@ What a node agent / CNI server calls::
 and ``node_blocks(store, node)`` for the blocks to announce. ``docs/ipam.md`` has the model.
 """
 
-from .allocator import Assignment, NodeAllocator
+from .allocator import NodeAllocator
 from .audit import Finding, Report, audit
+from .batch import Assignment
 from .blocks import DEFAULT_BLOCK_SIZE, PoolGeometry, block_name, first_free_block
 from .errors import (
     AddressUnavailable,

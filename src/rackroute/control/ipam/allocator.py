@@ -24,10 +24,11 @@ import ipaddress
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..store import AlreadyExists, Conflict, Document, NotFound, ResourceKey, Store, StoreError
-from .batch import MAX_BATCH, BatchPlan, plan_batch
+from .assign_batch import assign_batch, fail
+from .batch import FRESH_READS_AFTER_CONFLICT, MAX_BATCH, Assignment
 from .blocks import Address, Network
 from .errors import IpamError, NoPoolForNode, TooManyConflicts
 from .plan import (
@@ -47,17 +48,6 @@ from .release import DEFAULT_MAX_ATTEMPTS, backoff, release_handle
 from .state import IPAMHANDLE, AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, PoolView
 
 MAX_CLAIM_SPREAD = 8
-FRESH_READS_AFTER_CONFLICT = 64  # allocations that re-read their block before writing it
-
-
-@dataclass(frozen=True, slots=True)
-class Assignment:
-    handle_id: str
-    addresses: tuple[AssignedAddress, ...]
-    existed: bool = False  # a repeated ADD: the handle was already stored
-
-    def address(self, version: int) -> Address | None:
-        return next((a.address for a in self.addresses if a.address.version == version), None)
 
 
 class NodeAllocator:
@@ -159,127 +149,13 @@ class NodeAllocator:
                 batch, self._pending = self._pending[:size], self._pending[size:]
                 batch = [(r, f) for r, f in batch if not f.done()]  # a caller gone (cancelled)
                 try:
-                    await self._assign_batch(batch)
+                    await assign_batch(self, batch)
                 except BaseException as error:  # a store error, or a bug: every waiting ADD learns it
                     for _, future in batch:
                         if not future.done():
-                            _fail(future, error)
+                            fail(future, error)
                     if not isinstance(error, Exception):
                         raise
-
-    async def _assign_batch(self, batch: list[tuple[AssignRequest, asyncio.Future[Assignment]]]) -> None:
-        waiting: dict[str, list[asyncio.Future[Assignment]]] = {}
-        requests: dict[str, AssignRequest] = {}
-        unread = [r for r, _ in batch if r.annotations is None]
-        read = await asyncio.gather(*(self._pod_annotations(r) for r in unread), return_exceptions=True)
-        annotations = {id(r): a for r, a in zip(unread, read, strict=True)}
-        for request, future in batch:
-            found = annotations.get(id(request))
-            if isinstance(found, BaseException):
-                _fail(future, found)
-                continue
-            if found is not None:
-                request = replace(request, annotations=found)
-            try:
-                fixed = requested_addresses(request)
-            except IpamError as error:
-                _fail(future, error)
-                continue
-            if fixed:  # a fixed address: decided alone, it may claim or need one particular block
-                try:
-                    _settle(future, await self._assign(request))
-                except Exception as error:
-                    _fail(future, error)
-                continue
-            waiting.setdefault(request.handle_id, []).append(future)  # the same handle twice: one ADD
-            requests.setdefault(request.handle_id, request)
-
-        def resolve(handle_id: str, outcome: Assignment | BaseException) -> None:
-            for future in waiting.pop(handle_id):
-                (_fail(future, outcome) if isinstance(outcome, BaseException) else _settle(future, outcome))
-
-        check: list[str] = []  # handles whose create was refused: made before, by a repeated ADD
-        lost_in_row = 0
-        for attempt in range(self.max_attempts):
-            for handle_id in check:
-                existing = await self._existing(handle_id)
-                if existing is not None:
-                    resolve(handle_id, existing)
-            check = []
-            if not waiting:
-                return
-            plan, chosen = await self._plan_batch([requests[h] for h in waiting], attempt, lost_in_row)
-            for handle_id, outcome in chosen.items():
-                if isinstance(outcome, IpamError):  # full now, but this ADD may have had its share
-                    resolve(handle_id, await self._existing(handle_id) or outcome)
-            if plan is None:
-                return
-            try:
-                written = await self.store.transaction(plan.operations)
-            except (Conflict, AlreadyExists, NotFound) as error:
-                self.conflicts += 1
-                if error.key.kind == IPAMHANDLE:
-                    check.append(error.key.name)  # the others of the batch go again at once
-                    continue
-                lost_in_row += 1
-                self._contended = FRESH_READS_AFTER_CONFLICT
-                made = [c for outcome in chosen.values() if isinstance(outcome, list) for c in outcome]
-                await self._after_lost_block_write(error, made)
-                await self._backoff(attempt)
-                continue
-            self.transactions += 1
-            self._remember_batch(plan, written)
-            self._contended = max(0, self._contended - len(plan.handles))
-            for handle in plan.handles:
-                resolve(handle.handle_id, Assignment(handle.handle_id, handle.addresses))
-            return
-        for handle_id in list(waiting):
-            resolve(
-                handle_id,
-                TooManyConflicts(
-                    f"node {self.node_name}: gave up assigning {handle_id} after {self.max_attempts} lost "
-                    "compare-and-swap writes; try again later"
-                ),
-            )
-
-    async def _plan_batch(
-        self, requests: list[AssignRequest], attempt: int, lost_in_row: int
-    ) -> tuple[BatchPlan | None, dict[str, list[Choice] | IpamError]]:
-        """Each request's choices, made in order on the blocks as the ones before left them (the
-        cache is put back afterwards: only a written transaction changes it), and their plan."""
-        node, pools, reservations = await self._config()
-        if self._contended:
-            await self._node_blocks(refresh=True)  # once per batch: others write this node's blocks
-        blocks = await self._node_blocks()
-        saved_blocks, saved_all = dict(blocks), list(self._all_blocks)
-        chosen: dict[str, list[Choice] | IpamError] = {}
-        entries = []
-        try:
-            for request in requests:
-                try:
-                    choices = await self._choose(
-                        request, node, pools, reservations, attempt, lost_in_row, batch=True
-                    )
-                except IpamError as error:
-                    chosen[request.handle_id] = error
-                    continue
-                chosen[request.handle_id] = choices
-                entries.append((request, choices))
-                for choice in choices:  # the next request sees this one's addresses as taken
-                    blocks[choice.block.cidr] = choice.block
-                    if choice.claims_block:
-                        self._all_blocks.append(choice.block.cidr)
-        finally:
-            self._blocks, self._all_blocks = saved_blocks, saved_all
-        return (plan_batch(node, entries) if entries else None), chosen
-
-    def _remember_batch(self, plan: BatchPlan, written: Sequence[Document | None]) -> None:
-        for write in plan.blocks:
-            document = written[write.index]
-            if self._blocks is not None and document is not None:
-                self._blocks[write.block.cidr] = replace(write.block, metadata=document["metadata"])
-            if write.claims:
-                self._all_blocks.append(write.block.cidr)
 
     async def _assign(self, request: AssignRequest) -> Assignment:
         if request.annotations is None:
@@ -513,20 +389,6 @@ class NodeAllocator:
                 cached=cached,
                 on_conflict=lost,
             )
-
-
-def _settle(future: asyncio.Future[Assignment], assignment: Assignment) -> None:
-    if not future.done():
-        future.set_result(assignment)
-
-
-def _fail(future: asyncio.Future[Assignment], error: BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(error, asyncio.CancelledError):
-        future.cancel()
-    else:
-        future.set_exception(error)
 
 
 def _unchanged(cached: dict[str, BlockState], document: Document) -> bool:

@@ -16,11 +16,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..store import Create, Operation, Update
-from .blocks import Network
+from .blocks import Address, Network
 from .plan import Choice
-from .state import AssignRequest, BlockState, HandleState, NodeView, affinity_document
+from .state import AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, affinity_document
 
 MAX_BATCH = 32  # requests per transaction (etcd refuses transactions of more than 128 operations)
+FRESH_READS_AFTER_CONFLICT = 64  # allocations that re-read their block before writing it
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    handle_id: str
+    addresses: tuple[AssignedAddress, ...]
+    existed: bool = False  # a repeated ADD: the handle was already stored
+
+    def address(self, version: int) -> Address | None:
+        return next((a.address for a in self.addresses if a.address.version == version), None)
 
 
 @dataclass(frozen=True, slots=True)
