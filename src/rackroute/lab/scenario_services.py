@@ -104,12 +104,12 @@ class EndpointMove(Scenario):
         original = self.info.plan
         moved = self.moved(service, [new if e == old else e for e in service.endpoints])
         self.step(
-            f"{service.name} {service.ip}: endpoint {old} -> {new}",
+            f"{service.name} {', '.join(service.ips)}: endpoint {old} -> {new}",
             self.ecmp_right(original, service),
             "ECMP right before",
         )
         self.serve_from(moved, new)
-        watcher = FlowWatcher(self.info, service.ip, service.port)
+        watchers = [FlowWatcher(self.info, ip, service.port) for ip in service.ips]  # dual stack: both
         try:
             time.sleep(0.8)
             applied = time.monotonic()
@@ -126,23 +126,26 @@ class EndpointMove(Scenario):
             right_at = time.monotonic()
             time.sleep(2.0)
         finally:
-            watcher.stop()
-        late = [t for t in watcher.failures if t > right_at or t < applied]
-        during = [t for t in watcher.failures if applied <= t <= right_at]
-        self.report.timings["flows_sent"] = watcher.flows
-        self.step(
-            "no client flow failed once the ECMP set was right",
-            not late and watcher.rounds > 0,
-            f"{watcher.rounds} rounds of 16 flows; rounds with a lost flow: {len(during)} during the move, {len(late)} after",
-        )
-        result = probe_flows(self.info, service.ip, service.port, 64)
-        expected = set(moved.answerers(service.ip))
-        answers = set(result.get("answers", {}))
-        self.step(
-            "flows answered by the new endpoints",
-            answers == expected and not result.get("unanswered"),
-            f"{result.get('answers')}, expected {sorted(expected)}",
-        )
+            for watcher in watchers:
+                watcher.stop()
+        self.report.timings["flows_sent"] = sum(w.flows for w in watchers)
+        for watcher in watchers:
+            late = [t for t in watcher.failures if t > right_at or t < applied]
+            during = [t for t in watcher.failures if applied <= t <= right_at]
+            self.step(
+                f"no client flow to {watcher.ip} failed once the ECMP set was right",
+                not late and watcher.rounds > 0,
+                f"{watcher.rounds} rounds of 16 flows; rounds with a lost flow: {len(during)} during the move, {len(late)} after",
+            )
+        for ip in service.ips:
+            result = probe_flows(self.info, ip, service.port, 64)
+            expected = set(moved.answerers(ip))
+            answers = set(result.get("answers", {}))
+            self.step(
+                f"flows to {ip} answered by the new endpoints",
+                answers == expected and not result.get("unanswered"),
+                f"{result.get('answers')}, expected {sorted(expected)}",
+            )
         moved_back = time.monotonic()
         self.apply_slices(original)
         back = self.wait(
