@@ -60,6 +60,11 @@ def print_explore(console: Console, info: LabInfo) -> None:
         ("rackroute lab check", "verify sessions, next hops, ECMP and traffic"),
         ("rackroute lab gr-test", "kill -9 a node's speaker under traffic (graceful restart)"),
         (f"ip netns exec {info.namespace('client')} ping {service}", "the outside world's view"),
+        *(
+            [(f"ip netns exec {info.namespace('client')} ping {v6}", "the same Service over IPv6")]
+            if (v6 := plan.topology.services[0].ip_v6 if plan.topology.services else None)
+            else []
+        ),
         (f"rackroute status --api unix:{api_socket(info.state_dir, node)}", "any rackroute command"),
         ("rackroute lab down", "remove everything"),
     ]

@@ -298,3 +298,19 @@ def test_routers_hash_ipv6_flows_on_the_five_tuple_with_their_seed() -> None:
     assert values["net.ipv6.fib_multipath_hash_policy"] == 3
     assert int(str(values["net.ipv6.fib_multipath_hash_fields"]), 16) == 0x01 | 0x02 | 0x04 | 0x10 | 0x20
     assert forwarding_sysctls(multipath_hash_policy=0)["net.ipv6.fib_multipath_hash_policy"] == 0
+
+
+def test_explore_hint_pings_the_service_at_both_addresses() -> None:
+    from rich.console import Console
+
+    from rackroute.cli.lab_render import print_explore
+    from rackroute.lab.state import LabInfo
+
+    topology = load_topology(DOCS / "two-racks.yaml")
+    console = Console(record=True, width=200)
+    print_explore(
+        console, LabInfo(topology.name, Path("/nonexistent"), "rackroute", "two-racks.yaml", topology)
+    )
+    text = console.export_text()
+    assert "ip netns exec rrt-demo-client ping 198.51.100.10" in text
+    assert "ip netns exec rrt-demo-client ping 2001:db8:100::10" in text
