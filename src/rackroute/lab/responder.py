@@ -18,6 +18,7 @@ Standard library only: it starts in a few tens of milliseconds and takes little 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import selectors
 import socket
@@ -30,7 +31,13 @@ def serve(name: str, ports: list[int]) -> None:
     selector = selectors.DefaultSelector()
     for port in ports:
         for family, anywhere in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+            except OSError as error:  # a kernel without IPv6: IPv4 only (an IPv6 probe then fails)
+                if family != socket.AF_INET6 or error.errno != errno.EAFNOSUPPORT:
+                    raise
+                print(f"{name}: no IPv6 in this kernel, answering on IPv4 only", file=sys.stderr)
+                continue
             if family == socket.AF_INET6:  # its own socket beside the IPv4 one
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind((anywhere, port))
