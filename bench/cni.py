@@ -261,6 +261,7 @@ async def agent_side(work: Path, rounds: int) -> dict[str, Any]:
         cases = [("sequential", 1, rounds, allocator.max_batch)]
         cases += [("10 at once", 10, max(10, rounds // 10 * 10), allocator.max_batch)]
         cases += [("10 at once, unbatched", 10, max(10, rounds // 10 * 10), 1)]  # one transaction per ADD
+        cases += [("100 at once", 100, 100, allocator.max_batch)]
         for label, parallel, count, batch_size in cases:
             allocator.max_batch = batch_size
             made = make_pods(f"a{len(figures)}", count)
