@@ -6,7 +6,8 @@ nodeSelector selects it now (a pool that stopped selecting a node keeps serving 
 nothing new); a new block comes from such a pool, never from another node's block or another rack's
 pool. Per request one transaction: the blocks it changes (CAS on their revisions), the blocks and
 affinities it claims (create), and the handle (create), so that either all of an ADD is stored or
-none of it is, and two writers never both get one address.
+none of it is, and two writers never both get one address. (Concurrent ADDs of one allocator are
+written together, the same way, by ``batch.plan_batch``: one transaction for the batch.)
 """
 
 from __future__ import annotations
