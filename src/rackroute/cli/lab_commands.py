@@ -296,8 +296,10 @@ def routes_command(
     name: NameOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """A member's BGP table (best path and ECMP marks) and its kernel routing table; in a dual-stack
-    lab both of each family (``--json``: ``bgp`` is IPv4's, ``bgp_ipv6`` IPv6's, ``kernel`` both)."""
+    """A member's BGP table (best path and ECMP marks) and its kernel routing table.
+
+    In a dual-stack lab, both of each family (``--json``: ``bgp`` is IPv4's, ``bgp_ipv6`` IPv6's,
+    ``kernel`` both)."""
     from ..lab import observe
     from ..lab.configs import api_socket
     from ..lab.netns import run_host
