@@ -11,6 +11,7 @@ later be stopped by that PID alone.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import subprocess
@@ -122,11 +123,25 @@ def add_veth(namespace: str, name: str, peer_namespace: str, peer_name: str) -> 
     ip(namespace, "link", "add", name, "type", "veth", "peer", "name", peer_name, "netns", peer_namespace)
 
 
+def bridge_mac(namespace: str, name: str) -> str:
+    """A fixed, locally administered MAC for a bridge (the same for the same namespace and name)."""
+    digest = hashlib.sha1(f"{namespace}/{name}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 def add_bridge(namespace: str, name: str) -> None:
     """A Linux bridge without STP (ports forward at once) and without multicast snooping, which would
-    otherwise hold back IPv6 neighbour discovery until a querier appears."""
+    otherwise hold back IPv6 neighbour discovery until a querier appears; with a MAC of its own. A
+    bridge without one takes its lowest port's MAC and changes it when a port joins: the nodes keep
+    the old one for the ToR's IPv6 address (REACHABLE, nothing tells them), and a frame to it that
+    comes in on another port is not for the host — after ``node-join`` one node of the rack lost
+    its IPv6 traffic through an FRR ToR."""
     check_interface_name(name)
-    ip(namespace, "link", "add", name, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+    ip(
+        namespace,
+        *("link", "add", name, "address", bridge_mac(namespace, name)),
+        *("type", "bridge", "stp_state", "0", "mcast_snooping", "0"),
+    )
 
 
 def attach_to_bridge(namespace: str, interface: str, bridge: str) -> None:

@@ -314,3 +314,22 @@ def test_explore_hint_pings_the_service_at_both_addresses() -> None:
     text = console.export_text()
     assert "ip netns exec rrt-demo-client ping 198.51.100.10" in text
     assert "ip netns exec rrt-demo-client ping 2001:db8:100::10" in text
+
+
+def test_a_bridge_has_a_fixed_mac_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not its lowest port's, which changes when a node joins the rack (the nodes keep the old one)."""
+    from rackroute.lab import netns
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(netns, "ip", lambda namespace, *words: calls.append((namespace, *words)) or "")
+    netns.add_bridge("rrt-v6lb-rack1-tor", "nodes")
+    ((namespace, *words),) = calls
+    mac = words[words.index("address") + 1]
+    assert namespace == "rrt-v6lb-rack1-tor" and words[:3] == ["link", "add", "nodes"]
+    assert (
+        mac
+        == netns.bridge_mac("rrt-v6lb-rack1-tor", "nodes")
+        != netns.bridge_mac("rrt-v6lb-rack2-tor", "nodes")
+    )
+    first = int(mac.split(":")[0], 16)
+    assert first & 0x02 and not first & 0x01  # locally administered, unicast
