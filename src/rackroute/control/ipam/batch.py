@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..store import Create, Operation, Update
 from .blocks import Address, Network
-from .plan import Choice
+from .plan import Choice, handle_of
 from .state import AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, affinity_document
 
 MAX_BATCH = 32  # requests per transaction (etcd refuses transactions of more than 128 operations)
@@ -69,15 +69,7 @@ def plan_batch(node: NodeView, entries: Sequence[tuple[AssignRequest, Sequence[C
             operations.append(Update(block.to_document()))
     handles = []
     for request, choices in entries:
-        handle = HandleState(
-            handle_id=request.handle_id,
-            node=node.name,
-            namespace=request.namespace,
-            pod=request.pod,
-            container_id=request.container_id,
-            interface=request.interface,
-            addresses=tuple(c.assigned for c in choices),
-        )
+        handle = handle_of(request, node, choices)
         handles.append(handle)
         operations.append(Create(handle.to_document()))
     return BatchPlan(operations, tuple(blocks), tuple(handles))

@@ -334,7 +334,14 @@ def plan_assignment(request: AssignRequest, node: NodeView, choices: Sequence[Ch
             operations.append(Create(affinity_document(node.name, choice.block.cidr)))
         else:
             operations.append(Update(document))
-    handle = HandleState(
+    handle = handle_of(request, node, choices)
+    operations.append(Create(handle.to_document()))
+    return Plan(operations, handle, tuple(c.block for c in choices))
+
+
+def handle_of(request: AssignRequest, node: NodeView, choices: Sequence[Choice]) -> HandleState:
+    """The IPAM handle an ADD writes: the pod's identity and the addresses it was given."""
+    return HandleState(
         handle_id=request.handle_id,
         node=node.name,
         namespace=request.namespace,
@@ -343,8 +350,6 @@ def plan_assignment(request: AssignRequest, node: NodeView, choices: Sequence[Ch
         interface=request.interface,
         addresses=tuple(c.assigned for c in choices),
     )
-    operations.append(Create(handle.to_document()))
-    return Plan(operations, handle, tuple(c.block for c in choices))
 
 
 def plan_release(
