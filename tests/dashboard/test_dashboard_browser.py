@@ -315,7 +315,14 @@ def test_clicking_a_node_opens_its_sessions_blocks_and_routes(browser: Any, fabr
     from selenium.webdriver.common.by import By
 
     wait_until(lambda: page_sessions(browser), all_established, timeout=60, what="both sessions Established")
-    browser.find_element(By.CSS_SELECTOR, 'g.node[data-node="node1"]').click()
+
+    def click_node1() -> bool:
+        # A live update may redraw the SVG between finding the node and clicking it (a stale element):
+        # find it again and click until one click lands.
+        browser.find_element(By.CSS_SELECTOR, 'g.node[data-node="node1"]').click()
+        return True
+
+    wait_until(click_node1, timeout=10, interval=0.1, what="a click on node1 that lands")
     panel = wait_until(
         lambda: browser.find_element(By.ID, "details"),
         lambda p: p.is_displayed() and "BGP sessions" in p.text,
