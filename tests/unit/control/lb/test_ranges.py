@@ -41,10 +41,13 @@ def test_an_ipv6_slash_64_assigns_as_fast_as_a_slash_28() -> None:
     services = [service(f"s{i:03d}") for i in range(300)]
     timings = {}
     for cidr in ("2001:db8::/64", "2001:db8::/118"):
-        started = time.perf_counter()
-        result = run(services, [pool("p", cidr)])
-        timings[cidr] = time.perf_counter() - started
-        assert all(o.allocated for o in result.outcomes.values())
+        best = float("inf")
+        for _ in range(3):  # CPU time, best of 3: a loaded machine must not decide the ratio
+            started = time.process_time()
+            result = run(services, [pool("p", cidr)])
+            best = min(best, time.process_time() - started)
+            assert all(o.allocated for o in result.outcomes.values())
+        timings[cidr] = best
     assert timings["2001:db8::/64"] < 3 * timings["2001:db8::/118"] + 0.05
     huge = AddressRange.parse("2001:db8::/32")
     assert usable_count(huge, True) == 2**96
