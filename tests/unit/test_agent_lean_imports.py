@@ -1,11 +1,12 @@
 """The lean imports of agent.lean_imports: the fib's part of pyroute2 without the package's __init__ (the rest on
-demand), and lazy modules in general (one run of their code, whatever thread uses them first)."""
+demand), and lazy modules in general (rackroute.lazy_modules: one run of their code, whatever thread uses
+them first)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from fresh_interpreter import run_fresh
 
 PROBE = """
 import sys
@@ -22,17 +23,14 @@ print(len(lean), len([m for m in sys.modules if m.startswith("pyroute2")]))
 
 
 def test_fib_imports_only_its_part_of_pyroute2_and_the_rest_loads_on_first_use() -> None:
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    lean, full = map(int, result.stdout.split())
+    lean, full = map(int, run_fresh(PROBE).split())
     assert lean < 50 < full
 
 
 def test_lean_pyroute2_is_a_no_op_once_pyroute2_is_imported() -> None:
     probe = "import pyroute2, sys\nfrom rackroute.agent.lean_imports import lazy_pyroute2\n"
     probe += "before = sys.modules['pyroute2']\nlazy_pyroute2()\nassert sys.modules['pyroute2'] is before\n"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    run_fresh(probe)
 
 
 # A module with its own PEP 562 __getattr__, registered lazily from a temporary directory; eight
@@ -41,7 +39,7 @@ def test_lean_pyroute2_is_a_no_op_once_pyroute2_is_imported() -> None:
 LAZY_MODULE = """
 import sys, threading
 sys.path.insert(0, sys.argv[1])
-from rackroute.agent.lean_imports import lazy_module
+from rackroute.lazy_modules import lazy_module
 ran = []
 assert lazy_module("rrt_lazy_probe", on_load=lambda module: ran.append(module.__name__))
 import rrt_lazy_probe
@@ -73,8 +71,4 @@ def __getattr__(name):
 
 def test_a_lazy_module_runs_once_for_concurrent_first_uses_and_keeps_its_own_getattr(tmp_path: Path) -> None:
     (tmp_path / "rrt_lazy_probe.py").write_text(LAZY_MODULE_SOURCE)
-    result = subprocess.run(
-        [sys.executable, "-c", LAZY_MODULE, str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_fresh(LAZY_MODULE, str(tmp_path)).strip() == "ok"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import typer
+from fresh_interpreter import loaded, run_fresh_json
 from typer.testing import CliRunner
 
 from rackroute.cli.main import RackrouteCommands, app
@@ -114,17 +114,6 @@ except SystemExit as stop:
 """
 
 
-def run_python(script: str, *args: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
-
-
-def loaded(modules: list[str], packages: tuple[str, ...]) -> list[str]:
-    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)]
-
-
 @pytest.fixture
 def socket_path(tmp_path: Path) -> Iterator[Path]:
     path = Path(f"/tmp/rrt-lean-{id(tmp_path):x}.sock")  # unix socket paths must stay short
@@ -137,7 +126,7 @@ def test_speaker_without_kernel_routes_never_imports_pyroute2_dpkt_or_the_lab(
 ) -> None:
     config = tmp_path / "speaker.yaml"
     config.write_text(SPEAKER.format(socket=socket_path))
-    run = run_python(RUN_SPEAKER, str(config), str(socket_path))
+    run = run_fresh_json(RUN_SPEAKER, str(config), str(socket_path))
     assert run["exit"] == 0
     assert "rackroute.speaker.speaker" in run["modules"]  # it did run a speaker
     assert loaded(run["modules"], NOT_FOR_A_CONTROL_PLANE_SPEAKER) == []
@@ -207,15 +196,15 @@ def test_speaker_run_execs_into_the_lean_daemon_under_the_same_pid_and_stays_und
 
 
 def test_status_json_imports_neither_tables_nor_decode_lab_or_daemon() -> None:
-    run = run_python(RUN_CLI, "status", "--api", "unix:/nonexistent/rackroute.sock", "--json")
+    run = run_fresh_json(RUN_CLI, "status", "--api", "unix:/nonexistent/rackroute.sock", "--json")
     assert run["exit"] == 2  # nothing listens there
     assert "rackroute.cli.client" in run["modules"]
     assert loaded(run["modules"], NOT_FOR_STATUS_JSON) == []
 
 
 def test_decode_imports_dpkt_only_when_it_runs() -> None:
-    assert "dpkt" in run_python(RUN_CLI, "decode", "/nonexistent/capture.pcap")["modules"]
-    assert "dpkt" not in run_python(RUN_CLI, "speaker", "--help")["modules"]
+    assert "dpkt" in run_fresh_json(RUN_CLI, "decode", "/nonexistent/capture.pcap")["modules"]
+    assert "dpkt" not in run_fresh_json(RUN_CLI, "speaker", "--help")["modules"]
 
 
 def short_help(implementation: Any) -> str:

@@ -7,7 +7,7 @@ anything else, so that libraries it does not use stay out of its resident memory
 speaks TLS through Python: the control API and /metrics are plain HTTP on loopback or a unix
 socket, and TLS to etcd is gRPC's own (BoringSSL inside grpcio, ``grpc.ssl_channel_credentials``).
 So asyncio is imported as on a Python built without ``ssl`` (the ``ImportError`` branch asyncio keeps
-for such builds), then ``ssl`` is registered with ``agent.lean_imports.lazy_module``: ``import ssl``
+for such builds), then ``ssl`` is registered with ``rackroute.lazy_modules.lazy_module``: ``import ssl``
 works anywhere, and the first use of a name from it (``ssl.create_default_context()``,
 ``ssl.SSLContext``...) loads OpenSSL and hands asyncio its ``ssl`` back. No SSLContext can exist
 before that first use, so TLS through asyncio still works in these processes; it only costs its
@@ -33,7 +33,7 @@ from __future__ import annotations
 import sys
 import types
 
-from ..agent.lean_imports import lazy_module
+from ..lazy_modules import lazy_module
 
 ASYNCIO = "asyncio"
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-LEAN = "from rackroute.daemon.lean_imports import lean_daemon_start\nlean_daemon_start()\n"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/unit: the shared runner
+from fresh_interpreter import LEAN_START, run_fresh
 
 # After the lean start, a TLS echo over loopback through asyncio (server and client), with a
 # self-signed certificate: OpenSSL loads only at the first use of ssl.
 TLS_ECHO = (
-    LEAN
+    LEAN_START
     + """
 import asyncio, sys
 import ssl  # importing it loads nothing
@@ -53,10 +54,6 @@ print("ok")
 )
 
 
-def python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
-
-
 def self_signed(directory: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.fail("the openssl command is needed for a test certificate: apt-get install openssl")
@@ -71,26 +68,22 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def test_asyncio_is_imported_without_openssl_and_tls_works_once_ssl_is_used(tmp_path: Path) -> None:
-    result = python(TLS_ECHO, *map(str, self_signed(tmp_path)))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert run_fresh(TLS_ECHO, *map(str, self_signed(tmp_path))).strip() == "ok"
 
 
 def test_the_daemons_imports_load_neither_openssl_nor_prometheus_clients_http_servers() -> None:
-    probe = LEAN + (
+    probe = LEAN_START + (
         "import sys\nimport rackroute.daemon.runtime, rackroute.cli.agent_run, rackroute.agent.node_agent\n"
         "import rackroute.api.metrics, rackroute.api.metrics_agent, rackroute.api.metrics_speaker\n"
         "import rackroute.speaker.config, http.client, urllib.request\n"
         "print(' '.join(m for m in ('_ssl', '_hashlib', 'prometheus_client.exposition', 'http.server')"
         " if sys.modules.get(m) is not None))\n"
     )
-    result = python(probe)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    assert run_fresh(probe).strip() == ""
 
 
 def test_hashes_and_hmac_without_openssl_give_the_standard_digests() -> None:
-    probe = LEAN + (
+    probe = LEAN_START + (
         "import hashlib, hmac, secrets, sys\n"
         "assert sys.modules['_hashlib'] is None and hashlib.sha256.__module__ == '_sha256'\n"
         "print(hashlib.sha256(b'abc').hexdigest())\n"
@@ -98,9 +91,7 @@ def test_hashes_and_hmac_without_openssl_give_the_standard_digests() -> None:
         "print(hmac.new(b'key', b'The quick brown fox jumps over the lazy dog', 'sha256').hexdigest())\n"
         "print(len(secrets.token_hex(8)))\n"
     )
-    result = python(probe)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
+    assert run_fresh(probe).split() == [
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",  # FIPS 180-2 "abc"
         "900150983cd24fb0d6963f7d28e17f72",  # RFC 1321 "abc"
         "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",  # RFC 4231-style, Wikipedia
@@ -109,7 +100,7 @@ def test_hashes_and_hmac_without_openssl_give_the_standard_digests() -> None:
 
 
 def test_prometheus_client_without_its_init_still_gives_every_name_later() -> None:
-    probe = LEAN + (
+    probe = LEAN_START + (
         "import sys\nfrom prometheus_client.core import GaugeMetricFamily\n"
         "assert 'prometheus_client.exposition' not in sys.modules\n"
         "from prometheus_client import CollectorRegistry, generate_latest\n"
@@ -117,9 +108,7 @@ def test_prometheus_client_without_its_init_still_gives_every_name_later() -> No
         "class One:\n    def collect(self):\n        yield GaugeMetricFamily('rrt_one', 'one', value=1)\n"
         "registry.register(One())\nprint(generate_latest(registry).decode().splitlines()[-1])\n"
     )
-    result = python(probe)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "rrt_one 1.0"
+    assert run_fresh(probe).strip() == "rrt_one 1.0"
 
 
 def test_a_lean_start_after_asyncio_or_hashlib_was_imported_changes_nothing() -> None:
@@ -129,5 +118,4 @@ def test_a_lean_start_after_asyncio_or_hashlib_was_imported_changes_nothing() ->
         "assert not asyncio_with_lazy_tls() and not hashlib_without_openssl()\n"
         "assert sys.modules['_hashlib'] is not None and asyncio.base_events.ssl is sys.modules['ssl']\n"
     )
-    result = python(probe)
-    assert result.returncode == 0, result.stderr
+    run_fresh(probe)
