@@ -8,9 +8,6 @@ exists for. Exit status: 0 after a stop, 2 for bad options, 1 when the datastore
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -78,6 +75,6 @@ def agent_command(
         "control_socket": control_socket,
         "metrics_listen": metrics_listen,
     }
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "rackroute.cli.agent_run", json.dumps(options)])
+    from .agent_run import ENTRY
+
+    ENTRY.exec_into(options)

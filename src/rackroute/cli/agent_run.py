@@ -1,19 +1,44 @@
 """The running node agent, entered from ``rackroute agent`` by exec with its parsed options (JSON in
-argv[1]): nothing here imports typer or click, so the daemon does not keep the CLI in memory, and
-it starts with ``daemon.lean_imports`` (asyncio without OpenSSL until something uses TLS, which the
-agent does not: etcd's TLS is gRPC's own; prometheus_client without its HTTP servers).
+argv[1], ``cli.daemon_entry``, as ``speaker_run`` is for the speaker): nothing here imports typer or
+click, so the daemon does not keep the CLI in memory, and it starts with ``daemon.lean_imports``
+(asyncio without OpenSSL until something uses TLS, which the agent does not: etcd's TLS is gRPC's own;
+prometheus_client without its HTTP servers).
 
 SIGTERM and SIGINT stop it (as for a restart unless ``graceful_stop`` is false). Exit status: 0 after
-a stop, 1 when the datastore URL is unusable, 2 for options that are not the agent's.
+a stop, 1 when the datastore URL is unusable, 2 for options that are not the agent's (``--help``: 0).
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+from .daemon_entry import DaemonEntry
+
+# What ``agent_commands.agent_command`` passes, each with its type.
+ENTRY = DaemonEntry(
+    command="rackroute agent",
+    usage="rackroute agent --node NAME",
+    module="rackroute.cli.agent_run",
+    options={
+        "node": str,
+        "datastore": str | None,
+        "cni_socket": str,
+        "status_socket": str,
+        "state_dir": str,
+        "fib": bool,
+        "deferral_time": float,
+        "hold_time": int,
+        "connect_retry": float,
+        "graceful_stop": bool,
+        "log_format": str,
+        "log_level": str,
+        "control_socket": str | None,
+        "metrics_listen": str | None,
+    },
+)
 
 
 def run(options: dict[str, Any]) -> int:
@@ -86,14 +111,7 @@ def run(options: dict[str, Any]) -> int:
 
 
 def entry(argv: list[str]) -> int:
-    try:
-        options = json.loads(argv[1])
-        if not isinstance(options, dict) or "node" not in options:
-            raise ValueError("not the agent's options")
-    except (IndexError, ValueError) as error:
-        print(f"rackroute agent: start it as `rackroute agent --node NAME` ({error})", file=sys.stderr)
-        return 2
-    return run(options)
+    return ENTRY.main(argv, run)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -65,9 +63,9 @@ def run_command(
         "log_level": log_level.value,
         "event_loop": event_loop.value,
     }
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "rackroute.cli.speaker_run", json.dumps(options)])
+    from .speaker_run import ENTRY
+
+    ENTRY.exec_into(options)
 
 
 @speaker_app.command("validate")

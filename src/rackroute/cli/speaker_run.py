@@ -1,36 +1,30 @@
 """The running speaker, entered from ``rackroute speaker run`` by exec with its parsed options (JSON in
-argv[1]), as ``agent_run`` is for the agent: typer parses, then the same process (same PID, for
-supervisors, signals and kill -9) becomes ``python -m rackroute.cli.speaker_run``, which imports
-neither typer, click nor rich (3.4 MiB of an idle node speaker, issue 11) and starts with
+argv[1], ``cli.daemon_entry``), as ``agent_run`` is for the agent: typer parses, then the same process
+(same PID, for supervisors, signals and kill -9) becomes ``python -m rackroute.cli.speaker_run``,
+which imports neither typer, click nor rich (3.4 MiB of an idle node speaker, issue 11) and starts with
 ``daemon.lean_imports`` (asyncio without OpenSSL until something uses TLS, prometheus_client without
 its HTTP servers).
 
 Exit status: ``daemon.runtime.run_daemon``'s (0 after a stop, 2 for an unusable configuration file,
-1 when the speaker cannot start), or 2 when started with options that are not the speaker's.
+1 when the speaker cannot start), or 2 when started with options that are not the speaker's
+(``--help``: 0).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from .daemon_entry import DaemonEntry
+
 # What ``speaker_commands.run_command`` passes, each with its type.
-OPTIONS = {"config": str, "restarting": bool, "log_format": str, "log_level": str, "event_loop": str}
-
-
-def parse_options(argv: list[str]) -> dict[str, Any]:
-    """The options in ``argv[1]``; ValueError naming what is wrong."""
-    if len(argv) < 2:
-        raise ValueError("no options given")
-    options = json.loads(argv[1])
-    if not isinstance(options, dict):
-        raise ValueError("not the speaker's options")
-    for name, kind in OPTIONS.items():
-        if not isinstance(options.get(name), kind):
-            raise ValueError(f"option {name!r} missing or not a {kind.__name__}")
-    return options
+ENTRY = DaemonEntry(
+    command="rackroute speaker run",
+    usage="rackroute speaker run -c FILE",
+    module="rackroute.cli.speaker_run",
+    options={"config": str, "restarting": bool, "log_format": str, "log_level": str, "event_loop": str},
+)
 
 
 def run(options: dict[str, Any]) -> int:
@@ -51,12 +45,7 @@ def run(options: dict[str, Any]) -> int:
 
 
 def entry(argv: list[str]) -> int:
-    try:
-        options = parse_options(argv)
-    except ValueError as error:  # json.JSONDecodeError is one
-        print(f"rackroute speaker: start it as `rackroute speaker run -c FILE` ({error})", file=sys.stderr)
-        return 2
-    return run(options)
+    return ENTRY.main(argv, run)
 
 
 if __name__ == "__main__":

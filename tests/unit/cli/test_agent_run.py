@@ -1,10 +1,9 @@
 """The running agent is entered by exec from ``rackroute agent`` and never holds the CLI (typer,
-click, rich) nor OpenSSL in memory, within a resident-memory bound; bad entry arguments are a message
-and exit status 2, not a traceback."""
+click, rich) nor OpenSSL in memory, within a resident-memory bound (its entry's arguments:
+test_daemon_entry.py)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -55,17 +54,3 @@ def test_what_the_running_agent_imports_holds_no_cli_library_nor_openssl_and_fit
     assert loaded == "[]", loaded
     assert bfd_without_metrics == "[]", "the BFD daemon loads only for a neighbour with bfd: (or /metrics)"
     assert int(rss) <= AGENT_IMPORTS_RSS_BYTES, f"the agent's imports: VmRSS {int(rss) / 1e6:.1f} MB"
-
-
-def test_entry_without_the_agents_options_says_how_to_start_it() -> None:
-    for argv in ([], ["not json"], [json.dumps({"datastore": "sqlite:///x"})]):
-        result = subprocess.run(
-            [sys.executable, "-m", "rackroute.cli.agent_run", *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 2
-        assert "rackroute agent --node NAME" in result.stderr
-        assert "Traceback" not in result.stderr
