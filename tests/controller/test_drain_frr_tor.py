@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+from interop_rack import rackroute_cli
 
 from rackroute.lab.frr import FrrRouter
 from rackroute.lab.frr_config import frr_tor_config
@@ -83,15 +86,6 @@ metadata:
   annotations: {{metallb.universe.tf/loadBalancerIPs: {ADDRESS}}}
 spec: {{type: LoadBalancer, externalTrafficPolicy: Cluster, selector: {{app: web}}, ports: [{{port: 8080, protocol: UDP}}]}}
 """
-
-
-def rackroute(url: str, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "rackroute.cli.main", *args, "--datastore", url],
-        input=stdin, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 def next_hops(tor: Namespace) -> set[str]:
@@ -160,7 +154,7 @@ def test_drain_moves_client_flows_before_the_withdraw() -> None:
         directory = lab.state_dir / "agents"
         directory.mkdir()
         url = f"sqlite://{directory / 'store.db'}"
-        rackroute(url, "apply", "-f", "-", stdin=RESOURCES)
+        rackroute_cli(url, "apply", "-f", "-", stdin=RESOURCES)
         lab.start(
             "controller", tor, [PYTHON, "-m", "rackroute.cli.main", "controller", "--datastore", url], env=env
         )
@@ -176,7 +170,7 @@ def test_drain_moves_client_flows_before_the_withdraw() -> None:
         spread = probe(client)
         assert spread["unanswered"] == 0 and set(spread["answers"]) == {"node1", "node2"}, spread
 
-        rackroute(url, "node", "drain", "node1", "--wait", f"{WAIT:g}s")
+        rackroute_cli(url, "node", "drain", "node1", "--wait", f"{WAIT:g}s")
         drained_at = time.monotonic()
         wait_until(lambda: next_hops(tor), lambda hops: hops == {"10.0.1.12"}, timeout=WAIT,
                    what="traffic moved to node2 before node1 withdraws")  # fmt: skip
@@ -198,7 +192,7 @@ def test_drain_moves_client_flows_before_the_withdraw() -> None:
         assert probe(client)["answers"] == {"node2": 64}
         print(f"drain: flows moved after {moved_after:.1f} s, node1 withdrawn after {withdrawn_after:.1f} s")
 
-        rackroute(url, "node", "uncordon", "node1")
+        rackroute_cli(url, "node", "uncordon", "node1")
         wait_until(lambda: next_hops(tor), lambda hops: hops == {"10.0.1.11", "10.0.1.12"}, timeout=30,
                    what="ECMP back after uncordon")  # fmt: skip
     shutil.rmtree(lab.state_dir, ignore_errors=True)  # kept (with the daemons' logs) only on failure

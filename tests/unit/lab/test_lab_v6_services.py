@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labplans import DOCS, OBSERVED
 
 from rackroute.control.lb.advertise import desired_announcements
 from rackroute.control.lb.reconcile import reconcile
@@ -26,27 +27,12 @@ from rackroute.lab.cluster import cluster_resources, endpoint_slices, to_yaml
 from rackroute.lab.etcd import DatastoreView
 from rackroute.lab.netns import forwarding_sysctls
 from rackroute.lab.observe import KernelRoute
-from rackroute.lab.plan import LabPlan, Observed, lab_plan
+from rackroute.lab.plan import LabPlan, lab_plan
 from rackroute.lab.responder import probe
 from rackroute.lab.topology import Topology, TopologyError, lb_prefix, load_topology
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "lab"
-OBSERVED = Observed(
-    pod_addresses={"rack1-n1-p1": "10.244.0.1", "rack1-n2-p1": "10.244.0.65", "rack2-n1-p1": "10.244.1.1",
-                   "rack2-n2-p1": "10.244.1.65"},
-    pod_interfaces={"rack1-n1-p1": "rr0a", "rack1-n2-p1": "rr0b", "rack2-n1-p1": "rr0c", "rack2-n2-p1": "rr0d"},
-    blocks={"rack1-n1": ("10.244.0.0/26", "fd00:244::/122"), "rack1-n2": ("10.244.0.64/26", "fd00:244::40/122"),
-            "rack2-n1": ("10.244.1.0/26", "fd00:244::1:0/122"), "rack2-n2": ("10.244.1.64/26", "fd00:244::1:40/122")},
-    pod_addresses_v6={"rack1-n1-p1": "fd00:244::1", "rack1-n2-p1": "fd00:244::41", "rack2-n1-p1": "fd00:244::1:1",
-                      "rack2-n2-p1": "fd00:244::1:41"},
-)  # fmt: skip
 WEB_V6 = "2001:db8:100::10"
 API_V6 = "2001:db8:100::11"
-
-
-@pytest.fixture(scope="module")
-def plan() -> LabPlan:
-    return lab_plan(load_topology(DOCS / "two-racks.yaml"), OBSERVED)
 
 
 def documents(plan: LabPlan) -> list[dict[str, Any]]:
