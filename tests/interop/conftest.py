@@ -66,7 +66,7 @@ def failed(request: pytest.FixtureRequest) -> bool:
 def lab(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A fresh lab per test; closed (and checked to be gone) afterwards. Its state directory (config
     and logs of every daemon) is kept when the test failed, and its path printed."""
-    with Lab("interop") as fresh:
+    with Lab("interop", keep_state_dir=True) as fresh:  # kept for a failed test (below)
         yield fresh
     assert_lab_gone(fresh)
     if failed(request):

@@ -190,7 +190,7 @@ def cni_add(directory: Path, pod_ns: str) -> str:
 def bfd_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[BfdRack]:
     failures_before = request.session.testsfailed
     pod_ns = f"rrt-bp-{secrets.token_hex(3)}"
-    with Lab("agent-bfd-frr") as lab:
+    with Lab("agent-bfd-frr", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab, node_count=1)
         tor = FrrBgpBfd(lab, rack.tor, "tor")
         config = frr_tor_config(

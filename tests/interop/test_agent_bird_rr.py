@@ -100,7 +100,7 @@ class BirdRack:
 @pytest.fixture(scope="module")
 def bird_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[BirdRack]:
     failures_before = request.session.testsfailed
-    with Lab("agent-bird-rr") as lab:
+    with Lab("agent-bird-rr", keep_state_dir=True) as lab:  # kept for a failed test (below)
         segment = lab.add_namespace("seg")
         lab.add_bridge(segment, "br0")
         rr_namespace = lab.add_namespace("birdrr")

@@ -138,7 +138,7 @@ class AgentRack:
 @pytest.fixture(scope="module")
 def agent_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[AgentRack]:
     failures_before = request.session.testsfailed
-    with Lab("agent-frr-tor") as lab:
+    with Lab("agent-frr-tor", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab, node_count=2)
         tor = FrrRouter(lab, rack.tor, "tor")
         tor.start(

@@ -132,7 +132,7 @@ def established_transitions(tor: FrrRouter, address: str) -> int:
 @pytest.fixture(scope="module")
 def racks(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[TwoRacks]:
     failures_before = request.session.testsfailed
-    with Lab("agent-rack-move") as lab:
+    with Lab("agent-rack-move", keep_state_dir=True) as lab:  # kept for a failed test (below)
         tors, tor_namespaces, nodes = {}, {}, {}
         for rack in (1, 2):
             namespace = lab.add_namespace(f"tor{rack}", forwarding=True)

@@ -64,7 +64,7 @@ def node_config(index: int, servers: list[Peer], *, password: str | None = NODE_
 @pytest.fixture(scope="module")
 def fabric(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[Fabric]:
     failures_before = request.session.testsfailed
-    with Lab("harness") as lab:
+    with Lab("harness", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab)
         tor = FrrRouter(lab, rack.tor, "tor")
         spine_peers = [Peer(RackLab.SPINE_IPV4, RackLab.SPINE_AS), Peer(RackLab.SPINE_IPV6, RackLab.SPINE_AS)]

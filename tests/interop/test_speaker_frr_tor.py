@@ -65,7 +65,7 @@ def node_announcements(index: int) -> list[str]:
 @pytest.fixture(scope="module")
 def frr_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[FrrRack]:
     failures_before = request.session.testsfailed
-    with Lab("speaker-frr-tor") as lab:
+    with Lab("speaker-frr-tor", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab, node_count=3)
         tor = FrrRouter(lab, rack.tor, "tor", zebra=False)
         tor.start(

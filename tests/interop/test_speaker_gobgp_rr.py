@@ -97,7 +97,7 @@ def reflector_config(name: str, other: str) -> str:
 @pytest.fixture(scope="module")
 def reflected_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[ReflectedRack]:
     failures_before = request.session.testsfailed
-    with Lab("speaker-gobgp-rr") as lab:
+    with Lab("speaker-gobgp-rr", keep_state_dir=True) as lab:  # kept for a failed test (below)
         segment = lab.add_namespace("segment")
         lab.add_bridge(segment, "rack0")
         spaces: dict[str, Namespace] = {}

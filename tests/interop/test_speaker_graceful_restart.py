@@ -116,7 +116,7 @@ def tor_config() -> str:
 @pytest.fixture(scope="module")
 def graceful_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[GracefulRack]:
     failures_before = request.session.testsfailed
-    with Lab("speaker-graceful-restart") as lab:
+    with Lab("speaker-graceful-restart", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab, node_count=1)
         tor = FrrRouter(lab, rack.tor, "tor", zebra=False)
         tor.start(tor_config())

@@ -97,7 +97,7 @@ def spine_config(**settings: Any) -> str:
 @pytest.fixture(scope="module")
 def speaker_rack(interop_requirements: None, request: pytest.FixtureRequest) -> Iterator[SpeakerRack]:
     failures_before = request.session.testsfailed
-    with Lab("speaker-tor") as lab:
+    with Lab("speaker-tor", keep_state_dir=True) as lab:  # kept for a failed test (below)
         rack = build_rack(lab, node_count=3)
         tor = RackrouteSpeaker(lab, rack.tor, "tor")
         tor.start(tor_speaker_config())

@@ -2,13 +2,12 @@
 
 Without root or a needed program these tests FAIL and say what to install: a lab suite that skips
 proves nothing. Each test builds its own lab under a name no demo uses, and removes it afterwards
-whatever happened; the daemons' logs of a failed test are copied and their path printed.
+whatever happened; the state directory (daemons' logs) of a failed test is kept and its path printed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,13 +15,12 @@ import pytest
 
 from rackroute.lab.build import lab_down
 from rackroute.lab.prerequisites import missing_prerequisites
-from rackroute.lab.state import LabError, lab_directory, leftovers
+from rackroute.lab.state import LabError, leftovers
 
 INSTALL_HINT = "apt-get install frr iproute2 iputils-ping util-linux (scripts/install-debian-deps)"
 REQUIRED_PROGRAMS = ("ip", "ss", "ping", "unshare", "vtysh", "sysctl")
 ROOT_HINT = "(network namespaces, routes): e.g. `sudo -E .venv/bin/pytest tests/lab`"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "lab"
-KEPT_LOGS = ("*.log", "*.out", "*.yaml", "*.conf", "*.json")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,16 +41,6 @@ def lab_requirements() -> None:
         pytest.fail("lab tests cannot run:\n  " + "\n  ".join(problems), pytrace=False)
 
 
-def keep_logs(name: str, destination: Path) -> None:
-    source = lab_directory(name)
-    for pattern in KEPT_LOGS:
-        for path in source.rglob(pattern):
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-    print(f"logs of lab {name} kept in {destination}")
-
-
 @pytest.fixture
 def topology_file(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str, str], Path]]:
     """``make(example, name)``: the example topology renamed (its namespaces rrt-<name>-*); the lab of
@@ -71,11 +59,12 @@ def topology_file(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Ca
 
     yield make
     report = getattr(request.node, "report_call", None)
+    failed = report is None or report.failed
     for name in names:
-        if report is None or report.failed:
-            keep_logs(name, tmp_path / "logs")
         with contextlib.suppress(LabError):  # never built: the test failed before `lab up`
-            lab_down(name)
+            down = lab_down(name, keep_state_dir=failed)  # a failed test's daemon logs stay
+            if down.kept_state_dir is not None:
+                print(f"lab {name}: state and daemon logs kept in {down.kept_state_dir}")
         assert not leftovers(name), f"lab {name} left behind: {leftovers(name)}"
 
 

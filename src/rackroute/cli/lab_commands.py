@@ -232,7 +232,15 @@ def scenario_command(
 
 
 @lab_app.command("down")
-def down_command(name: NameOption = None) -> None:
+def down_command(
+    name: NameOption = None,
+    keep_state_dir: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state-dir", help="keep the lab's state and daemon logs (kept anyway on problems)"
+        ),
+    ] = False,
+) -> None:
     """Stop every process and delete every namespace the lab created (also after a crash)."""
     from ..lab.build import lab_down
     from ..lab.state import LabError, lab_names
@@ -244,7 +252,7 @@ def down_command(name: NameOption = None) -> None:
     if len(names) > 1:
         raise _fail(f"several labs are up ({', '.join(names)}): name one with --name")
     try:
-        report = lab_down(names[0])
+        report = lab_down(names[0], keep_state_dir=keep_state_dir)
     except LabError as error:
         raise _fail(str(error)) from None
     typer.echo(
@@ -253,6 +261,8 @@ def down_command(name: NameOption = None) -> None:
     )
     for problem in report.problems:
         typer.echo(f"  problem: {problem}", err=True)
+    if report.kept_state_dir is not None:
+        typer.echo(f"lab state and daemon logs kept in {report.kept_state_dir}")
     if report.problems:
         raise typer.Exit(EXIT_FAILED)
 

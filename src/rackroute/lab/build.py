@@ -134,10 +134,11 @@ def lab_up(
     except BaseException:
         for problem in LabPodman(info).remove_all() if pods == "podman" else []:
             say(f"cleanup: {problem}")
-        report = lab.close()
+        report = lab.close(failed=True)  # the state directory stays: its daemon logs say why
         for problem in report.problems:
             say(f"cleanup: {problem}")
         (directory / INFO_FILE_NAME).unlink(missing_ok=True)  # no lab is up; the logs stay
+        say(f"lab state and daemon logs kept in {directory}")
         raise
     ready = time.monotonic() - started
     say(f"daemons answering after {ready:.1f} s")
@@ -367,8 +368,9 @@ def stop_unrecorded_gates(state_file: Path) -> None:
         time.sleep(0.05)
 
 
-def lab_down(name: str) -> CleanupReport:
-    """Stop every recorded process, delete every recorded namespace, remove the lab's directory."""
+def lab_down(name: str, *, keep_state_dir: bool = False) -> CleanupReport:
+    """Stop every recorded process, delete every recorded namespace, remove the lab's directory
+    (kept, and named in the report, when asked to or when something could not be cleaned up)."""
     directory = lab_directory(name)
     state_file = directory / "lab.json"
     if not state_file.exists():
@@ -386,12 +388,9 @@ def lab_down(name: str) -> CleanupReport:
         if info.pods == "podman":  # while the agents run: podman rm's CNI DEL releases the addresses
             podman_problems = LabPodman(info).remove_all()
     report = cleanup(state_file)
-    if podman_problems:
-        report = CleanupReport(
-            report.stopped, report.deleted_namespaces, (*podman_problems, *report.problems)
-        )
-    if report.clean:
+    problems = (*podman_problems, *report.problems)
+    if not problems and not keep_state_dir:
         remove_directory(name)
-    elif (directory / INFO_FILE_NAME).exists():
-        (directory / INFO_FILE_NAME).unlink()  # the lab is gone, whatever is left to explain
-    return report
+        return CleanupReport(report.stopped, report.deleted_namespaces, problems)
+    (directory / INFO_FILE_NAME).unlink(missing_ok=True)  # the lab is gone, whatever is left to explain
+    return CleanupReport(report.stopped, report.deleted_namespaces, problems, str(directory))

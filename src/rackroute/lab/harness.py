@@ -7,6 +7,11 @@ PID (checking their start time) and deletes the recorded namespaces, whether the
 file ended normally, raised, or was killed. Links and bridges live inside the namespaces and go with
 them; nothing is created in the host's own namespace.
 
+The state directory (the state file, every daemon's configuration and log) goes with a clean run: it
+is kept only when the run failed (the ``with`` block raised, or ``close(failed=True)``), when cleanup
+left something behind (a problem in its report), or when asked (``keep_state_dir=True``). Where it was
+kept is logged, added as a note to the exception that failed the run, and in the ``CleanupReport``.
+
     with Lab("interop") as lab:
         tor = lab.add_namespace("tor", forwarding=True)
         node = lab.add_namespace("node1")
@@ -105,6 +110,7 @@ class CleanupReport:
     stopped: tuple[str, ...]  # labels of processes that were still running and were stopped
     deleted_namespaces: tuple[str, ...]
     problems: tuple[str, ...]  # e.g. a namespace that still held processes we did not start
+    kept_state_dir: str | None = None  # where the state and daemon logs stay (None: removed)
 
     @property
     def clean(self) -> bool:
@@ -137,9 +143,11 @@ def cleanup(state_file: Path | str, *, remove_state_dir: bool = False) -> Cleanu
     state.processes.clear()
     state.namespaces = [n for n in state.namespaces if netns.namespace_exists(n)]
     state.write(path)
+    kept: str | None = state.state_dir
     if remove_state_dir and not problems:
         shutil.rmtree(state.state_dir, ignore_errors=True)
-    return CleanupReport(tuple(stopped), tuple(deleted), tuple(problems))
+        kept = None
+    return CleanupReport(tuple(stopped), tuple(deleted), tuple(problems), kept)
 
 
 def abandoned_state_files(directory: Path | str | None = None) -> list[Path]:
@@ -164,7 +172,7 @@ class Lab:
         *,
         prefix: str = DEFAULT_PREFIX,
         state_dir: Path | None = None,
-        keep_state_dir: bool = True,
+        keep_state_dir: bool = False,
         log: Callable[[str], None] | None = None,
         run_id: str | None = None,
         gate_on_record: bool = False,
@@ -200,7 +208,9 @@ class Lab:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self.close()
+        report = self.close(failed=error is not None)
+        if error is not None and report.kept_state_dir is not None:
+            error.add_note(f"lab state and daemon logs kept in {report.kept_state_dir}")
 
     # --- namespaces and links ----------------------------------------------------------------
 
@@ -339,19 +349,32 @@ class Lab:
 
     # --- teardown ------------------------------------------------------------------------------
 
-    def close(self) -> CleanupReport:
-        """Stop every process (by PID), delete every namespace; idempotent."""
+    def close(self, *, failed: bool = False) -> CleanupReport:
+        """Stop every process (by PID), delete every namespace; idempotent. The state directory is
+        removed unless the run ``failed``, cleanup had a problem, or ``keep_state_dir`` was asked for;
+        the report says where it was kept."""
         if self.closed:
             return CleanupReport((), (), ())
-        report = cleanup(self.state_file)
+        report = cleanup(self.state_file, remove_state_dir=not (failed or self.keep_state_dir))
         for _, process in self._processes.values():
             process.poll()
         self._processes.clear()
         self.namespaces.clear()
-        self._state = LabState.read(self.state_file)
+        if report.kept_state_dir is not None:
+            self._state = LabState.read(self.state_file)  # what cleanup left (nothing when clean)
+        else:
+            self._state.processes.clear()
+            self._state.namespaces.clear()
         self.closed = True
         for problem in report.problems:
             self.log(f"cleanup: {problem}")
-        if not self.keep_state_dir and report.clean:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+        if report.kept_state_dir is not None:
+            why = (
+                "asked to keep it"
+                if self.keep_state_dir
+                else "the run failed"
+                if failed
+                else "cleanup problems"
+            )
+            self.log(f"lab state and daemon logs kept in {report.kept_state_dir} ({why})")
         return report
