@@ -39,7 +39,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cni.json"
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
-PYTHON = os.path.realpath(sys.executable)
 RESOURCES = """
 apiVersion: v1
 kind: Node
@@ -323,9 +322,12 @@ def inner(args: argparse.Namespace) -> None:
             if agent.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the agent did not start: {(work / 'agent.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        from rackroute.cli.cni_commands import installed_plugin  # what `rackroute cni install` writes
+        from rackroute.cli.cni_commands import choose_interpreter, installed_plugin  # as `cni install`
 
-        (work / "rackroute").write_text(installed_plugin(PYTHON))
+        interpreter = choose_interpreter(args.python)
+        if interpreter.note:
+            print(f"plugin interpreter: {interpreter.path} ({interpreter.note})", file=sys.stderr)
+        (work / "rackroute").write_text(installed_plugin(interpreter))
         (work / "rackroute").chmod(0o755)
         rackroute_plugin = Plugin(
             "rackroute-cni",
@@ -350,6 +352,7 @@ def inner(args: argparse.Namespace) -> None:
             {},
         )
         results: dict[str, Any] = measure([reference, rackroute_plugin], args.rounds, args.burst, agent.pid)
+        results["plugin interpreter"] = interpreter.path
         results["agent side"] = asyncio.run(agent_side(work, args.rounds))
         print(json.dumps(results))
     finally:
@@ -373,7 +376,7 @@ def outer(args: argparse.Namespace) -> None:
         sh("ip", "-n", node, "route", "add", "default", "dev", "rrt-up")
         sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         argv = [sys.executable, __file__, "--inner", "--work", str(work), "--rounds", str(args.rounds)]
-        argv += ["--burst", str(args.burst)]
+        argv += ["--burst", str(args.burst)] + (["--python", args.python] if args.python else [])
         output = sh("ip", "netns", "exec", node, *argv)
         results = json.loads(output.strip().splitlines()[-1])
     finally:
@@ -460,6 +463,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--python", help="the plugin's interpreter (default: as `rackroute cni install`)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()

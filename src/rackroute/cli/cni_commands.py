@@ -1,9 +1,16 @@
 """``rackroute cni install|uninstall``: put the plugin where runtimes look, as Calico's install-cni.
 
-``install`` writes the stdlib-only plugin (``rackroute/cni/plugin.py``, compiled for the interpreter
-by ``rackroute.cni.launcher``: no exec compiles it again) to ``BIN_DIR/rackroute``
-with a ``#!<this interpreter> -IS`` first line (a fixed interpreter: never a pyenv shim, no site
-packages, ~15 ms to start) and writes ``CONF_DIR/10-rackroute.conflist``: the ``rackroute`` plugin
+``install`` writes the stdlib-only plugin (``rackroute/cni/plugin.py``, compiled by its interpreter
+through ``rackroute.cni.launcher``: no exec compiles it again) to ``BIN_DIR/rackroute`` with a
+``#!<interpreter> -IS`` first line (no site packages). The interpreter is the host's, not the agent's:
+a CNI plugin runs on the host and must not depend on the agent's virtualenv, and the distribution's
+``/usr/bin/python3`` (Debian: built with PGO/LTO, ``_socket`` and ``binascii`` built in) starts in
+~15 ms of CPU against ~19 ms for a pyenv build without ``--enable-optimizations`` (bench/cni.py).
+The ``#!`` line keeps the name ``/usr/bin/python3``, not the file it links to: after a distribution
+upgrade it still names a Python, whose other cache tag makes the plugin compile ``plugin.py`` from
+the installed package (``launcher``). When there is no usable ``/usr/bin/python3`` (missing, or
+older than 3.10), the agent's interpreter is used (its real path: never a pyenv shim), and install
+says so; ``--python PATH`` chooses one, and fails if it cannot run the plugin. It also writes ``CONF_DIR/10-rackroute.conflist``: the ``rackroute`` plugin
 first, then ``portmap`` (hostPort) and ``bandwidth`` (traffic shaping annotations) when their
 binaries are in BIN_DIR, exactly as Calico's conflist chains them. Both files are written to a
 temporary name and renamed, so a runtime never execs or reads half a file. ``uninstall`` removes
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,18 +35,44 @@ CONFLIST_NAME = "10-rackroute.conflist"
 DEFAULT_NETWORK = "k8s-pod-network"
 DEFAULT_SOCKET = "/var/run/rackroute/cni.sock"
 CHAINED = ("portmap", "bandwidth")
+HOST_PYTHON = "/usr/bin/python3"
 
 
-def plugin_source() -> str:
-    from ..cni import plugin
+@dataclass(frozen=True, slots=True)
+class Interpreter:
+    """The plugin's interpreter and the plugin's code compiled by it."""
 
-    return Path(plugin.__file__).read_text()
+    path: str
+    cache_tag: str
+    code: bytes
+    note: str = ""  # why it is not the host's python, when it is not
 
 
-def installed_plugin(interpreter: str) -> str:
+def agent_python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def choose_interpreter(requested: str | None = None, host_python: str | None = None) -> Interpreter:
+    """``requested`` if given (``launcher.InterpreterUnusable`` if it cannot run the plugin), else the
+    host's python (``HOST_PYTHON``), else the agent's."""
     from ..cni import launcher, plugin
 
-    return launcher.executable(interpreter, plugin_source(), plugin.__file__)
+    if requested is not None:
+        path = os.path.abspath(requested)  # the #! line needs an absolute path
+        return Interpreter(path, *launcher.compiled(path, plugin.__file__))
+    host_python = host_python or HOST_PYTHON
+    try:
+        return Interpreter(host_python, *launcher.compiled(host_python, plugin.__file__))
+    except launcher.InterpreterUnusable as error:
+        note = f"no usable host python ({error}): the agent's"
+    path = agent_python()
+    return Interpreter(path, *launcher.compiled(path, plugin.__file__), note=note)
+
+
+def installed_plugin(interpreter: Interpreter) -> str:
+    from ..cni import launcher, plugin
+
+    return launcher.executable(interpreter.path, plugin.__file__, interpreter.cache_tag, interpreter.code)
 
 
 def conflist(
@@ -74,9 +108,22 @@ def install_command(
     chain: Annotated[
         bool, typer.Option("--chain/--no-chain", help="chain portmap and bandwidth when installed")
     ] = True,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            help=f"the plugin's interpreter (default {HOST_PYTHON}, else the agent's; 3.10 or later)",
+        ),
+    ] = None,
 ) -> None:
     """Install the plugin binary and the network configuration."""
-    interpreter = os.path.realpath(sys.executable)
+    from ..cni.launcher import InterpreterUnusable
+
+    try:
+        interpreter = choose_interpreter(python)
+    except InterpreterUnusable as error:
+        typer.echo(f"error: --python cannot run the plugin: {error}", err=True)
+        raise typer.Exit(2) from None
     chained = [name for name in CHAINED if chain and (bin_dir / name).exists()]
     write_atomically(bin_dir / PLUGIN_NAME, installed_plugin(interpreter), 0o755)
     write_atomically(
@@ -84,7 +131,8 @@ def install_command(
         json.dumps(conflist(network, socket_path, mtu, chained), indent=2) + "\n",
         0o644,
     )
-    typer.echo(f"installed {bin_dir / PLUGIN_NAME} (python {interpreter} -IS)")
+    note = f"; {interpreter.note}" if interpreter.note else ""
+    typer.echo(f"installed {bin_dir / PLUGIN_NAME} (python {interpreter.path} -IS{note})")
     typer.echo(f"wrote {conf_dir / CONFLIST_NAME}: rackroute{''.join(' -> ' + c for c in chained)}")
 
 
