@@ -2,7 +2,8 @@
 
 The allocator collects the assign requests that arrive while it is busy (one event loop tick, or one
 transaction in flight) and decides them one after another against its view of the node's blocks,
-each choice seeing the addresses taken by the ones before it. ``plan_batch`` turns those choices
+each choice seeing the addresses taken by the ones before it: ``choose_pooled`` for a request served
+from the pools, ``plan.choose_fixed`` for one that names its addresses. ``plan_batch`` turns those choices
 into one store transaction: each block the batch touches written once in its final state (created
 with its affinity when the batch claims it, else compare-and-swap on the revision that was read),
 then one create per handle. Either the whole batch is stored or none of it; a lost compare-and-swap
@@ -12,16 +13,26 @@ allocator's to retry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..store import Create, Operation, Update
 from .blocks import Address, Network
-from .plan import Choice, handle_of
-from .state import AssignedAddress, AssignRequest, BlockState, HandleState, NodeView, affinity_document
+from .errors import NoPoolForNode
+from .plan import Choice, choose_in_node_blocks, choose_new_block, handle_of, relieve_contention
+from .state import (
+    AssignedAddress,
+    AssignRequest,
+    BlockState,
+    HandleState,
+    NodeView,
+    PoolView,
+    affinity_document,
+)
 
 MAX_BATCH = 32  # requests per transaction (etcd refuses transactions of more than 128 operations)
 FRESH_READS_AFTER_CONFLICT = 64  # allocations that re-read their block before writing it
+MAX_CLAIM_SPREAD = 8  # free blocks a request that lost a claim race picks among
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,43 @@ class BatchPlan:
     operations: list[Operation]
     blocks: tuple[BlockWrite, ...]
     handles: tuple[HandleState, ...]  # one per entry, in order
+
+
+def choose_pooled(
+    request: AssignRequest,
+    node: NodeView,
+    candidates: Sequence[tuple[int, Sequence[PoolView]]],
+    reservations: Sequence[Network],
+    blocks: Mapping[Network, BlockState],
+    stored: Sequence[Network],
+    salt: int,
+    lost_in_row: int,
+) -> list[Choice]:
+    """One address per family of ``candidates`` (version, its pools in order; a family without
+    pools is skipped): from the node's ``blocks`` with room, else a new block claimed among the
+    free ones beside ``stored`` (every stored block's CIDR). ``salt`` spreads concurrent allocators
+    of one node over its open blocks; ``lost_in_row`` (CAS writes this request lost in a row) spreads
+    claims and may open another block (``plan.relieve_contention``). ``NoPoolForNode`` when no family
+    has a pool."""
+    choices = []
+    for _, pools in candidates:
+        if not pools:
+            continue
+        handle_id = request.handle_id
+        choice = choose_in_node_blocks(pools, blocks.values(), reservations, handle_id, salt + lost_in_row)
+        if choice is not None and relieve_contention(choice.pool, blocks.values(), stored, lost_in_row):
+            choice = None  # lost too often on the open blocks: open one more
+        if choice is None:
+            spread = min(1 + lost_in_row, MAX_CLAIM_SPREAD)
+            choice = choose_new_block(pools, node, stored, reservations, handle_id, spread)
+        choices.append(choice)
+    if not choices:
+        families = " or ".join(f"IPv{v}" for v, w in ((4, request.ipv4), (6, request.ipv6)) if w)
+        raise NoPoolForNode(
+            f"no enabled {families} IPPool allowing {request.use} selects node {node.name} "
+            f"(rack {node.rack}, labels {dict(node.labels)})"
+        )
+    return choices
 
 
 def plan_batch(node: NodeView, entries: Sequence[tuple[AssignRequest, Sequence[Choice]]]) -> BatchPlan:

@@ -4,10 +4,10 @@ address comes from, which block a node claims next, and the store writes that do
 Strict affinity throughout: a node allocates only from blocks affine to it, in pools whose
 nodeSelector selects it now (a pool that stopped selecting a node keeps serving the pods it has,
 nothing new); a new block comes from such a pool, never from another node's block or another rack's
-pool. Per request one transaction: the blocks it changes (CAS on their revisions), the blocks and
-affinities it claims (create), and the handle (create), so that either all of an ADD is stored or
-none of it is, and two writers never both get one address. (Concurrent ADDs of one allocator are
-written together, the same way, by ``batch.plan_batch``: one transaction for the batch.)
+pool. The writes of an ADD are made by ``batch.plan_batch`` (one transaction for the ADDs of a batch, a
+single ADD being a batch of one): the blocks they change (CAS on their revisions), the blocks and
+affinities they claim (create), and the handles (create), so that either all of an ADD is stored or
+none of it is, and two writers never both get one address.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from ..store import Create, Delete, Operation, Update
+from ..store import Delete, Operation, Update
 from .blocks import (
     Address,
     Network,
@@ -37,7 +37,6 @@ from .state import (
     HandleState,
     NodeView,
     PoolView,
-    affinity_document,
 )
 
 IP_ADDRS = "cni.projectcalico.org/ipAddrs"
@@ -314,29 +313,6 @@ def choose_fixed(
     if holder is not None:
         raise AddressUnavailable(f"{address} (annotation {IP_ADDRS}) is in use by handle {holder}")
     return Choice(pool, block.with_allocation(ordinal, request.handle_id), ordinal, claims)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    operations: list[Operation]
-    handle: HandleState
-    blocks: tuple[BlockState, ...]  # the blocks as written
-
-
-def plan_assignment(request: AssignRequest, node: NodeView, choices: Sequence[Choice]) -> Plan:
-    """The one transaction of an ADD: per choice the block write (create with its affinity, or CAS
-    update), then the handle's create."""
-    operations: list[Operation] = []
-    for choice in choices:
-        document = choice.block.to_document()
-        if choice.claims_block:
-            operations.append(Create(document))
-            operations.append(Create(affinity_document(node.name, choice.block.cidr)))
-        else:
-            operations.append(Update(document))
-    handle = handle_of(request, node, choices)
-    operations.append(Create(handle.to_document()))
-    return Plan(operations, handle, tuple(c.block for c in choices))
 
 
 def handle_of(request: AssignRequest, node: NodeView, choices: Sequence[Choice]) -> HandleState:

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from rackroute.control.ipam import AssignRequest, NodeAllocator, NoPoolForNode, PoolExhausted, audit
+from rackroute.control.ipam import (
+    AddressUnavailable,
+    AssignRequest,
+    NodeAllocator,
+    NoPoolForNode,
+    PoolExhausted,
+    audit,
+)
 from rackroute.control.ipam.read import read_snapshot
 from rackroute.control.store import Document, Operation, Store, Unavailable
 from rackroute.datastore import open_store
@@ -213,5 +222,48 @@ def test_a_batch_is_at_most_max_batch_requests() -> None:
         assignments = await asyncio.gather(*(allocator.assign(request(f"c{i}")) for i in range(10)))
         assert len({address_of(a) for a in assignments}) == 10
         assert allocator.transactions == 3  # 4 + 4 + 2
+
+    scenario(body)
+
+
+FIXED = "cni.projectcalico.org/ipAddrs"
+
+
+def test_fixed_addresses_join_the_batch_and_the_pooled_requests_skip_them() -> None:
+    async def body(store: Store) -> None:
+        counting = CountingStore(store)
+        allocator = NodeAllocator(counting, "n1")  # type: ignore[arg-type]
+        outcomes = await asyncio.gather(
+            allocator.assign(request("fixed", **{FIXED: '["10.60.0.0"]'})),
+            allocator.assign(request("pooled")),
+            allocator.assign(request("again", **{FIXED: '["10.60.0.0"]'})),  # the same address: refused
+            allocator.assign(request("later", **{FIXED: '["10.60.0.70"]'})),  # another free block
+            return_exceptions=True,
+        )
+        fixed, pooled, again, later = outcomes
+        assert address_of(fixed) == "10.60.0.0" and address_of(later) == "10.60.0.70"
+        assert address_of(pooled) not in ("10.60.0.0", "10.60.0.70")
+        assert isinstance(again, AddressUnavailable) and "in use by handle net.fixed.eth0" in str(again)
+        assert len(counting.transactions) == 1  # two blocks claimed, three handles: one transaction
+        assert counting.transactions[0] == 2 * 2 + 3
+        assert await allocator.assign(request("fixed", **{FIXED: '["10.60.0.0"]'})) == replace(
+            fixed, existed=True
+        )  # a repeated ADD of a fixed address: what is stored
+
+    scenario(body)
+
+
+def test_a_fixed_address_in_another_nodes_block_fails_alone() -> None:
+    async def body(store: Store) -> None:
+        await store.create({**NODE, "metadata": {"name": "n2", "labels": {"rack": "r1"}}})
+        theirs = await NodeAllocator(store, "n2").assign(request("theirs"))
+        allocator = NodeAllocator(store, "n1")
+        refused, mine = await asyncio.gather(
+            allocator.assign(request("fixed", **{FIXED: json.dumps([address_of(theirs)[:-1] + "9"])})),
+            allocator.assign(request("mine")),
+            return_exceptions=True,
+        )
+        assert isinstance(refused, AddressUnavailable) and "strict affinity" in str(refused)
+        assert not isinstance(mine, BaseException) and allocator.transactions == 1
 
     scenario(body)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rackroute.control.ipam.batch import plan_batch
 from rackroute.control.ipam.blocks import PoolGeometry
 from rackroute.control.ipam.errors import AddressUnavailable, InvalidRequest, NoPoolForNode, PoolExhausted
 from rackroute.control.ipam.plan import (
@@ -18,7 +19,6 @@ from rackroute.control.ipam.plan import (
     choose_fixed,
     choose_in_node_blocks,
     choose_new_block,
-    plan_assignment,
     plan_release,
     plan_release_address,
     requested_addresses,
@@ -175,7 +175,7 @@ def test_an_add_is_one_transaction_of_block_writes_affinities_and_the_handle() -
     v4 = choose_in_node_blocks([R1_V4], [mine], [], "h")
     v6 = choose_new_block([R1_V6], N1, [], [], "h")
     assert v4 is not None
-    plan = plan_assignment(AssignRequest("h", namespace="ns", pod="p"), N1, [v4, v6])
+    plan = plan_batch(N1, [(AssignRequest("h", namespace="ns", pod="p"), [v4, v6])])
     kinds = [(type(op).__name__, op.document["kind"]) for op in plan.operations]  # type: ignore[union-attr]
     assert kinds == [
         ("Update", "IPAMBlock"),
@@ -184,7 +184,7 @@ def test_an_add_is_one_transaction_of_block_writes_affinities_and_the_handle() -
         ("Create", "IPAMHandle"),
     ]
     assert plan.operations[0].document["metadata"]["resourceVersion"] == "7"  # type: ignore[union-attr]
-    assert [str(a.address) for a in plan.handle.addresses] == ["10.244.0.0", "fd00:244::"]
+    assert [str(a.address) for a in plan.handles[0].addresses] == ["10.244.0.0", "fd00:244::"]
 
 
 def test_a_release_clears_only_the_ordinals_its_handle_still_holds() -> None:
@@ -268,7 +268,7 @@ def test_claiming_never_takes_a_claimed_or_reserved_block_and_only_fails_when_no
         return
     choice = choose_new_block([view], node, stored, reservations, "h")
     assert choice.block.cidr == geometry.block(free[0])
-    assert isinstance(plan_assignment(AssignRequest("h"), node, [choice]).operations[0], Create)
+    assert isinstance(plan_batch(node, [(AssignRequest("h"), [choice])]).operations[0], Create)
 
 
 @given(
