@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -51,6 +52,7 @@ from rackroute.lab.netns import Namespace  # noqa: E402
 PYTHON = sys.executable
 RESULTS = ROOT / "bench" / "results" / "agent.json"
 RACK_AS = 65101
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def base_resources(block_size: int) -> str:
@@ -352,7 +354,31 @@ spec: {cidr: 10.250.0.0/16, blockSize: 31, nodeSelector: "rack == 'r1'"}
             "new_block_to_tor_kernel": summary(block_times)}  # fmt: skip
 
 
-def many_agents(bench: Bench, store: str, count: int, first: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (all its threads; kept across exec), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def agents_cpu(bench: Bench, indices: range) -> dict[int, float]:
+    return {i: cpu_seconds(bench.agents[i].pid) for i in indices}
+
+
+def own_cpu() -> float:
+    """CPU of this process and its reaped children (vtysh polls, rackroute CLI calls, the CNI plugin)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
+def many_agents(bench: Bench, store: str, count: int, first: int, idle: float = 0.0) -> dict[str, Any]:
+    """``count`` agents started together, then one first pod ADD per node, one after another. Besides
+    the two wall-clock times: the agents' CPU per phase (from /proc), the ADDs' latencies, and for each
+    ADD the CPU of the agent that served it and of all the others (the watchers of its writes)."""
     documents = "---".join(node_resources(i) for i in range(first, first + count))
     bench.rackroute(
         store,
@@ -364,23 +390,71 @@ def many_agents(bench: Bench, store: str, count: int, first: int) -> dict[str, A
     for index in range(first, first + count):
         if index not in bench.nodes:
             bench.add_node(index)
+    indices = range(first, first + count)
+    load_before = os.getloadavg()[0]
+    bench_cpu = own_cpu()
     started = time.monotonic()
-    for index in range(first, first + count):
+    for index in indices:
         bench.start_agent(index, store)
-    addresses = {node_address(i) for i in range(first, first + count)}
+    addresses = {node_address(i) for i in indices}
     established = wait(lambda: addresses <= bench.established(), 600, f"{count} sessions Established")
-    for index in range(first, first + count):
+    cpu_established = agents_cpu(bench, indices)
+    idle_cpu = None
+    if idle > 0:  # the agents' cost of doing nothing, outside the timed phases
+        paused = time.monotonic()
+        time.sleep(idle)
+        after_idle = agents_cpu(bench, indices)
+        idle_cpu = sum(after_idle.values()) - sum(cpu_established.values())
+        cpu_established = after_idle
+        started += time.monotonic() - paused
+    add_times, served_cpu, watchers_cpu = [], [], []
+    before = cpu_established
+    for index in indices:
+        add_started = time.monotonic()
         bench.cni_add(index, f"a{index}")
+        add_times.append(time.monotonic() - add_started)
+        after = agents_cpu(bench, indices)
+        served_cpu.append(after[index] - before[index])
+        watchers_cpu.append(sum(after[i] - before[i] for i in indices if i != index))
+        before = after
+    adds_done = time.monotonic()
+    cpu_adds = before
     wait(
         lambda: len([r for r in bench.tor_routes() if r.startswith("10.24")]) >= count,
         600,
         "every node's block",
     )
     announcing = time.monotonic() - started
-    for index in range(first, first + count):
+    cpu_announcing = agents_cpu(bench, indices)
+    bench_cpu = own_cpu() - bench_cpu
+    load_after = os.getloadavg()[0]
+    for index in indices:
         bench.stop_agent(index)
     bench.cleanup_pods()
-    return {"agents": count, "established_s": round(established, 1), "announcing_s": round(announcing, 1)}
+    phase_established = sum(cpu_established.values())
+    phase_adds = sum(cpu_adds.values()) - phase_established
+    return {
+        "agents": count,
+        "established_s": round(established, 1),
+        "announcing_s": round(announcing, 1),
+        "adds_s": round(adds_done - started - established, 1),
+        "add": summary(add_times),
+        "agents_cpu_s": {
+            "start_to_established": round(phase_established, 2),
+            "per_agent_start": round(phase_established / count, 3),
+            "adds": round(phase_adds, 2),
+            "adds_to_announcing": round(sum(cpu_announcing.values()) - sum(cpu_adds.values()), 2),
+            "idle": None if idle_cpu is None else {"seconds": idle, "all_agents": round(idle_cpu, 3)},
+        },
+        "per_add_cpu_ms": {
+            "serving_agent_p50": round(statistics.median(served_cpu) * 1000, 1),
+            "serving_agent_sum_s": round(sum(served_cpu), 2),
+            "watchers_p50": round(statistics.median(watchers_cpu) * 1000, 1),
+            "watchers_sum_s": round(sum(watchers_cpu), 2),
+        },
+        "bench_and_children_cpu_s": round(bench_cpu, 2),
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+    }
 
 
 def main() -> None:
@@ -390,6 +464,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--skip-etcd", action="store_true")
     parser.add_argument("--skip-one", action="store_true", help="only the many-agent runs")
+    parser.add_argument("--skip-sqlite", action="store_true", help="no many-agent run on SQLite")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="many agents: also measure their CPU while idle for S seconds once Established",
+    )
+    parser.add_argument(
+        "--print-only",
+        action="store_true",
+        help="print the figures; write neither bench/results/agent.json nor RESULTS.md",
+    )
     parser.add_argument("--imports", action="store_true", help="only the RSS per import (no root needed)")
     parser.add_argument("--serve-etcd", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -410,9 +497,13 @@ def main() -> None:
             sqlite = f"sqlite://{work / 'store.db'}"
             if not args.skip_one:
                 results["one_agent"] = memory_and_reactions(bench, sqlite, args.pods, args.rounds)
-            results["many_sqlite"] = many_agents(bench, f"sqlite://{work / 'many.db'}", args.agents, 100)
+            if not args.skip_sqlite:
+                store = f"sqlite://{work / 'many.db'}"
+                results["many_sqlite"] = many_agents(bench, store, args.agents, 100, args.idle)
+                print(json.dumps({"many_sqlite": results["many_sqlite"]}), flush=True)
             if not args.skip_etcd:
-                results["many_etcd"] = many_agents(bench, start_etcd(bench), args.agents, 100)
+                results["many_etcd"] = many_agents(bench, start_etcd(bench), args.agents, 100, args.idle)
+                print(json.dumps({"many_etcd": results["many_etcd"]}), flush=True)
                 bench.lab.stop(bench.etcd, grace=10)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -444,6 +535,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
                      + f") | {round(sum(row[1] for row in imports), 1)} MiB | `bench/agent.py --imports` |")  # fmt: skip
     table = "\n".join(lines)
     print(table)
+    if args.print_only:
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"args": vars(args), "results": results}, indent=2) + "\n")
     path = ROOT / "bench" / "RESULTS.md"
