@@ -31,6 +31,9 @@ LAYERS: dict[str, int] = {
     # (below every layer, so any import of rackroute from it is "upward").
     "cni": -1,
 }
+# A package's __main__ (``python -m rackroute.bfdd``) is a command, as cli/ is the ``rackroute`` one: a
+# composition root on the cli layer (it may configure the daemons' logs), which no module imports.
+COMMAND_LAYER = LAYERS["cli"]
 # Modules at the package root import nothing from the layers (the standard library only); every
 # layer may import them (lazy_modules: the lean imports of the agent and of every daemon's start).
 ROOT_MODULES = {"__init__", "lazy_modules"}
@@ -91,17 +94,49 @@ def test_module_imports_only_its_own_layer_or_lower(module_path: Path) -> None:
     assert not violations, "\n".join(violations)
 
 
+def layer_of(own: str, own_parts: tuple[str, ...]) -> int:
+    return COMMAND_LAYER if own_parts[-1] == "__main__" and own != "cni" else LAYERS[own]
+
+
 def violations_of(own: str, source: str, own_parts: tuple[str, ...]) -> list[str]:
     violations = []
+    own_layer = layer_of(own, own_parts)
     for line, target in imports_in(source, own_parts):
         if target == own or (target in ROOT_MODULES and own != "cni"):
             continue
         if target not in LAYERS:
             violations.append(f"line {line}: {target} is not in the layer table")
-        elif LAYERS[target] >= LAYERS[own]:
-            kind = "sideways" if LAYERS[target] == LAYERS[own] else "upward"
+        elif LAYERS[target] >= own_layer:
+            kind = "sideways" if LAYERS[target] == own_layer else "upward"
             violations.append(f"line {line}: {kind} import of {target} from {own}")
     return violations
+
+
+def imports_a_command(source: str) -> list[int]:
+    """Lines of ``source`` that import a package's ``__main__`` (a command, not a library)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import | ast.ImportFrom) else []
+        module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+        if any(name.split(".")[-1] == "__main__" for name in [module, *names]):
+            found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize("module_path", all_modules(), ids=lambda p: str(p.relative_to(SOURCE)))
+def test_no_module_imports_a_packages_command(module_path: Path) -> None:
+    assert imports_a_command(module_path.read_text()) == []
+
+
+def test_a_packages_command_is_a_composition_root_on_the_cli_layer() -> None:
+    source = "from ..daemon.logs import configure_logging\nfrom ..cli import main\n"
+    assert violations_of("bfdd", source, ("bfdd", "__main__")) == ["line 2: sideways import of cli from bfdd"]
+    assert violations_of("bfdd", source, ("bfdd", "daemon")) == [
+        "line 1: upward import of daemon from bfdd",
+        "line 2: upward import of cli from bfdd",
+    ]
+    assert imports_a_command("from .bfdd.__main__ import main\nimport rackroute.bfdd.__main__\n") == [1, 2]
+    assert imports_a_command("from . import __main__\n") == [1]
 
 
 def test_layer_checker_catches_upward_sideways_and_relative_imports() -> None:

@@ -1,27 +1,38 @@
-"""``python -m rackroute.bfdd``: run BFD sessions and print every event as one JSON line.
+"""``python -m rackroute.bfdd``: run BFD sessions and print every event as one line on stdout.
 
     python -m rackroute.bfdd --session 10.0.1.1@10.0.1.11 --tx 300 --rx 300 --multiplier 3
 
 ``--session PEER[@LOCAL][%INTERFACE]`` (repeatable) for single hop, ``--multihop-session PEER@LOCAL``
 for RFC 5883 multihop sessions.
-Each line has ``event``, ``peer``, the states, the diagnostic, ``wall`` (Unix time) and ``monotonic``.
+Each event is a log record of ``rackroute.bfdd`` written by ``daemon.logs``, as the speaker's and the
+agent's are: ``--log-format json`` (the default: one JSON object a line, for scripts) or ``text``
+(``key=value``), ``--log-level``. Besides ``time``, ``level``, ``logger`` and ``msg``, each has
+``event``, ``peer``, the states, the diagnostic, ``wall`` (Unix time) and ``monotonic``.
 SIGTERM or SIGINT sets every session AdminDown, tells the peers, and exits; ``--status-every`` also
-prints each session's counters periodically. The node agent will embed ``Bfdd`` instead.
+prints each session's counters periodically. The node agent and the speaker embed ``Bfdd`` instead.
+
+A command, not a library: on the cli layer (tests/unit/test_layers.py), so it may use ``daemon.logs``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import logging
+import re
 import signal
 import sys
 import time
+from typing import Any
 
 from ..bfd.config import SessionConfig, SessionKey
 from ..bfd.events import Event, SessionDown, StateChanged
 from ..bfd.wire import diagnostic_name
+from ..daemon.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from .daemon import Bfdd, Ports
+
+log = logging.getLogger("rackroute.bfdd")
+_WORD = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def parse_session(text: str, multihop: bool) -> SessionKey:
@@ -30,8 +41,18 @@ def parse_session(text: str, multihop: bool) -> SessionKey:
     return SessionKey.of(peer, local or None, interface or None, multihop)
 
 
-def event_line(event: Event) -> str:
-    record: dict[str, object] = {"event": type(event).__name__, "peer": str(event.key)}
+def message_of(event_name: str) -> str:
+    """``SessionDown`` -> ``session down``: the log line's ``msg``."""
+    return _WORD.sub(" ", event_name).lower()
+
+
+def write(fields: dict[str, Any]) -> None:
+    """One event line on stdout, in the chosen format (its ``event`` field is also its message)."""
+    log.info(message_of(str(fields["event"])), extra=fields)
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    record: dict[str, Any] = {"event": type(event).__name__, "peer": str(event.key)}
     if isinstance(event, SessionDown):
         record |= {"diagnostic": diagnostic_name(event.diagnostic), "remote_state": event.remote_state.name}
     elif isinstance(event, StateChanged):
@@ -41,20 +62,20 @@ def event_line(event: Event) -> str:
             "diagnostic": diagnostic_name(event.diagnostic),
         }
     record |= {"wall": time.time(), "monotonic": event.at}
-    return json.dumps(record)
+    return record
 
 
-def status_line(bfdd: Bfdd) -> str:
+def status_fields(bfdd: Bfdd) -> dict[str, Any]:
     sessions = [status.to_json() for status in bfdd.status()]
     discards = {reason.name: count for reason, count in bfdd.table.discards.items()}
     record = {"event": "Status", "wall": time.time(), "sessions": sessions, "discards": discards}
-    return json.dumps(record | {"send_errors": bfdd.send_errors})
+    return record | {"send_errors": bfdd.send_errors}
 
 
 async def run(arguments: argparse.Namespace) -> None:
     ports = Ports(arguments.port, arguments.multihop_port, arguments.peer_port, arguments.peer_multihop_port)
     bfdd = Bfdd(ports=ports)
-    bfdd.subscribe(lambda event: print(event_line(event), flush=True))
+    bfdd.subscribe(lambda event: write(event_fields(event)))
     bfdd.start()
     keys = [parse_session(text, False) for text in arguments.session]
     keys += [parse_session(text, True) for text in arguments.multihop_session]
@@ -73,15 +94,15 @@ async def run(arguments: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    print(json.dumps({"event": "Started", "sessions": len(keys)}), flush=True)
+    write({"event": "Started", "sessions": len(keys)})
     try:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), arguments.status_every or None)
             except TimeoutError:
-                print(status_line(bfdd), flush=True)
+                write(status_fields(bfdd))
     finally:
-        print(status_line(bfdd), flush=True)
+        write(status_fields(bfdd))
         bfdd.close()
 
 
@@ -101,9 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     top.add_argument("--peer-port", type=int, default=3784)
     top.add_argument("--peer-multihop-port", type=int, default=4784)
     top.add_argument("--status-every", type=float, default=0.0, help="seconds between status lines")
+    top.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="json", help="event lines on stdout (%(default)s)"
+    )
+    top.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(%(default)s)")
     arguments = top.parse_args(argv)
     if not arguments.session and not arguments.multihop_session:
         top.error("give at least one --session or --multihop-session")
+    configure_logging(arguments.log_format, arguments.log_level, stream=sys.stdout)
     try:
         asyncio.run(run(arguments))
     except (OSError, ValueError) as error:
