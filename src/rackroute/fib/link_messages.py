@@ -39,6 +39,7 @@ RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_NEWNEIGH = 28
 NLM_F_DUMP = 0x300
+NLM_F_ECHO = 0x8
 
 IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
@@ -47,6 +48,7 @@ NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
+IFLA_LINK = 5  # a veth's peer index
 IFLA_LINKINFO = 18
 IFLA_NET_NS_FD = 28
 IFLA_INFO_KIND = 1
@@ -98,17 +100,29 @@ def encode_dump_links(sequence: int) -> bytes:
 
 
 def encode_new_veth(
-    name: str, mac: bytes, mtu: int, peer_name: str, peer_namespace_fd: int, sequence: int
+    name: str,
+    mac: bytes,
+    mtu: int,
+    peer_name: str,
+    peer_namespace_fd: int,
+    sequence: int,
+    *,
+    peer_mac: bytes = b"",
+    echo: bool = False,
 ) -> bytes:
     """A veth pair, ``name`` here and up, ``peer_name`` created directly in the namespace of
     ``peer_namespace_fd`` (so it never appears, even briefly, among the host's interfaces) and down:
-    the kernel refuses to create the peer up (ENOTCONN); it is set up in its namespace."""
+    the kernel refuses to create the peer up (ENOTCONN); it is set up in its namespace. ``peer_mac``:
+    the peer's MAC (else the kernel picks one); ``echo``: the kernel answers with the new link
+    (NLM_F_ECHO, Linux >= 6.3), whose IFLA_LINK is the peer's index."""
     peer = IFINFOMSG.pack(0, 0, 0, 0, 0) + name_attribute(peer_name)
+    if peer_mac:
+        peer += attribute(IFLA_ADDRESS, peer_mac)
     peer += attribute(IFLA_MTU, U32.pack(mtu)) + attribute(IFLA_NET_NS_FD, U32.pack(peer_namespace_fd))
     info = attribute(IFLA_INFO_KIND, b"veth") + nested(IFLA_INFO_DATA, nested(VETH_INFO_PEER, peer))
     body = IFINFOMSG.pack(0, 0, 0, IFF_UP, IFF_UP) + name_attribute(name) + attribute(IFLA_ADDRESS, mac)
     body += attribute(IFLA_MTU, U32.pack(mtu)) + nested(IFLA_LINKINFO, info)
-    return message(RTM_NEWLINK, CREATE, sequence, body)
+    return message(RTM_NEWLINK, CREATE | (NLM_F_ECHO if echo else 0), sequence, body)
 
 
 def encode_set_up(index: int, sequence: int) -> bytes:

@@ -18,9 +18,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import io
 import ipaddress
 import os
 import socket
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ from .rtnetlink import (
     NLMSG_ERROR,
     RTM_NEWROUTE,
     Header,
+    attributes,
     decode_error,
     decode_route,
     encode_get_route,
@@ -81,8 +85,29 @@ class RouteSocket:
         """Sends every (sequence, message) at once; per sequence the data messages received, or the
         errno of its failure (0 never appears: an ACK ends a request with its messages)."""
         self.sock.sendall(b"".join(message for _, message in requests))
-        pending = {sequence for sequence, _ in requests}
-        replies: dict[int, list[tuple[Header, bytes]] | int] = {sequence: [] for sequence in pending}
+        return self.collect([sequence for sequence, _ in requests])
+
+    def send(self, messages: Sequence[bytes]) -> list[int]:
+        """Sends built messages (each with its own sequence) at once; their sequences, to ``collect``."""
+        self.sock.sendall(b"".join(messages))
+        return [self.sequence_of(message) for message in messages]
+
+    def check(
+        self,
+        replies: dict[int, list[tuple[Header, bytes]] | int],
+        what: str,
+        tolerate: frozenset[int] = frozenset(),
+    ) -> None:
+        """Every request of ``replies`` succeeded, except errnos in ``tolerate``; else ``PodNetworkError``."""
+        for sequence, reply in replies.items():
+            if isinstance(reply, int) and reply not in tolerate:
+                reason = self.reasons.pop(sequence, "")
+                raise PodNetworkError(f"{what}: {os.strerror(reply)}{f' ({reason})' if reason else ''}")
+
+    def collect(self, sequences: Sequence[int]) -> dict[int, list[tuple[Header, bytes]] | int]:
+        """The replies to requests sent before (see ``exchange``); other sequences' are skipped."""
+        pending = set(sequences)
+        replies: dict[int, list[tuple[Header, bytes]] | int] = {sequence: [] for sequence in sequences}
         while pending:
             buffer = self.sock.recv(1 << 20)
             for header in iter_messages(buffer):
@@ -106,11 +131,7 @@ class RouteSocket:
 
     def run(self, messages: Sequence[bytes], what: str, tolerate: frozenset[int] = frozenset()) -> None:
         """Each built message (with its own sequence) must succeed, except errnos in ``tolerate``."""
-        requests = [(self.sequence_of(message), message) for message in messages]
-        for sequence, reply in self.exchange(requests).items():
-            if isinstance(reply, int) and reply not in tolerate:
-                reason = self.reasons.pop(sequence, "")
-                raise PodNetworkError(f"{what}: {os.strerror(reply)}{f' ({reason})' if reason else ''}")
+        self.check(self.collect(self.send(messages)), what, tolerate)
 
     @staticmethod
     def sequence_of(message: bytes) -> int:
@@ -140,28 +161,49 @@ def open_route_socket() -> RouteSocket:
     return RouteSocket(sock)
 
 
+class _ThreadState(threading.local):
+    """Per worker thread, kept for its life: its host rtnetlink socket (a request's leftover replies
+    are skipped by their sequence) and the file of its own network namespace (to return to)."""
+
+    host: RouteSocket | None = None
+    own_namespace: io.FileIO | None = None
+
+
+_thread = _ThreadState()
+
+
 @contextlib.contextmanager
 def host_socket() -> Iterator[RouteSocket]:
-    route_socket = open_route_socket()
+    """This thread's rtnetlink socket in the agent's namespace (opened once per thread: a socket,
+    two options and a bind per pod cost more than the pod's messages)."""
+    if _thread.host is None:
+        _thread.host = open_route_socket()
+    yield _thread.host
+
+
+def open_namespace(netns_path: str) -> int:
     try:
-        yield route_socket
-    finally:
-        route_socket.close()
+        return os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:
+        raise PodNetworkError(f"network namespace {netns_path}: {error.strerror}") from None
 
 
 @contextlib.contextmanager
-def netns_socket(netns_path: str, *, sysctls: dict[str, str] | None = None) -> Iterator[RouteSocket]:
+def netns_socket(
+    netns_path: str, *, sysctls: dict[str, str] | None = None, target: int | None = None
+) -> Iterator[RouteSocket]:
     """An rtnetlink socket inside the namespace at ``netns_path`` (a /proc/PID/ns/net or
-    /var/run/netns path). Only the calling thread switches, and it switches back at once;
-    ``sysctls`` (``/proc/sys/...`` path -> value) are written there meanwhile (a thread's
-    /proc/sys/net is its namespace's); a missing one (IPv6 disabled) is skipped."""
+    /var/run/netns path; ``target``: its file, opened by the caller). Only the calling thread
+    switches, and it switches back at once; ``sysctls`` (``/proc/sys/...`` path -> value) are written
+    there meanwhile (a thread's /proc/sys/net is its namespace's); a missing one (IPv6 disabled) is
+    skipped."""
+    opened = target is None
+    namespace = open_namespace(netns_path) if target is None else target
+    if _thread.own_namespace is None:
+        _thread.own_namespace = io.FileIO("/proc/thread-self/ns/net", "r")  # closed with the thread
+    own = _thread.own_namespace.fileno()
     try:
-        target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as error:
-        raise PodNetworkError(f"network namespace {netns_path}: {error.strerror}") from None
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
+        if _libc.setns(namespace, CLONE_NEWNET) != 0:
             raise PodNetworkError(f"setns {netns_path}: {os.strerror(ctypes.get_errno())}")
         try:
             for path, value in (sysctls or {}).items():
@@ -172,8 +214,8 @@ def netns_socket(netns_path: str, *, sysctls: dict[str, str] | None = None) -> I
             if _libc.setns(own, CLONE_NEWNET) != 0:  # our own namespace's fd: cannot fail
                 raise SystemExit(f"rackroute: cannot return to its network namespace: {ctypes.get_errno()}")
     finally:
-        os.close(target)
-        os.close(own)
+        if opened:
+            os.close(namespace)
     try:
         yield route_socket
     finally:
@@ -189,36 +231,107 @@ def attach(
     netns_path: str, ifname: str, host_ifname: str, addresses: Sequence[Interface], mtu: int
 ) -> PodLink:
     """Creates (or completes) the pod's veth and everything on it. Idempotent: a second call for the
-    same pod finds the veth and replaces addresses and routes with the same ones."""
+    same pod finds the veth and replaces addresses and routes with the same ones.
+
+    A new pod costs three round trips: the veth created with both ends' indexes echoed (the pod
+    side's MAC is ours, so nothing is read back), then the host side's and the pod side's messages
+    sent together and their answers collected. Only when the create finds a name taken (a repeated
+    ADD, a leftover) are the links looked up."""
     # Duplicate address detection would keep the pod's link-local address tentative for a second or
     # two after its interface comes up, and with it every IPv6 packet to fe80::1 (Calico turns it off
     # too): the interface inherits "default" when the veth end is created in the namespace.
-    no_dad = {f"/proc/sys/net/ipv6/conf/{name}/accept_dad": "0" for name in ("default", "all")}
-    with host_socket() as host, netns_socket(netns_path, sysctls=no_dad) as pod:
+    ipv6 = any(a.version == 6 for a in addresses)
+    target = open_namespace(netns_path)
+    try:
+        with (
+            host_socket() as host,
+            netns_socket(netns_path, sysctls=NO_DAD if ipv6 else None, target=target) as pod,
+        ):
+            links = create_veth(host, pod, host_ifname, ifname, target, mtu)
+            if links is None:
+                links = existing_veth(host, pod, netns_path, host_ifname, ifname, target, mtu)
+            host_link, pod_link = links
+            pending = [*host.send(host_side_messages(host, host_link, addresses))]
+            pod_pending = pod.send(pod_side_messages(pod, pod_link, addresses))
+            host.check(host.collect(pending), f"host side of {host_link.name}")
+            pod.check(pod.collect(pod_pending), f"addresses and routes of {pod_link.name} in the pod")
+            return PodLink(host_ifname, lm.format_mac(HOST_MAC), lm.format_mac(pod_link.mac))
+    finally:
+        os.close(target)
+
+
+NO_DAD = {f"/proc/sys/net/ipv6/conf/{name}/accept_dad": "0" for name in ("default", "all")}
+
+
+def pod_mac() -> bytes:
+    """A random unicast, locally administered MAC (what the kernel would pick, made here so that
+    the created veth need not be read back)."""
+    mac = bytearray(os.urandom(6))
+    mac[0] = (mac[0] & 0xFE) | 0x02
+    return bytes(mac)
+
+
+def create_veth(
+    host: RouteSocket, pod: RouteSocket, host_ifname: str, ifname: str, target: int, mtu: int
+) -> tuple[lm.Link, lm.Link] | None:
+    """The new veth's (host side, pod side), or None when a name is taken."""
+    mac = pod_mac()
+    sequence = host.next_sequence()
+    message = lm.encode_new_veth(
+        host_ifname, HOST_MAC, mtu, ifname, target, sequence, peer_mac=mac, echo=True
+    )
+    reply = host.exchange([(sequence, message)])[sequence]
+    if reply == errno.EEXIST:
+        host.reasons.pop(sequence, None)
+        return None
+    if isinstance(reply, int):
+        reason = host.reasons.pop(sequence, "")
+        raise PodNetworkError(
+            f"creating veth {host_ifname}/{ifname}: {os.strerror(reply)}{f' ({reason})' if reason else ''}"
+        )
+    echoed = next(((h, b) for h, b in reply if h.type == lm.RTM_NEWLINK), None)
+    peer = None if echoed is None else peer_index(*echoed)
+    if echoed is None or peer is None:  # a kernel without NLM_F_ECHO for links (< 6.3): read them
         host_link = host.link(host_ifname)
-        pod_link = pod.link(ifname)
-        if host_link is not None and pod_link is None:  # left from an earlier attempt: start clean
-            host.run([lm.encode_delete_link(host_ifname, host.next_sequence())], f"deleting {host_ifname}")
-            host_link = None
         if host_link is None:
-            if pod_link is not None:
-                raise PodNetworkError(f"{ifname} already exists in {netns_path} and is not rackroute's")
-            target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                veth = lm.encode_new_veth(host_ifname, HOST_MAC, mtu, ifname, target, host.next_sequence())
-                host.run([veth], f"creating veth {host_ifname}/{ifname}")
-            finally:
-                os.close(target)
-            host_link = host.link(host_ifname)
-            pod_link = pod.link(ifname)
-        if host_link is None or pod_link is None:
             raise PodNetworkError(f"veth {host_ifname}/{ifname} vanished after it was created")
-        configure_host_side(host, host_link, addresses)
-        configure_pod_side(pod, pod_link, addresses)
-        return PodLink(host_ifname, lm.format_mac(HOST_MAC), lm.format_mac(pod_link.mac))
+        pod_link = pod.link(ifname)
+        if pod_link is None:
+            raise PodNetworkError(f"veth {host_ifname}/{ifname} vanished after it was created")
+        return host_link, pod_link
+    header, buffer = echoed
+    return lm.decode_link(buffer, header), lm.Link(peer, ifname, mac, False)
 
 
-def configure_host_side(host: RouteSocket, link: lm.Link, addresses: Sequence[Interface]) -> None:
+def peer_index(header: Header, buffer: bytes) -> int | None:
+    start = header.offset + HEADER.size + lm.IFINFOMSG.size
+    for kind, value in attributes(buffer, start, header.offset + header.length):
+        if kind == lm.IFLA_LINK and len(value) == 4:
+            return int.from_bytes(value, sys.byteorder)
+    return None
+
+
+def existing_veth(
+    host: RouteSocket, pod: RouteSocket, netns_path: str, host_ifname: str, ifname: str, target: int, mtu: int
+) -> tuple[lm.Link, lm.Link]:
+    """A name was taken: the pod's veth as it is (a repeated ADD), or made again when only its host
+    side is left from an earlier attempt."""
+    host_link = host.link(host_ifname)
+    pod_link = pod.link(ifname)
+    if host_link is not None and pod_link is not None:
+        return host_link, pod_link
+    if pod_link is not None:
+        raise PodNetworkError(f"{ifname} already exists in {netns_path} and is not rackroute's")
+    if host_link is not None:  # left from an earlier attempt: start clean
+        host.run([lm.encode_delete_link(host_ifname, host.next_sequence())], f"deleting {host_ifname}")
+    links = create_veth(host, pod, host_ifname, ifname, target, mtu)
+    if links is None:
+        raise PodNetworkError(f"creating veth {host_ifname}/{ifname}: a name is taken by another interface")
+    return links
+
+
+def host_side_messages(host: RouteSocket, link: lm.Link, addresses: Sequence[Interface]) -> list[bytes]:
+    """The host side: proxy ARP (and NDP for fe80::1) answering at once, a route per pod address."""
     set_sysctl(f"/proc/sys/net/ipv4/conf/{link.name}/proxy_arp", "1")
     set_sysctl(f"/proc/sys/net/ipv4/neigh/{link.name}/proxy_delay", "0")
     messages = [] if link.up else [lm.encode_set_up(link.index, host.next_sequence())]
@@ -240,10 +353,12 @@ def configure_host_side(host: RouteSocket, link: lm.Link, addresses: Sequence[In
                 protocol=POD_ROUTE_PROTOCOL,
             )
         )
-    host.run(messages, f"host side of {link.name}")
+    return messages
 
 
-def configure_pod_side(pod: RouteSocket, link: lm.Link, addresses: Sequence[Interface]) -> None:
+def pod_side_messages(pod: RouteSocket, link: lm.Link, addresses: Sequence[Interface]) -> list[bytes]:
+    """The pod side: lo and the link up, the addresses, then the default routes (the kernel takes
+    the messages of one send in order, so the routes find the link up)."""
     messages = [lm.encode_set_up(LOOPBACK_INDEX, pod.next_sequence())]
     if not link.up:
         messages.append(lm.encode_set_up(link.index, pod.next_sequence()))
@@ -260,8 +375,7 @@ def configure_pod_side(pod: RouteSocket, link: lm.Link, addresses: Sequence[Inte
             routes.append(
                 lm.encode_route(bytes(16), 0, link.index, pod.next_sequence(), gateway=GATEWAY_V6.packed)
             )
-    pod.run(messages, f"addresses of {link.name} in the pod")
-    pod.run(routes, f"default routes of {link.name} in the pod")  # after the link is up
+    return messages + routes
 
 
 def detach(host_ifname: str) -> bool:
