@@ -160,6 +160,7 @@ def test_gobgp_spine_learns_the_racks_routes_over_ebgp(fabric: Fabric, family: A
 def test_tor_keeps_a_crashed_nodes_routes_stale_until_it_restarts(fabric: Fabric) -> None:
     prefix = node_prefixes(1)["ipv4"]
     wait_for_route(fabric.tor, "ipv4", prefix)
+    wait_for_route(fabric.nodes[1], "ipv4", prefix)  # node2 has it (reflected) before node1 dies
     fabric.nodes[0].kill9()
     stale = wait_until(
         lambda: fabric.tor.rib("ipv4").get(prefix, []),
