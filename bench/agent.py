@@ -28,6 +28,7 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -259,8 +260,6 @@ def start_etcd(bench: Bench) -> str:
 
 def serve_etcd(directory: Path) -> None:
     """``--serve-etcd DIR`` (run by ``start_etcd`` in the ToR's namespace): the members until SIGTERM."""
-    import signal
-
     from rackroute.datastore.members import LocalCluster
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -489,8 +488,11 @@ def main() -> None:
         return
     if os.geteuid() != 0:
         raise SystemExit("bench/agent.py needs root (network namespaces)")
-    work = Path(tempfile.mkdtemp(prefix="rrt-ba-"))
     results: dict[str, Any] = {"imports": import_breakdown()}
+    # SIGTERM (timeout(1), a CI job's end) unwinds like Ctrl-C: the lab stops its agents and etcd
+    # members and deletes its namespaces
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/agent.py: terminated"))
+    work = Path(tempfile.mkdtemp(prefix="rrt-ba-"))
     try:
         with Lab("bench-agent") as lab:
             bench = Bench(lab, work)
