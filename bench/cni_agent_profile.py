@@ -132,7 +132,9 @@ async def run(args: argparse.Namespace, work: Path, namespaces: list[str]) -> di
                 before = allocator.transactions
                 await phase(f"ADD {name}", "ADD", round_ * 2 + (parallel > 1), parallel)
                 transactions[f"ADD {name}"] = allocator.transactions - before
+                before = getattr(allocator, "release_transactions", 0)  # (not counted before batching)
                 await phase(f"DEL {name}", "DEL", round_ * 2 + (parallel > 1), parallel)
+                transactions[f"DEL {name}"] = getattr(allocator, "release_transactions", 0) - before
     finally:
         await store.close()
     figures: dict[str, Any] = {}

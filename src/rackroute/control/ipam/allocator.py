@@ -3,7 +3,7 @@
 A thin layer over three parts: the ``NodeCache`` (what it reads and caches of the store), the
 ``BatchAssigner`` (the one assign mechanism: decide a batch with the pure planners, write it as one
 transaction, on a lost compare-and-swap re-read only what changed and decide again, at most
-``max_attempts`` times with jittered exponential backoff) and ``release_handle``. Both calls are
+``max_attempts`` times with jittered exponential backoff) and ``release_handles``. Both calls are
 idempotent: a repeated ``assign`` of a handle returns what the first one stored; ``release`` of a
 handle that is gone does nothing.
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 from ..store import Store, StoreError
 from .assign_batch import BatchAssigner, fail
@@ -27,7 +29,7 @@ from .cache import NodeCache
 from .errors import NoPoolForNode
 from .plan import candidate_pools
 from .read import HANDLES
-from .release import DEFAULT_MAX_ATTEMPTS, release_handle
+from .release import DEFAULT_MAX_ATTEMPTS, release_handles
 from .state import AssignedAddress, AssignRequest, BlockState, HandleState
 
 
@@ -53,7 +55,9 @@ class NodeAllocator:
         )
         self._lock = asyncio.Lock()  # one writer per node and process: tasks of one agent never race
         self._pending: list[tuple[AssignRequest, asyncio.Future[Assignment]]] = []
+        self._pending_releases: list[tuple[str, asyncio.Future[tuple[AssignedAddress, ...]]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self.release_transactions = 0  # release transactions written (a batch of DELs is one)
         self.max_batch = MAX_BATCH  # requests per transaction (1: every ADD writes alone)
 
     @property
@@ -81,20 +85,21 @@ class NodeAllocator:
         return await future
 
     async def _drain(self) -> None:
-        """Hands the queued requests to the assigner, up to ``max_batch`` per transaction, until none
-        is left."""
-        while self._pending:
-            async with self._lock:  # requests queued meanwhile (a release running) join this batch
+        """Hands the queued requests to the assigner (and the queued releases to ``release_handles``),
+        up to ``max_batch`` per transaction, until none is left."""
+        while self._pending or self._pending_releases:
+            async with self._lock:  # requests queued meanwhile join this batch
                 size = max(1, self.max_batch)
-                batch, self._pending = self._pending[:size], self._pending[size:]
-                batch = [(r, f) for r, f in batch if not f.done()]  # a caller gone (cancelled)
-                try:
-                    await self.assigner.assign(batch)
-                except BaseException as error:  # a store error, or a bug: every waiting ADD learns it
-                    for _, future in batch:
-                        fail(future, error)
-                    if not isinstance(error, Exception):
-                        raise
+                if self._pending:
+                    batch, self._pending = self._pending[:size], self._pending[size:]
+                    batch = [(r, f) for r, f in batch if not f.done()]  # a caller gone (cancelled)
+                    await _settling(batch, self.assigner.assign(batch))
+                if self._pending_releases:
+                    releases = self._pending_releases[:size]
+                    self._pending_releases = self._pending_releases[size:]
+                    releases = [(h, f) for h, f in releases if not f.done()]
+                    if releases:
+                        await _settling(releases, self._release_batch(releases))
 
     # -- what the CNI server asks besides ------------------------------------------------------
 
@@ -145,13 +150,39 @@ class NodeAllocator:
     # -- release ---------------------------------------------------------------------------------
 
     async def release(self, handle_id: str) -> tuple[AssignedAddress, ...]:
-        """Releases what the handle holds; returns it (empty when the handle is gone already)."""
-        async with self._lock:
-            return await release_handle(
-                self.store,
-                handle_id,
-                max_attempts=self.max_attempts,
-                rng=self.rng,
-                cached=self.cache.trusted_blocks(),
-                on_conflict=self.cache.lost,
-            )
+        """Releases what the handle holds; returns it (empty when the handle is gone already).
+        Concurrent releases are batched like assignments: one transaction for those that wait."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[AssignedAddress, ...]] = loop.create_future()
+        self._pending_releases.append((handle_id, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _release_batch(
+        self, batch: list[tuple[str, asyncio.Future[tuple[AssignedAddress, ...]]]]
+    ) -> None:
+        released = await release_handles(
+            self.store,
+            [handle_id for handle_id, _ in batch],
+            max_attempts=self.max_attempts,
+            rng=self.rng,
+            cached=self.cache.trusted_blocks(),
+            on_conflict=self.cache.lost,
+        )
+        self.release_transactions += 1
+        for handle_id, future in batch:
+            if not future.done():
+                future.set_result(released[handle_id])
+
+
+async def _settling(batch: Sequence[tuple[Any, asyncio.Future[Any]]], work: Awaitable[None]) -> None:
+    """Runs a batch's work; an error that reaches the whole batch (a store error, a bug) is every
+    waiting caller's, and the next batch goes on (only a non-``Exception`` propagates)."""
+    try:
+        await work
+    except BaseException as error:
+        for _, future in batch:
+            fail(future, error)
+        if not isinstance(error, Exception):
+            raise

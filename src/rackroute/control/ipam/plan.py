@@ -331,22 +331,36 @@ def handle_of(request: AssignRequest, node: NodeView, choices: Sequence[Choice])
 def plan_release(
     handle: HandleState, blocks: Mapping[Network, BlockState]
 ) -> tuple[list[Operation], list[BlockState]]:
-    """The one transaction of a DEL: clear each ordinal that the handle still holds (CAS on its
-    block) and delete the handle (CAS on its revision). An ordinal held by another handle is left
-    alone (it was released and given again)."""
+    """The one transaction of a DEL (``plan_releases`` of one handle)."""
+    return plan_releases([handle], blocks)
+
+
+def plan_releases(
+    handles: Sequence[HandleState], blocks: Mapping[Network, BlockState]
+) -> tuple[list[Operation], list[BlockState]]:
+    """The one transaction of a batch of DELs: clear each ordinal that a handle still holds (CAS on
+    its block, each block written once with all of the batch's ordinals cleared) and delete the
+    handles (CAS on their revisions). An ordinal held by another handle is left alone (it was
+    released and given again). Returns the operations and the blocks as written (in the order of
+    the first operations)."""
     cleared: dict[Network, set[int]] = {}
-    for assigned in handle.addresses:
-        block = blocks.get(assigned.block)
-        ordinal = None if block is None else ordinal_of(block.cidr, assigned.address)
-        if block is not None and ordinal is not None and block.allocations.get(ordinal) == handle.handle_id:
-            cleared.setdefault(block.cidr, set()).add(ordinal)
+    for handle in handles:
+        for assigned in handle.addresses:
+            block = blocks.get(assigned.block)
+            ordinal = None if block is None else ordinal_of(block.cidr, assigned.address)
+            if (
+                block is not None
+                and ordinal is not None
+                and block.allocations.get(ordinal) == handle.handle_id
+            ):
+                cleared.setdefault(block.cidr, set()).add(ordinal)
     operations: list[Operation] = []
     written = []
     for network, ordinals in cleared.items():
         after = blocks[network].without(ordinals)
         operations.append(Update(after.to_document()))
         written.append(after)
-    operations.append(Delete(handle.key, expected_revision=handle.revision))
+    operations.extend(Delete(handle.key, expected_revision=handle.revision) for handle in handles)
     return operations, written
 
 

@@ -1,7 +1,8 @@
 """Releasing addresses over a Store: a handle's (CNI DEL), or one address (``ipam release --ip``).
 
-Thin loops around ``plan.plan_release`` / ``plan.plan_release_address``: read the handle and its
-blocks, write the one transaction, and on a lost compare-and-swap read again (bounded, jittered).
+Thin loops around ``plan.plan_releases`` / ``plan.plan_release_address``: read the handles and their
+blocks, write the one transaction (one for a batch of DELs), and on a lost compare-and-swap read
+again (bounded, jittered).
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..store import Conflict, Document, NotFound, Store
 from .blocks import Address, Network
 from .errors import AddressUnavailable, TooManyConflicts
-from .plan import plan_release, plan_release_address, pool_of
+from .plan import plan_release_address, plan_releases, pool_of
 from .read import BLOCKS, read_pool_config
 from .state import AssignedAddress, BlockState, HandleState
 
@@ -38,25 +39,56 @@ async def release_handle(
     cached: dict[Network, BlockState] | None = None,
     on_conflict: Callable[[], None] | None = None,
 ) -> tuple[AssignedAddress, ...]:
-    """DEL, idempotent: clears the handle's ordinals and deletes the handle in one transaction.
-    ``cached``: blocks as this process last wrote them (read from the store when absent), updated
-    with what the release writes."""
+    """DEL, idempotent: clears the handle's ordinals and deletes the handle in one transaction
+    (``release_handles`` of one handle)."""
+    released = await release_handles(
+        store, [handle_id], max_attempts=max_attempts, rng=rng, cached=cached, on_conflict=on_conflict
+    )
+    return released[handle_id]
+
+
+async def release_handles(
+    store: Store,
+    handle_ids: Sequence[str],
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    rng: random.Random | None = None,
+    cached: dict[Network, BlockState] | None = None,
+    on_conflict: Callable[[], None] | None = None,
+) -> dict[str, tuple[AssignedAddress, ...]]:
+    """DELs of several handles, idempotent, in one transaction (``plan.plan_releases``): per handle
+    what it held (empty when it was gone already). ``cached``: blocks as this process last wrote
+    them (read from the store when absent, and on every retry), updated with what the release
+    writes. A lost compare-and-swap reads the handles and blocks again and retries them all."""
     rng = rng or random.Random()
-    key = HandleState(handle_id, "-").key
+    released: dict[str, tuple[AssignedAddress, ...]] = {}
+    remaining = list(dict.fromkeys(handle_ids))
     for attempt in range(max_attempts):
-        document = await store.get(key)
-        if document is None:
-            return ()
-        handle = HandleState.from_document(document)
+        keys = [HandleState(h, "-").key for h in remaining]
+        documents = await asyncio.gather(*(store.get(key) for key in keys))
+        handles = []
+        for handle_id, document in zip(remaining, documents, strict=True):
+            if document is None:
+                released[handle_id] = ()  # gone already (or released by a concurrent DEL)
+            else:
+                handles.append(HandleState.from_document(document))
+        if not handles:
+            return released
+        remaining = [h.handle_id for h in handles]
+        needed = list(dict.fromkeys(a.block for h in handles for a in h.addresses))
         blocks: dict[Network, BlockState] = {}
-        for assigned in handle.addresses:
-            if cached is not None and not attempt and assigned.block in cached:  # the only writer
-                blocks[assigned.block] = cached[assigned.block]
-                continue
-            stored = await store.get(BlockState(assigned.block, None).key)
+        unread = []
+        for cidr in needed:
+            if cached is not None and not attempt and cidr in cached:  # the only writer
+                blocks[cidr] = cached[cidr]
+            else:
+                unread.append(cidr)
+        for cidr, stored in zip(
+            unread, await asyncio.gather(*(store.get(BlockState(c, None).key) for c in unread)), strict=True
+        ):
             if stored is not None:
-                blocks[assigned.block] = BlockState.from_document(stored)
-        operations, written = plan_release(handle, blocks)
+                blocks[cidr] = BlockState.from_document(stored)
+        operations, written = plan_releases(handles, blocks)
         try:
             results: list[Document | None] = await store.transaction(operations)
         except (Conflict, NotFound):
@@ -68,8 +100,13 @@ async def release_handle(
             for block, result in zip(written, results, strict=False):
                 if block.cidr in cached and result is not None:
                     cached[block.cidr] = replace(block, metadata=result["metadata"])
-        return handle.addresses
-    raise TooManyConflicts(f"gave up releasing handle {handle_id} after {max_attempts} lost writes")
+        for handle in handles:
+            released[handle.handle_id] = handle.addresses
+        return released
+    raise TooManyConflicts(
+        f"gave up releasing handle{'s' if len(remaining) > 1 else ''} {', '.join(remaining)} after "
+        f"{max_attempts} lost writes"
+    )
 
 
 async def release_address(

@@ -267,3 +267,43 @@ def test_a_fixed_address_in_another_nodes_block_fails_alone() -> None:
         assert not isinstance(mine, BaseException) and allocator.transactions == 1
 
     scenario(body)
+
+
+def test_concurrent_releases_are_one_transaction_and_a_repeated_one_frees_nothing() -> None:
+    async def body(store: Store) -> None:
+        counting = CountingStore(store)
+        allocator = NodeAllocator(counting, "n1")  # type: ignore[arg-type]
+        assigned = await asyncio.gather(*(allocator.assign(request(f"c{i}")) for i in range(10)))
+        before = len(counting.transactions)
+        released = await asyncio.gather(
+            *(allocator.release(f"net.c{i}.eth0") for i in range(10)),
+            allocator.release("net.c0.eth0"),  # the same DEL twice: one release
+            allocator.release("net.unknown.eth0"),
+        )
+        assert [r[0].address for r in released[:10]] == [a.addresses[0].address for a in assigned]
+        assert released[10] == released[0] and released[11] == ()
+        assert len(counting.transactions) == before + 1 and allocator.release_transactions == 1
+        assert counting.transactions[-1] == 1 + 10  # the block once, ten handles deleted
+        assert await allocator.handles("net") == []
+        again = await allocator.assign(request("again"))
+        assert address_of(again) == address_of(assigned[0])  # the lowest free address is back
+
+    scenario(body)
+
+
+def test_a_release_that_loses_its_compare_and_swap_is_retried_with_the_others() -> None:
+    async def body(store: Store) -> None:
+        counting = CountingStore(store)
+        allocator = NodeAllocator(counting, "n1")  # type: ignore[arg-type]
+        await asyncio.gather(*(allocator.assign(request(f"c{i}")) for i in range(4)))
+        other = NodeAllocator(store, "n1")  # another process of the node writes the block meanwhile
+
+        async def interfere() -> None:
+            await other.assign(request("other"))
+
+        counting.before = interfere
+        released = await asyncio.gather(*(allocator.release(f"net.c{i}.eth0") for i in range(4)))
+        assert all(len(r) == 1 for r in released)
+        assert sorted(await allocator.handles("net")) == ["net.other.eth0"]
+
+    scenario(body)
