@@ -5,7 +5,8 @@ counts them) against a rackroute speaker started as the matrix starts it, but in
 profiles it:
 
 - ``--mode cpu``: cProfile over the speaker process until the first session ends (the ingest,
-  not the teardown); the 40 costliest functions by own time and
+  not the teardown), timed in CPU seconds of the process (not the wall clock, which a loaded
+  machine inflates where the process waits); the 40 costliest functions by own time and
   by cumulative time are printed;
 - ``--mode rss``: no profiler; only the DUT's VmRSS over time (every 20 ms) and its peak;
 - ``--mode memory``: tracemalloc (``--frames`` deep) from start-up; once the monitor has counted
@@ -48,11 +49,11 @@ collections = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
 started = [0.0]
 def timed(phase, info):
     if phase == "start":
-        started[0] = time.perf_counter()
+        started[0] = time.process_time()
     else:
         entry = collections[info["generation"]]
         entry[0] += 1
-        entry[1] += time.perf_counter() - started[0]
+        entry[1] += time.process_time() - started[0]  # CPU seconds (a loaded machine inflates wall)
 gc.callbacks.append(timed)
 from rackroute.speaker import outbox
 for name in counts:
@@ -77,7 +78,7 @@ if mode == "memory":
     signal.signal(signal.SIGUSR1, dump)
 elif mode == "cpu":
     import cProfile
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time)  # CPU time: the machine may be shared
     profiler.enable()
     # The ingest only: the profile ends when the first session goes down (the run's teardown).
     from rackroute.speaker import speaker as speaker_module

@@ -9,8 +9,8 @@ A neighbour's channel is in one state (``ChannelState``):
   was sent and what it should have goes out at the next tick.
 Route refresh requests (RFC 2918) wait for the next tick, and for the end of a suspension.
 
-``Rib.export_tick`` takes every family's Loc-RIB journal (changes never leave the RIB to come back)
-and returns one ``Tick``: per family the changed prefixes and the exports of the ``READY`` channels,
+``Rib.export_tick`` takes every family's Loc-RIB journal, as the runs it recorded (changes never
+leave the RIB to come back), and returns one ``Tick``: per family the changed prefixes and the exports of the ``READY`` channels,
 then the whole tables the other states call for. The runtime only encodes and sends it.
 """
 
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from ..net.family import Family
 from .exporter import Export, ExportMemo
 from .groups import GroupExport
+from .locrib import Run, prefixes_of
 
 if TYPE_CHECKING:
     from .rib import Rib
@@ -45,9 +46,14 @@ class TableKind(Enum):
 @dataclass(slots=True)
 class FamilyChanges:
     family: Family
-    changed: list[bytes]  # Loc-RIB prefixes whose best path or multipath set changed, in order
+    runs: list[Run]  # the Loc-RIB prefixes whose best path or multipath set changed, as recorded
     groups: list[GroupExport]
     exports: dict[bytes, Export]  # READY neighbours exported on their own
+
+    @property
+    def changed(self) -> list[bytes]:
+        """The changed prefixes, in order (a list built at each call)."""
+        return prefixes_of(self.runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +146,12 @@ def export_tick(rib: Rib, families_of: Callable[[bytes], frozenset[Family]]) -> 
     """One tick's exports (see the module docstring); takes the Loc-RIBs' journals."""
     channels, tick = rib.channels, Tick()
     ready = channels.ready()
-    for family, journal in rib.take_journals():
-        if not journal:
+    for family, runs in rib.take_journals():
+        if not runs:
             continue
-        prefixes = list(journal)
         members = [address for address in ready if family in families_of(address)]
-        groups, exports = rib.export_groups(family, prefixes, members, list(journal.values()))
-        tick.changes.append(FamilyChanges(family, prefixes, groups, exports))
+        groups, exports = rib.export_runs(family, runs, members)
+        tick.changes.append(FamilyChanges(family, runs, groups, exports))
     memos: dict[Family, ExportMemo] = {}
     for address, kind in channels.take_tables():
         for family in sorted(families_of(address)):

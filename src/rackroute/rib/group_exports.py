@@ -10,15 +10,15 @@ through ``Exporter.export`` one by one, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from ..net.family import Family
 from .export import after_policy, before_policy, group_refusal
 from .exporter import Export
-from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, RecordMemo, records, runs_of
+from .groups import ExportGroup, GroupExport, GroupView, Record, RecordFor, RecordMemo, records
 from .intern import Interner
-from .locrib import LocRib
-from .path import Advertisement, Path, Route
+from .locrib import LocRib, Run
+from .path import Advertisement, Path
 from .policy import PolicyCache
 from .settings import RibSettings
 from .tables import Neighbour
@@ -99,42 +99,23 @@ class GroupExports:
 
         return record
 
-    def advance(
-        self,
-        family: Family,
-        prefixes: list[bytes],
-        members: Iterable[Neighbour],
-        befores: list[Route | None] | None = None,
-    ) -> list[GroupExport]:
-        """One ``GroupExport`` per group of ``members`` (attached neighbours); attached neighbours of
-        those groups that are not in ``members`` are detached first (they keep what they had).
-        ``befores``: the prefixes' Routes as the groups last saw them, from a journal the caller
-        took (``LocRib.take_journal``); without, they are read from the Loc-RIB's journal and the
-        prefixes leave it (the groups have caught up with them)."""
-        taken = befores is not None
+    def advance(self, family: Family, runs: Sequence[Run], members: Iterable[Neighbour]) -> list[GroupExport]:
+        """One ``GroupExport`` per group of ``members`` (attached neighbours) for the changes in
+        ``runs`` (``LocRib.take_runs``, ``LocRib.runs_for``); attached neighbours of those groups
+        that are not in ``members`` are detached first (they keep what they had)."""
         by_group: dict[int, list[Neighbour]] = {}
         for neighbour in members:
             by_group.setdefault(neighbour.profile, []).append(neighbour)
-        loc_rib = self.loc_rib(family)
         results = []
-        if by_group:
-            for profile, neighbours in by_group.items():
-                group = self.groups[profile]
-                addressed = {n.peer.address for n in neighbours}
-                for address in group.attached(family) - addressed:
-                    group.detach(family, address)  # only callers that pick neighbours get here
-            currents = list(map(loc_rib.routes.get, prefixes))
-            if befores is None:
-                befores = loc_rib.befores(prefixes, currents)
-            boundaries = runs_of(prefixes, currents)
-            for profile, neighbours in by_group.items():
-                group = self.groups[profile]
-                if not group.attached(family):
-                    continue
-                record_for = self.record_for(neighbours[0], family)
-                results.append(group.advance(family, prefixes, befores, currents, boundaries, record_for))
-        if not taken:
-            loc_rib.forget(prefixes)
+        for profile, neighbours in by_group.items():
+            group = self.groups[profile]
+            addressed = {n.peer.address for n in neighbours}
+            for address in group.attached(family) - addressed:
+                group.detach(family, address)  # only callers that pick neighbours get here
+        for profile, neighbours in by_group.items():
+            group = self.groups[profile]
+            if group.attached(family):
+                results.append(group.advance(family, runs, self.record_for(neighbours[0], family)))
         return results
 
     def attach(self, neighbour: Neighbour, family: Family) -> Export:

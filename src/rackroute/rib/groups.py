@@ -14,9 +14,9 @@ and the result (``GroupExport``) is a list of segments every member gets, except
 member is ``skipped_by`` (its own routes), plus the member's own ``extra`` (its routes moving to or
 from another source). The runtime encodes each segment once and hands every member the same bytes.
 
-Work per batch is per *run* of prefixes sharing one Loc-RIB ``Route`` object (prefixes of one
-UPDATE share it, see ``LocRib.install``): dict and list operations over the run's keys happen in C
-(``map``, ``zip``), Python runs per run, not per prefix.
+Work per batch is per *run* of prefixes that changed together from one Route to another (an
+UPDATE's, as the Loc-RIB's journal recorded them, ``LocRib.take_runs``): no prefix is looked up
+again, and Python runs per run, not per prefix.
 
 Members are *attached* per family: after ``attach`` (a full table sent from the group's view) until
 ``detach`` (the session went down, or the neighbour left the group: its view is then copied into
@@ -27,12 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, pairwise, repeat
-from operator import is_, is_not
 
 from ..net.family import Family
 from .exporter import Export
-from .locrib import LocRib
+from .locrib import LocRib, Run
 from .path import Advertisement, Path, Route
 
 Record = tuple[Advertisement, bytes]  # (what the group is sent, address the best path came from)
@@ -158,36 +156,20 @@ class ExportGroup:
             self._by_record.pop(family, None)
             self._counts.pop(family, None)
 
-    def advance(
-        self,
-        family: Family,
-        prefixes: Sequence[bytes],
-        befores: Sequence[Route | None],
-        currents: Sequence[Route | None],
-        boundaries: Sequence[int],
-        record_for: RecordFor,
-    ) -> GroupExport:
-        """What every member is sent for ``prefixes``, whose Routes went from ``befores`` (as the
-        group last saw them) to ``currents``; ``boundaries`` delimit runs sharing a current Route."""
+    def advance(self, family: Family, runs: Sequence[Run], record_for: RecordFor) -> GroupExport:
+        """What every member is sent for the prefixes of ``runs`` (``LocRib.take_runs``): each run's
+        prefixes went from its Route before (as the group last saw them) to its current one."""
         builder = _Builder(family, self.attached(family), self._counts.get(family))
-        if not prefixes:
+        if not runs:
             return builder.result()
         self._by_record.pop(family, None)
         record = RecordMemo(record_for)
-        for start, end in pairwise(boundaries):
-            new = record(prefixes[start], currents[start])
-            keys = prefixes[start:end]
-            olds = befores[start:end]
-            first = olds[0]
-            if all(map(is_, olds, repeat(first))):  # the usual run: one UPDATE replacing another
-                old = record(keys[0], first)
-                if old != new:
-                    builder.change(old, new, keys)
-                continue
-            for before, group in _by_before(keys, olds):
-                old = record(group[0], before)
-                if old != new:
-                    builder.change(old, new, group)
+        for run in runs:
+            keys = run.keys
+            new = record(keys[0], run.current)
+            old = record(keys[0], run.before)
+            if old != new:
+                builder.change(old, new, keys)
         return builder.result()
 
 
@@ -217,24 +199,6 @@ def records(loc_rib: LocRib, record: RecordMemo, *, seen: bool = True) -> Iterat
         found = record(prefix, route)
         if found is not None:
             yield prefix, found
-
-
-def runs_of(prefixes: Sequence[bytes], currents: Sequence[Route | None]) -> list[int]:
-    """Where runs of prefixes sharing one current Route object start (plus the end): prefixes of
-    one UPDATE share theirs, so a run is usually an UPDATE."""
-    changes = compress(range(1, len(currents)), map(is_not, currents[1:], currents))
-    return [0, *changes, len(currents)]
-
-
-def _by_before(keys: Sequence[bytes], olds: Sequence[Route | None]) -> list[tuple[Route | None, list[bytes]]]:
-    groups: dict[int, tuple[Route | None, list[bytes]]] = {}
-    for key, old in zip(keys, olds, strict=True):
-        group = groups.get(id(old))
-        if group is None:
-            groups[id(old)] = (old, [key])
-        else:
-            group[1].append(key)
-    return list(groups.values())
 
 
 Action = tuple[str, Advertisement | None] | None  # ("announce", advertisement) / ("withdraw", None)

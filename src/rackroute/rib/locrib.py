@@ -7,11 +7,19 @@ shared result: applying an UPDATE stays a loop of dict operations done in C.
 Two records ride along, both per run of prefixes, not per prefix in Python:
 - ``counts``: how many candidates each source (neighbour address) has here. A neighbour whose routes
   are indexed by the Loc-RIB itself, not by an Adj-RIB-In table of its own, is counted from it.
-- ``journal``: for every prefix whose best path or multipath set changed, in the order they changed,
-  its Route before the first such change since the journal was last taken (``take_journal``). It is
-  the runtime's list of what to tell the kernel and the neighbours at the end of a loop iteration,
-  and export groups work out from it what their members were sent, instead of keeping a table that
+- the *journal*: for every prefix whose best path or multipath set changed, in the order they
+  changed, its Route before the first such change since the journal was last taken. It is the
+  runtime's list of what to tell the kernel and the neighbours at the end of a loop iteration, and
+  export groups work out from it what their members were sent, instead of keeping a table that
   says so (``groups``).
+
+The journal is kept as the changes came: ``Run``s of prefixes that changed together (an UPDATE's),
+each with the Route they had before and the one they have now, so a table arriving costs one store
+per prefix (the Loc-RIB's) and the export reads the runs as they were recorded (``take_runs``)
+instead of looking every prefix up again. While no prefix changed twice since the journal was taken
+(the usual tick), the runs are the whole journal. A change to a prefix already in it (found by its
+old Route being a run's current one), or a read by prefix (``before``, ``seen``, ``journal``),
+builds the journal as a dict (prefix -> Route before), kept from then on until it is taken.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from __future__ import annotations
 import collections
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, pairwise, repeat
+from dataclasses import dataclass
+from itertools import chain, compress, pairwise, repeat
 from operator import is_, is_not
 
 from ..net.family import Family
@@ -30,6 +39,16 @@ PathFilter = Callable[[Path], bool]
 Journal = dict[bytes, Route | None]  # prefix -> its Route before the change (None: it had none)
 
 
+@dataclass(slots=True)
+class Run:
+    """Prefixes that changed together: their Route as the journal's reader last saw it (None: they
+    had none) and their Route now (None: they have none)."""
+
+    keys: Sequence[bytes]
+    before: Route | None
+    current: Route | None
+
+
 class LocRib:
     def __init__(self, family: Family, options: DecisionOptions, usable: PathFilter | None = None) -> None:
         self.family = family
@@ -37,7 +56,13 @@ class LocRib:
         self.usable = usable  # None: every path is usable
         self.routes: dict[bytes, Route] = {}
         self.counts: collections.Counter[bytes] = collections.Counter()  # candidates per source
-        self.journal: Journal = {}
+        # The journal (module docstring): runs while every prefix in it changed once and has its
+        # run's current Route (None: it left that form, ``_index`` holds it), the ids of those
+        # current Routes (the runs hold them), and how many prefixes the runs hold.
+        self._runs: list[Run] | None = []
+        self._run_currents: set[int] = set()
+        self._run_prefixes = 0
+        self._index: Journal | None = None  # the journal by prefix, once built
         # Whether the journal may hold prefixes that have no Route now (removed since it was taken):
         # without, a prefix new to ``routes`` is new to the journal too (no look there).
         self._journal_has_absent = False
@@ -55,12 +80,57 @@ class LocRib:
 
     # -- the journal ----------------------------------------------------------------------------
 
+    @property
+    def journal(self) -> Journal:
+        """The changes since the journal was taken, by prefix (prefix -> Route before them)."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for run in self._runs or ():
+                index.update(zip(run.keys, repeat(run.before)))
+        return index
+
+    def pending(self) -> int:
+        """How many prefixes the journal holds."""
+        return self._run_prefixes if self._runs is not None else len(self.journal)
+
     def take_journal(self) -> Journal:
         """The changes since the last call (prefix -> Route before them); a new journal starts."""
-        journal, self.journal = self.journal, {}
+        journal = self.journal
+        self._restart()
+        return journal
+
+    def take_runs(self) -> list[Run]:
+        """The changes since the last call as runs, in order (``runs_for``); a new journal starts."""
+        runs = self._runs
+        if runs is None:
+            journal = self.journal
+            runs = self.runs_for(list(journal), list(journal.values()))
+        self._restart()
+        return runs
+
+    def _restart(self) -> None:
+        self._runs, self._run_currents, self._run_prefixes, self._index = [], set(), 0, None
         self._journal_has_absent = False
         self.version += 1
-        return journal
+
+    def runs_for(self, prefixes: list[bytes], befores: Sequence[Route | None] | None = None) -> list[Run]:
+        """``prefixes`` as runs sharing their current Route and their Route before (``befores``,
+        default: the journal's), keys of a run in the order given."""
+        if not prefixes:
+            return []
+        currents = list(map(self.routes.get, prefixes))
+        if befores is None:
+            befores = self.befores(prefixes, currents)
+        starts = compress(range(1, len(currents)), map(is_not, currents[1:], currents))
+        runs: list[Run] = []
+        for start, end in pairwise([0, *starts, len(currents)]):
+            keys, olds, current = prefixes[start:end], befores[start:end], currents[start]
+            if all(map(is_, olds, repeat(olds[0]))):  # the usual run: one UPDATE replacing another
+                runs.append(Run(keys, olds[0], current))
+            else:
+                runs.extend(Run(group, before, current) for before, group in _by_before(keys, olds))
+        return runs
 
     def before(self, prefix: bytes) -> Route | None:
         """The prefix's Route as the journal's reader last saw it."""
@@ -93,14 +163,41 @@ class LocRib:
         """The reader has caught up with ``prefixes``: drop them from the journal."""
         journal = self.journal
         if journal:
+            self._leave_runs()
             deque(map(journal.pop, prefixes, repeat(None)), maxlen=0)
             self.version += 1
 
-    def _record(self, keys: Sequence[bytes], old: Route | None) -> None:
+    def _leave_runs(self) -> None:
+        """From now until it is taken, the journal is its dict only."""
+        if self._runs is not None:
+            self._index = self.journal  # built from the runs
+            self._runs, self._run_currents, self._run_prefixes = None, set(), 0
+
+    def _touches(self, old: Route | None) -> bool:
+        """Whether prefixes whose Route is ``old`` may be in the runs (no look per prefix: one in
+        the runs has its run's current Route, see the module docstring)."""
+        return self._journal_has_absent if old is None else id(old) in self._run_currents
+
+    def _changed_quietly(self, old: Route) -> None:
+        """Prefixes whose Route was ``old`` got another one, their choice unchanged (no record)."""
+        if self._runs is not None and id(old) in self._run_currents:
+            self._leave_runs()  # a run's current Route would be wrong for them
+
+    def _record(self, keys: Sequence[bytes], old: Route | None, new: Route | None) -> None:
         self.version += 1
-        journal = self.journal
         if not keys:
             return
+        runs = self._runs
+        if runs is not None:
+            if not self._touches(old):  # none of ``keys`` is in the journal yet
+                runs.append(Run(keys, old, new))
+                self._run_currents.add(id(new))
+                self._run_prefixes += len(keys)
+                if self._index is not None:
+                    self._index.update(zip(keys, repeat(old)))
+                return
+            self._leave_runs()
+        journal = self.journal
         if not journal or journal.keys().isdisjoint(keys):  # usual: one update per prefix and tick
             journal.update(zip(keys, repeat(old)))
         else:
@@ -112,59 +209,72 @@ class LocRib:
 
     def install(self, prefixes: Iterable[bytes], path: Path) -> list[bytes]:
         """Add ``path`` for every prefix, replacing the path from the same source; returns the
-        prefixes whose best path or multipath set changed. The hot path of every UPDATE."""
+        prefixes whose best path or multipath set changed (possibly ``prefixes`` itself, which the
+        journal then holds: neither may be changed afterwards). The hot path of every UPDATE."""
         routes = self.routes
         sole = self._sole(path)
         prefixes = prefixes if isinstance(prefixes, list) else list(prefixes)
+        if not prefixes:
+            return []
+        size = len(routes)
+        # One pass: a prefix new to the Loc-RIB gets ``sole`` (and says so: its "old" is ``sole``).
+        olds = list(map(routes.setdefault, prefixes, repeat(sole)))
+        added = len(routes) - size
+        if added < len(prefixes) and len(set(prefixes)) < len(prefixes):
+            # RFC 7606 §5.3: a prefix listed twice in an UPDATE counts once.
+            prefixes = list(dict.fromkeys(prefixes))
+            olds = list(map(routes.__getitem__, prefixes))  # each is there now
+        if added == len(prefixes):  # all new (a table arriving): nothing more to store
+            self.counts[path.peer.address] += added
+            self._record(prefixes, None, sole)
+            return prefixes
+        return self._replace(prefixes, olds, path, sole, added)
+
+    def _replace(
+        self, prefixes: list[bytes], olds: list[Route], path: Path, sole: Route, added: int
+    ) -> list[bytes]:
+        """``install`` for prefixes some of which had a Route (``olds``; ``sole`` for new ones)."""
+        routes = self.routes
         address = path.peer.address
-        if prefixes and routes.keys().isdisjoint(prefixes):  # all new (a table arriving): one pass
-            self.counts[address] += len(prefixes)
-            routes.update(zip(prefixes, repeat(sole)))
-            if self._journal_has_absent:
-                self._record(prefixes, None)
-            else:
-                self.version += 1
-                self.journal.update(zip(prefixes, repeat(None)))
-            return list(prefixes)
-        olds = list(map(routes.get, prefixes))
-        if olds and all(map(is_, olds, repeat(olds[0]))):  # one old Route for all: the usual UPDATE
-            old = olds[0]
-            if old is None:
-                new, added = sole, True
-            else:
-                new, added = self._with(old, path, sole)
-            if added:
+        old = olds[0]
+        if all(map(is_, olds, repeat(old))):  # one old Route for all: the usual UPDATE
+            new, added_path = self._with(old, path, sole)
+            if added_path:
                 self.counts[address] += len(prefixes)
             if new is not old:
                 routes.update(zip(prefixes, repeat(new)))
-            if old is not None and _same_choice(old, new):
+            if _same_choice(old, new):
+                if new is not old:
+                    self._changed_quietly(old)
                 return []
-            self._record(prefixes, old)
-            return list(prefixes)
-        memo: dict[int, tuple[Route, Route, bool, bool]] = {}
-        changed: list[bytes] = []
-        befores: list[Route | None] = []
-        added_count = 0
+            self._record(prefixes, old, new)
+            return prefixes
+        memo: dict[int, tuple[Route, Route, bool, bool, list[bytes]]] = {}
+        added_count = added
         for prefix, old in zip(prefixes, olds, strict=True):
-            if old is None:
-                routes[prefix] = sole
-                changed.append(prefix)
-                befores.append(None)
-                added_count += 1
+            if old is sole:
                 continue
             hit = memo.get(id(old))
             if hit is None:
-                new, added = self._with(old, path, sole)
-                hit = memo[id(old)] = (old, new, not _same_choice(old, new), added)  # old: keep id unique
+                new, added_path = self._with(old, path, sole)
+                hit = memo[id(old)] = (old, new, not _same_choice(old, new), added_path, [])  # old: id unique
             routes[prefix] = hit[1]
             added_count += hit[3]
             if hit[2]:
-                changed.append(prefix)
-                befores.append(old)
+                hit[4].append(prefix)
         if added_count:
             self.counts[address] += added_count
-        for prefix, before in zip(changed, befores, strict=True):
-            self._record((prefix,), before)
+        changed: list[bytes] = []
+        if added:
+            fresh = list(compress(prefixes, map(is_, olds, repeat(sole))))
+            self._record(fresh, None, sole)
+            changed += fresh
+        for old, new, choice_changed, _, keys in memo.values():
+            if choice_changed:
+                self._record(keys, old, new)
+                changed += keys
+            elif new is not old:
+                self._changed_quietly(old)
         return changed
 
     def _with(self, old: Route, path: Path, sole: Route) -> tuple[Route, bool]:
@@ -181,6 +291,8 @@ class LocRib:
         Decides once per run of prefixes sharing their Route (an UPDATE's), stores in bulk."""
         routes = self.routes
         prefixes = prefixes if isinstance(prefixes, list) else list(prefixes)
+        if len(set(prefixes)) < len(prefixes):  # RFC 7606 §5.3: listed twice counts once
+            prefixes = list(dict.fromkeys(prefixes))
         olds = list(map(routes.get, prefixes))
         if not olds:
             return []
@@ -199,14 +311,17 @@ class LocRib:
             keys = prefixes[start:end]
             if new is None:
                 deque(map(routes.pop, keys, repeat(None)), maxlen=0)
-                self._journal_has_absent = True
             elif new is not old:
                 routes.update(zip(keys, repeat(new)))
             if new is not old:
                 removed += len(keys)
             if changed_choice:
                 changed += keys
-                self._record(keys, old)
+                self._record(keys, old, new)
+            elif new is not old:
+                self._changed_quietly(old)
+            if new is None:
+                self._journal_has_absent = True
         if removed:
             self.counts[address] -= removed
             if self.counts[address] <= 0:
@@ -228,6 +343,7 @@ class LocRib:
 
     def reselect(self, prefixes: Iterable[bytes] | None = None) -> list[bytes]:
         """Decide again (e.g. next-hop reachability changed); returns changed prefixes."""
+        self._leave_runs()  # rare: the journal by prefix
         routes = self.routes
         memo: dict[int, tuple[Route, Route, bool]] = {}
         changed: list[bytes] = []
@@ -242,7 +358,7 @@ class LocRib:
             routes[prefix] = hit[1]
             if hit[2]:
                 changed.append(prefix)
-                self._record((prefix,), old)
+                self._record((prefix,), old, hit[1])
         return changed
 
     def _sole(self, path: Path) -> Route:
@@ -294,3 +410,19 @@ def _same_path(first: Path, second: Path) -> bool:
         and first.path_id == second.path_id
         and first.peer == second.peer
     )
+
+
+def prefixes_of(runs: Iterable[Run]) -> list[bytes]:
+    """The prefixes of ``runs``, in order."""
+    return list(chain.from_iterable(run.keys for run in runs))
+
+
+def _by_before(keys: Sequence[bytes], olds: Sequence[Route | None]) -> list[tuple[Route | None, list[bytes]]]:
+    groups: dict[int, tuple[Route | None, list[bytes]]] = {}
+    for key, old in zip(keys, olds, strict=True):
+        group = groups.get(id(old))
+        if group is None:
+            groups[id(old)] = (old, [key])
+        else:
+            group[1].append(key)
+    return list(groups.values())

@@ -22,7 +22,7 @@ from .exporter import Export, Exporter, ExportMemo
 from .group_exports import GroupExports
 from .groups import GroupExport
 from .intern import Interner
-from .locrib import LocRib
+from .locrib import LocRib, Run, prefixes_of
 from .next_hop import NextHopUsable, next_hop_eligibility
 from .path import Advertisement, Path, Route
 from .peer import PeerInfo
@@ -324,21 +324,41 @@ class Rib:
         addresses: Iterable[bytes],
         befores: list[Route | None] | None = None,
     ) -> tuple[list[GroupExport], dict[bytes, Export]]:
-        """The exports of ``prefixes`` to the neighbours in ``addresses``: once per export group for
-        neighbours sharing their group's table (``groups``), one ``Export`` per other neighbour
-        (with one shared memo). The hot path of every tick. ``befores``: the prefixes' earlier
-        Routes from a journal the caller took (``LocRib.take_journal``, as the runtime does)."""
+        """``export_runs`` for ``prefixes``, whose earlier Routes are ``befores`` (from a journal the
+        caller took, ``LocRib.take_journal``); without, they are read from the Loc-RIB's journal and
+        the prefixes leave it (the groups have caught up with them)."""
         prefixes = list(prefixes)
+        loc_rib = self.loc_rib(family)
+        result = self.export_runs(family, loc_rib.runs_for(prefixes, befores), addresses, prefixes)
+        if befores is None:
+            loc_rib.forget(prefixes)
+        return result
+
+    def export_runs(
+        self,
+        family: Family,
+        runs: Sequence[Run],
+        addresses: Iterable[bytes],
+        prefixes: list[bytes] | None = None,
+    ) -> tuple[list[GroupExport], dict[bytes, Export]]:
+        """The exports of the changes in ``runs`` (``LocRib.take_runs``) to the neighbours in
+        ``addresses``: once per export group for neighbours sharing their group's table
+        (``groups``), one ``Export`` per other neighbour (with one shared memo), those reading the
+        runs' ``prefixes`` (flattened when not given). The hot path of every tick."""
         neighbours = [self._neighbour(address) for address in addresses]
         attached = [n for n in neighbours if self._groups.attached(n, family)]
-        routes = self.loc_rib(family).routes
-        groups = self._groups.advance(family, prefixes, attached, befores)
-        memo: ExportMemo = {}
-        exports = {
-            n.peer.address: self._exporter.export(n, family, routes, prefixes, memo)
-            for n in neighbours
-            if not self._groups.attached(n, family)
-        }
+        groups = self._groups.advance(family, runs, attached)
+        alone = [n for n in neighbours if not self._groups.attached(n, family)]
+        exports: dict[bytes, Export] = {}
+        if alone:
+            routes = self.loc_rib(family).routes
+            if prefixes is None:
+                prefixes = prefixes_of(runs)
+            memo: ExportMemo = {}
+            for neighbour in alone:
+                exports[neighbour.peer.address] = self._exporter.export(
+                    neighbour, family, routes, prefixes, memo
+                )
         return groups, exports
 
     def full_export(self, address: bytes, family: Family, memo: ExportMemo | None = None) -> Export:
@@ -360,14 +380,14 @@ class Rib:
         which families each one exchanges; the Loc-RIBs' journals are taken."""
         return export_tick(self, families_of)
 
-    def take_journals(self) -> Iterator[tuple[Family, dict[bytes, Route | None]]]:
-        """Every family's changes since the last call (``LocRib.take_journal``), taken."""
+    def take_journals(self) -> Iterator[tuple[Family, list[Run]]]:
+        """Every family's changes since the last call (``LocRib.take_runs``), taken."""
         for family, loc_rib in sorted(self._loc_ribs.items()):
-            if loc_rib.journal:
-                yield family, loc_rib.take_journal()
+            if loc_rib.pending():
+                yield family, loc_rib.take_runs()
 
     def pending_changes(self) -> int:
-        return sum(len(loc_rib.journal) for loc_rib in self._loc_ribs.values())
+        return sum(loc_rib.pending() for loc_rib in self._loc_ribs.values())
 
     def export_up(self, address: bytes) -> None:
         """The neighbour's session is up: its whole table and End-of-RIB go out at the next tick."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from ..bgp.messages import RouteRefresh
@@ -27,6 +28,7 @@ from ..bgp.negotiated import Negotiated
 from ..bgp.wire import RouteRefreshSubtype
 from ..net.family import SUPPORTED_FAMILIES, Family
 from ..rib.channels import ChannelState, TableKind, Tick
+from ..rib.locrib import Run
 from ..rib.path import Advertisement, Route
 from ..rib.rib import WITHDRAWAL_CHUNK, Changes, Chunks, Rib
 from .connection import Connection
@@ -164,10 +166,7 @@ class Outbox:
         tick = self.rib.export_tick(self._families_of)
         if self.gate.wanted:
             for changes in tick.changes:
-                loc_rib = self.rib.loc_rib(changes.family)
-                self.gate.routes_changed(
-                    changes.family, {key: next_hops(loc_rib.get(key)) for key in changes.changed}
-                )
+                self.gate.routes_changed(changes.family, _next_hops_of(changes.runs))
         if len(self._encoded_attributes) > ENCODED_ATTRIBUTES_KEPT:
             self._encoded_attributes.clear()  # a bound, and a release of advertisements nobody uses
         encoder = UpdateEncoder(self._encoded_attributes)
@@ -241,6 +240,15 @@ def next_hops(route: Route | None) -> list[bytes] | None:
         return None
     hops = list(dict.fromkeys(path.next_hop for path in route.multipath if path.next_hop))
     return hops or None
+
+
+def _next_hops_of(runs: Iterable[Run]) -> dict[bytes, list[bytes] | None]:
+    """``next_hops`` of every changed prefix, worked out once per run (its prefixes share their
+    current Route, and so one list: read it, do not change it)."""
+    changes: dict[bytes, list[bytes] | None] = {}
+    for run in runs:
+        changes.update(zip(run.keys, repeat(next_hops(run.current))))
+    return changes
 
 
 def _encoded(messages: list[bytes]) -> Encoded:
