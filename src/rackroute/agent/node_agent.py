@@ -33,7 +33,7 @@ from typing import Any
 from ..control.ipam import NodeAllocator
 from ..control.node_bgp import NodeBgp, NodeNotReady, derive
 from ..control.store import Store, StoreError
-from .cluster_state import AGENT_KINDS, cluster_state
+from .cluster_state import AGENT_KINDS, agent_keeps, cluster_state
 from .cni_server import DEFAULT_SOCKET, CniServer
 from .node_status import HEARTBEAT, status_body, without_heartbeat, write_status
 from .offline import OfflineAddresses
@@ -65,7 +65,7 @@ class NodeAgent:
         self.store = store
         self.options = options
         self.started_at = time.time()
-        self.cache = ResourceCache(store, AGENT_KINDS)
+        self.cache = ResourceCache(store, AGENT_KINDS, keep=agent_keeps(options.node))
         self.allocator = NodeAllocator(store, options.node)
         self.addresses = OfflineAddresses(self.allocator, options.state_dir / f"{options.node}.journal")
         self.pods = PodNetwork(self.addresses)

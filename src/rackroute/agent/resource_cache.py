@@ -5,6 +5,10 @@ Level-triggered (STYLE pattern 15): the cache holds the latest state of every wa
 that falls too far behind (``RevisionTooOld``) relists; a datastore that cannot be reached is retried
 with exponential backoff (0.2 s to 10 s, with jitter), logged once when it goes and once when it
 comes back, while the cache keeps serving the last state it had (sessions, routes and pods stay).
+
+``keep`` leaves out documents the reader never looks at (the agent: other nodes' block affinities):
+they are not stored and their events do not set ``changed``, so one node's pod ADD does not make
+every other agent recompute.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from ..control.store import (
     Document,
@@ -29,11 +33,21 @@ log = logging.getLogger("rackroute.agent")
 BACKOFF_START = 0.2
 BACKOFF_LIMIT = 10.0
 
+Keep = Callable[[KindKey, Document], bool]
+
 
 class ResourceCache:
-    def __init__(self, store: Store, kinds: Collection[KindKey], *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        kinds: Collection[KindKey],
+        *,
+        keep: Keep | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.store = store
         self.kinds = tuple(kinds)
+        self.keep = keep
         self.documents: dict[KindKey, dict[ResourceKey, Document]] = {kind: {} for kind in self.kinds}
         self.revision = 0
         self.synced = asyncio.Event()  # set once every kind was listed
@@ -53,7 +67,11 @@ class ResourceCache:
         revisions = []
         for kind in self.kinds:
             listing = await self.store.list(kind)
-            fresh[kind] = {ResourceKey.of(document): document for document in listing.items}
+            fresh[kind] = {
+                ResourceKey.of(document): document
+                for document in listing.items
+                if self.keep is None or self.keep(kind, document)
+            }
             revisions.append(listing.revision)
         # Listings of several kinds are at several revisions: watch from the oldest, so nothing
         # between them is missed; replayed events only re-set what is already here.
@@ -64,10 +82,11 @@ class ResourceCache:
 
     def apply_event(self, kind: KindKey, key: ResourceKey, event_type: EventType, document: Document) -> None:
         bucket = self.documents.setdefault(kind, {})
-        if event_type is EventType.DELETED:
-            bucket.pop(key, None)
-        else:
-            bucket[key] = document
+        if event_type is EventType.DELETED or (self.keep is not None and not self.keep(kind, document)):
+            if bucket.pop(key, None) is not None:  # gone, or no longer of interest (it was before)
+                self.changed.set()
+            return
+        bucket[key] = document
         self.changed.set()
 
     async def run(self) -> None:
