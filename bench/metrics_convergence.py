@@ -13,11 +13,9 @@ loadgen ran (its connect, the prefixes in, the monitor's last prefix out).
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,8 @@ from typing import Any
 from matrix import configs
 from matrix.duts import Dut, DutKind, free_port
 from matrix.procfs import usage, wait_quiet
+
+from rackroute.api.unix_client import UnixHTTPConnection
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen"
 SCRAPE_INTERVAL = 1.0
@@ -51,17 +51,6 @@ def speaker_config(sessions: int) -> Any:
         return text + "\n".join(idle) + ("\n" if idle else "")
 
     return config
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=30)
-        self.path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(self.path)
 
 
 class Scraper(threading.Thread):
@@ -89,7 +78,7 @@ class Scraper(threading.Thread):
         started = time.perf_counter()
         monotonic = time.monotonic()
         try:
-            connection = UnixHTTPConnection(self.socket_path)
+            connection = UnixHTTPConnection(str(self.socket_path), 30)
             connection.request("GET", "/metrics")
             response = connection.getresponse()
             body = response.read()

@@ -12,9 +12,7 @@ the control API's unix socket (milliseconds a poll, not a CLI start).
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 from interop_rack import RackLab, build_rack
 from speaker_fabric import speaker_config
 
+from rackroute.api.unix_client import UnixHTTPConnection
 from rackroute.lab.harness import Lab
 from rackroute.lab.speaker_runner import RackrouteSpeaker
 from rackroute.lab.waiting import wait_until
@@ -32,19 +31,8 @@ DETECTION_TIME = 0.9
 SLACK = 0.35
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=2.0)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(2.0)
-        self.sock.connect(str(self.path))
-
-
 def api(path: Path, what: str) -> Any:
-    connection = _UnixConnection(path)
+    connection = UnixHTTPConnection(str(path), 2.0)
     try:
         connection.request("GET", what)
         return json.loads(connection.getresponse().read())

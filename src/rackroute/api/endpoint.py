@@ -5,9 +5,7 @@ Kept free of the HTTP framework so the CLI can parse ``--api`` without paying fo
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
-import socket
 from dataclasses import dataclass
 
 DEFAULT_CONTROL_API = "127.0.0.1:50179"
@@ -84,16 +82,3 @@ def parse_listen_address(text: str) -> Endpoint:
     endpoint = parse_endpoint(text)
     require_loopback(endpoint)
     return endpoint
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """``http.client`` over the control API's unix socket (the standard library speaks only TCP)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)

@@ -12,7 +12,8 @@ import json
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..api.endpoint import Endpoint, UnixEndpoint, UnixHTTPConnection, parse_endpoint
+from ..api.endpoint import Endpoint, UnixEndpoint, parse_endpoint
+from ..api.unix_client import UnixHTTPConnection
 
 TIMEOUT = 10.0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ..api.endpoint import UnixHTTPConnection
+from ..api.unix_client import UnixHTTPConnection
 from .configs import api_socket
 from .daemons import RibEntry
 from .frr import parse_frr_routes
