@@ -26,10 +26,19 @@ wsgiref, urllib.request, and ``ssl`` for its TLS options, evaluated at import) f
 servers and push gateway, none of which we use: our collectors need ``prometheus_client.core`` and
 ``.registry``; the OpenMetrics encoder is imported by the first OpenMetrics scrape (``api.metrics``).
 Any other ``from prometheus_client import X`` still gets the whole package, just later.
+
+``pydantic_without_plugin_discovery``: the first model pydantic builds asks its plugin loader for
+plugins of the ``pydantic`` entry-point group; the loader imports ``importlib.metadata`` (with
+``email``, ``zipfile``, ``csv``, ``importlib.resources``: ~1.5 MB resident, test_agent_run.py) and
+reads the metadata of every installed distribution. Neither daemon runs a pydantic plugin (both
+configure and validate with plain models). The loader is registered with ``lazy_module`` and its
+``get_plugins`` answers none, as ``PYDANTIC_DISABLE_PLUGINS=__all__`` makes it; any other name taken
+from the loader runs its real code, which brings the real ``get_plugins`` back.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 
@@ -76,11 +85,36 @@ def lean_prometheus_client() -> bool:
     return lazy_module("prometheus_client")
 
 
+PYDANTIC_PLUGIN_LOADER = "pydantic.plugin._loader"
+
+
+def _no_plugins() -> tuple[()]:
+    return ()
+
+
+def pydantic_without_plugin_discovery() -> bool:
+    """pydantic builds its models without looking for plugins (see the module docstring). False,
+    and nothing changed, when the loader is already imported or pydantic is not installed."""
+    if PYDANTIC_PLUGIN_LOADER in sys.modules or importlib.util.find_spec("pydantic") is None:
+        return False
+    if not lazy_module(PYDANTIC_PLUGIN_LOADER):
+        return False
+    sys.modules[PYDANTIC_PLUGIN_LOADER].get_plugins = _no_plugins  # type: ignore[attr-defined]
+    return True
+
+
 def lean_daemon_start() -> None:
     """All of the above; call first thing in a daemon's entry module, before it imports asyncio."""
     hashlib_without_openssl()
     asyncio_with_lazy_tls()
     lean_prometheus_client()
+    pydantic_without_plugin_discovery()
 
 
-__all__ = ["asyncio_with_lazy_tls", "hashlib_without_openssl", "lean_daemon_start", "lean_prometheus_client"]
+__all__ = [
+    "asyncio_with_lazy_tls",
+    "hashlib_without_openssl",
+    "lean_daemon_start",
+    "lean_prometheus_client",
+    "pydantic_without_plugin_discovery",
+]

@@ -32,24 +32,32 @@ print(sorted(name for name in sys.argv[1:] if sys.modules.get(name) is not None)
 print(without_metrics)
 """
 # The CLI (agent_run is entered by exec), OpenSSL (daemon.lean_imports: the agent's only TLS is
-# gRPC's own), prometheus_client's HTTP servers, the rest of pyroute2 (agent.lean_imports).
+# gRPC's own), prometheus_client's HTTP servers, the rest of pyroute2 (agent.lean_imports),
+# importlib.metadata (pydantic's plugin discovery, daemon.lean_imports), the HTTP client
+# (api.unix_client: the agent serves HTTP, it never dials it).
 LEAN_AGENT_NEVER = (
     "typer", "click", "rich", "_ssl", "_hashlib", "http.server", "prometheus_client.exposition",
-    "pyroute2.ndb.main", "pyroute2.ipdb",
+    "pyroute2.ndb.main", "pyroute2.ipdb", "importlib.metadata", "http.client",
 )  # fmt: skip
-# Those imports measured 42.1 MB (40.1 MiB; the running agent of bench/agent.py: 45.5 MB, issue 13
-# target <= 50 MB). The bound leaves ~3 MB for growth; typer or OpenSSL coming back crosses it.
+# Those imports measured 42.2-42.3 MB from compiled bytecode (66c85f6: 43.9-44.0 MB, then
+# http.client out -0.3 MB, pydantic's plugin discovery out -1.5 MB; the running agent of
+# bench/agent.py: 45.5 MB, issue 13 target <= 50 MB). The bound leaves ~2.7 MB for growth;
+# typer or OpenSSL coming back crosses it.
 AGENT_IMPORTS_RSS_BYTES = 45_000_000
 
 
 def test_what_the_running_agent_imports_holds_no_cli_library_nor_openssl_and_fits_its_bound() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNING_AGENT_IMPORTS, *LEAN_AGENT_NEVER],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    # Measured the second time: the first run compiles what has no bytecode yet (a fresh clone),
+    # which alone added 1-2 MB resident (46.0 MB uncompiled, 45.0 in a CI run); an installed agent
+    # runs from bytecode.
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", RUNNING_AGENT_IMPORTS, *LEAN_AGENT_NEVER],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     rss, loaded, bfd_without_metrics = result.stdout.splitlines()
     assert loaded == "[]", loaded
     assert bfd_without_metrics == "[]", "the BFD daemon loads only for a neighbour with bfd: (or /metrics)"

@@ -1,6 +1,6 @@
 """A daemon's lean start (daemon.lean_imports): OpenSSL stays unloaded until TLS is used, and then TLS
 through asyncio works; hashes are the same without OpenSSL; prometheus_client without its __init__
-still gives every name. Each check runs in a fresh interpreter (this one imported everything)."""
+still gives every name; pydantic validates without its plugin discovery (importlib.metadata). Each check runs in a fresh interpreter (this one imported everything)."""
 
 from __future__ import annotations
 
@@ -117,5 +117,36 @@ def test_a_lean_start_after_asyncio_or_hashlib_was_imported_changes_nothing() ->
         "from rackroute.daemon.lean_imports import asyncio_with_lazy_tls, hashlib_without_openssl\n"
         "assert not asyncio_with_lazy_tls() and not hashlib_without_openssl()\n"
         "assert sys.modules['_hashlib'] is not None and asyncio.base_events.ssl is sys.modules['ssl']\n"
+    )
+    run_fresh(probe)
+
+
+def test_pydantic_builds_and_validates_models_without_looking_for_plugins() -> None:
+    probe = LEAN_START + (
+        "import sys\nfrom pydantic import BaseModel, ValidationError\n"
+        "class Peer(BaseModel):\n    address: str\n    asn: int\n"
+        "assert Peer.model_validate({'address': '10.0.0.1', 'asn': '65001'}).asn == 65001\n"
+        "try:\n    Peer.model_validate({'address': '10.0.0.1', 'asn': 'x'})\n"
+        "except ValidationError as error:\n    print(error.errors()[0]['loc'][0])\n"
+        "from pydantic.plugin._loader import get_plugins\n"
+        "print(tuple(get_plugins()), 'importlib.metadata' in sys.modules)\n"
+    )
+    assert run_fresh(probe).split() == ["asn", "()", "False"]
+
+
+def test_any_other_name_from_pydantics_plugin_loader_brings_its_real_code_back() -> None:
+    probe = LEAN_START + (
+        "import sys\nimport pydantic.plugin._loader as loader\nstand_in = loader.get_plugins\n"
+        "print(loader.PYDANTIC_ENTRY_POINT_GROUP, loader.get_plugins is stand_in,"
+        " 'importlib.metadata' in sys.modules)\n"
+    )
+    assert run_fresh(probe).split() == ["pydantic", "False", "True"]
+
+
+def test_a_lean_start_after_pydantics_plugin_loader_was_imported_changes_nothing() -> None:
+    probe = (
+        "import pydantic.plugin._loader as loader\nreal = loader.get_plugins\n"
+        "from rackroute.daemon.lean_imports import pydantic_without_plugin_discovery\n"
+        "assert not pydantic_without_plugin_discovery() and loader.get_plugins is real\n"
     )
     run_fresh(probe)
