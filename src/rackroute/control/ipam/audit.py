@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..store import Create, Delete, Operation, ResourceKey, Update
-from .blocks import Address, Network, ordinal_of, overlap
-from .plan import pool_of
+from .blocks import Address, Network, overlap
+from .plan import held_ordinal, held_ordinals, pool_of
 from .state import BlockState, HandleState, NodeView, PoolView, affinity_document, affinity_key
 
 PROBLEM = "problem"  # `ipam check` exits non-zero
@@ -139,22 +139,19 @@ def audit(snapshot: Snapshot, progress: AuditProgress | None = None) -> Report:
                 handle.handle_id,
                 f"handle {handle.handle_id} on {handle.node}: {reason}",
             )
-            for assigned in handle.addresses:
-                block = blocks.get(assigned.block)
-                ordinal = None if block is None else ordinal_of(block.cidr, assigned.address)
-                if (
-                    block is not None
-                    and ordinal is not None
-                    and block.allocations.get(ordinal) == handle.handle_id
-                ):
-                    clear.setdefault(block.cidr, set()).add(ordinal)
+            for network, ordinal in held_ordinals(handle, blocks):
+                clear.setdefault(network, set()).add(ordinal)
             anchor = next((a.block for a in handle.addresses if a.block in blocks), None)
             if anchor is None:
                 report.repairs.append([Delete(handle.key, expected_revision=handle.revision)])
             else:
                 drop_handles.setdefault(anchor, []).append(handle)
             continue
-        held = tuple(a for a in handle.addresses if _holds(blocks.get(a.block), a.address, handle.handle_id))
+        held = tuple(
+            a
+            for a in handle.addresses
+            if held_ordinal(blocks.get(a.block), a.address, handle.handle_id) is not None
+        )
         if len(held) != len(handle.addresses):
             lost = ", ".join(str(a.address) for a in handle.addresses if a not in held)
             add(
@@ -267,8 +264,8 @@ def audit(snapshot: Snapshot, progress: AuditProgress | None = None) -> Report:
             report.repairs.append([Create(affinity_document(block.node, block.cidr))])
     progress("blocks", len(ordered), len(ordered))
     for affinity in snapshot.affinities:
-        block = blocks.get(affinity.cidr)
-        if block is None or block.node != affinity.node:
+        claimed = blocks.get(affinity.cidr)
+        if claimed is None or claimed.node != affinity.node:
             add(
                 "orphan-affinity",
                 PROBLEM,
@@ -297,10 +294,3 @@ def audit(snapshot: Snapshot, progress: AuditProgress | None = None) -> Report:
         else:
             report.repairs.append([Delete(handle.key, expected_revision=handle.revision)])
     return report
-
-
-def _holds(block: BlockState | None, address: Address, handle_id: str) -> bool:
-    if block is None:
-        return False
-    ordinal = ordinal_of(block.cidr, address)
-    return ordinal is not None and block.allocations.get(ordinal) == handle_id

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..store import Delete, Operation, Update
@@ -328,6 +328,24 @@ def handle_of(request: AssignRequest, node: NodeView, choices: Sequence[Choice])
     )
 
 
+def held_ordinal(block: BlockState | None, address: Address, handle_id: str) -> int | None:
+    """The ordinal of ``address`` in ``block`` when the block gives it to ``handle_id``, else None
+    (no block, an address outside it, or an ordinal free or given to another handle)."""
+    if block is None:
+        return None
+    ordinal = ordinal_of(block.cidr, address)
+    return ordinal if ordinal is not None and block.allocations.get(ordinal) == handle_id else None
+
+
+def held_ordinals(handle: HandleState, blocks: Mapping[Network, BlockState]) -> Iterator[tuple[Network, int]]:
+    """The (block, ordinal) of each address of ``handle`` that its block still gives it."""
+    for assigned in handle.addresses:
+        block = blocks.get(assigned.block)
+        ordinal = held_ordinal(block, assigned.address, handle.handle_id)
+        if block is not None and ordinal is not None:
+            yield block.cidr, ordinal
+
+
 def plan_release(
     handle: HandleState, blocks: Mapping[Network, BlockState]
 ) -> tuple[list[Operation], list[BlockState]]:
@@ -345,15 +363,8 @@ def plan_releases(
     the first operations)."""
     cleared: dict[Network, set[int]] = {}
     for handle in handles:
-        for assigned in handle.addresses:
-            block = blocks.get(assigned.block)
-            ordinal = None if block is None else ordinal_of(block.cidr, assigned.address)
-            if (
-                block is not None
-                and ordinal is not None
-                and block.allocations.get(ordinal) == handle.handle_id
-            ):
-                cleared.setdefault(block.cidr, set()).add(ordinal)
+        for network, ordinal in held_ordinals(handle, blocks):
+            cleared.setdefault(network, set()).add(ordinal)
     operations: list[Operation] = []
     written = []
     for network, ordinals in cleared.items():
