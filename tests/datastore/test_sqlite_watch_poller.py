@@ -12,13 +12,10 @@ from typing import Any
 
 import pytest
 from conftest import run
-from workers import COUNTER, write_later
+from workers import COUNTER, COUNTERS, first_event_of_another_process
 
-from rackroute.control.store import KindKey, WatchEvent
 from rackroute.datastore import open_store, sqlite
 from rackroute.datastore.file_writes import FileWrites
-
-COUNTERS = KindKey("rackroute.io", "Counter")
 
 
 async def watching(store: Any) -> asyncio.Task[None]:
@@ -39,19 +36,6 @@ async def end(task: asyncio.Task[None]) -> None:
 
 def poller_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "rackroute-sqlite-watch"]
-
-
-async def first_event_of_another_process(url: str, writer_pool: Any) -> tuple[WatchEvent, float]:
-    """The first event a watch gets for another process's write, and its delay after the commit."""
-    store = await open_store(url)
-    watch = store.watch([COUNTERS], since=await store.revision())
-    pending = writer_pool.apply_async(write_later, (url, 0.3))
-    event = await anext(watch)  # type: ignore[arg-type]
-    seen = time.time()
-    written = await asyncio.get_running_loop().run_in_executor(None, pending.get, 10)
-    await watch.aclose()  # type: ignore[attr-defined]
-    await store.close()
-    return event, seen - written
 
 
 def test_an_idle_watch_costs_almost_no_cpu(rrt_dir: Path) -> None:

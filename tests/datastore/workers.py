@@ -1,4 +1,5 @@
-"""Code run in the writer processes of the concurrency tests (importable by a spawned child)."""
+"""Code run in the writer processes of the concurrency tests (importable by a spawned child), and
+the watching side of ``write_later``."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import asyncio
 import contextlib
 import copy
 import time
+from typing import Any
 
-from rackroute.control.store import AlreadyExists, Conflict, ResourceKey, Unavailable
+from rackroute.control.store import AlreadyExists, Conflict, KindKey, ResourceKey, Unavailable, WatchEvent
 from rackroute.datastore import open_store
 
 COUNTER = ResourceKey("rackroute.io", "Counter", "", "shared")
+COUNTERS = KindKey("rackroute.io", "Counter")
 
 
 def counter_document() -> dict:
@@ -60,6 +63,20 @@ def write_later(url: str, delay: float) -> float:
         return written
 
     return asyncio.run(write())
+
+
+async def first_event_of_another_process(url: str, writer_pool: Any) -> tuple[WatchEvent, float]:
+    """The first event a watch gets for a write made by ``write_later`` in a process of
+    ``writer_pool``, and its delay after the commit."""
+    store = await open_store(url)
+    watch = store.watch([COUNTERS], since=await store.revision())
+    pending = writer_pool.apply_async(write_later, (url, 0.3))
+    event = await anext(watch)  # type: ignore[arg-type]
+    seen = time.time()
+    written = await asyncio.get_running_loop().run_in_executor(None, pending.get, 10)
+    await watch.aclose()  # type: ignore[attr-defined]
+    await store.close()
+    return event, seen - written
 
 
 def write_or_exist(url: str) -> None:
