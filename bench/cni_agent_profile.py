@@ -31,16 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESOURCES = """
-apiVersion: v1
-kind: Node
-metadata: {name: bench-node, labels: {rack: r1}}
----
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata: {name: r1}
-spec: {cidr: 10.96.0.0/16, blockSize: 26, nodeSelector: "rack == 'r1'"}
-"""
+from cni import RESOURCES  # the node and its rack's pool of bench/cni.py
+
 RESOURCES_V6 = """
 ---
 apiVersion: projectcalico.org/v3
