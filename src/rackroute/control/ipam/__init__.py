@@ -2,9 +2,12 @@
 handles), strict affinity per node and rack, never a duplicate.
 
 Owns: block math and bitmaps (``blocks``), the values decided on (``state``), the pure decisions
-and the store writes they make (``plan``; a batch of concurrent ADDs as one transaction: ``batch``), the one assign mechanism (``assign_batch``) over the cached view of the store (``cache``), the pure audit and repairs of ``ipam check`` (``audit``),
-and the thin async layer that reads a ``Store`` and writes the plans with compare-and-swap
-(``read``, ``allocator``, ``release``, ``gc``); ``usage`` sums up ``ipam show``. Imports ``rackroute.control`` (store protocol, resources, selectors) only.
+and the store writes they make (``plan``; a batch of concurrent ADDs as one transaction:
+``batch``), the pure audit and repairs of ``ipam check`` (``audit``), and the thin async layer
+that reads a ``Store`` and writes the plans with compare-and-swap: the one assign mechanism
+(``assign_batch``) over the cached view of the store (``cache``), ``read``, ``allocator``,
+``release``, ``gc``; ``usage`` sums up ``ipam show``. Imports ``rackroute.control`` (store
+protocol, resources, selectors) only.
 
 What a node agent / CNI server calls::
 

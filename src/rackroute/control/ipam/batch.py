@@ -3,10 +3,10 @@
 The allocator collects the assign requests that arrive while it is busy (one event loop tick, or one
 transaction in flight) and decides them one after another against its view of the node's blocks,
 each choice seeing the addresses taken by the ones before it: ``choose_pooled`` for a request served
-from the pools, ``plan.choose_fixed`` for one that names its addresses. ``plan_batch`` turns those choices
-into one store transaction: each block the batch touches written once in its final state (created
-with its affinity when the batch claims it, else compare-and-swap on the revision that was read),
-then one create per handle. Either the whole batch is stored or none of it; a lost compare-and-swap
+from the pools, ``plan.choose_fixed`` for one that names its addresses. ``plan_batch`` turns those
+choices into one store transaction: each block the batch touches written once in its final state
+(created with its affinity when the batch claims it, else compare-and-swap on the revision that was
+read), then one create per handle. Either the whole batch is stored or none of it; a lost compare-and-swap
 (on a block: decide again; on a handle: that ADD was made before, it gets what is stored) is the
 allocator's to retry.
 """
