@@ -1,4 +1,4 @@
-"""Wake-ups when a file is written, by any process of this machine: Linux inotify through libc.
+"""Wake-ups when a file is written, by any process of this machine: Linux inotify (``inotify_simple``).
 
 The SQLite store's watch poller uses it on the database's WAL file (``<path>-wal``): every commit of
 any connection appends frames to it with ``write()``, which raises ``IN_MODIFY``. A poller blocked on
@@ -14,48 +14,31 @@ limit ``fs.inotify.max_user_instances`` reached, the file missing); the caller t
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import threading
-from typing import Any
 
-IN_MODIFY = 0x00000002
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
-
-_libc: Any = None
-
-
-def _inotify() -> Any:
-    global _libc
-    if _libc is None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if not hasattr(libc, "inotify_init1"):
-            raise OSError("inotify is not available on this system")
-        libc.inotify_init1.argtypes = [ctypes.c_int]
-        libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-        _libc = libc
-    return _libc
+from inotify_simple import INotify, flags
 
 
 class FileWrites:
     """An inotify instance watching one file for writes, and a pipe that interrupts a wait."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        libc = _inotify()
-        descriptor = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if descriptor < 0:
-            number = ctypes.get_errno()
-            raise OSError(number, f"inotify_init1: {os.strerror(number)}")
-        if libc.inotify_add_watch(descriptor, os.fsencode(path), IN_MODIFY) < 0:
-            number = ctypes.get_errno()
-            os.close(descriptor)
-            raise OSError(number, f"inotify_add_watch {os.fspath(path)}: {os.strerror(number)}")
-        self._descriptor = descriptor
+        try:
+            inotify = INotify(nonblocking=True)  # close-on-exec too; OSError when the limit is reached
+        except AttributeError:  # a libc without inotify_init1
+            raise OSError("inotify is not available on this system") from None
+        try:
+            inotify.add_watch(path, flags.MODIFY)
+        except OSError as error:
+            inotify.close()
+            raise OSError(error.errno, f"inotify_add_watch {os.fspath(path)}: {error.strerror}") from None
+        self._inotify = inotify
+        self._descriptor = inotify.fileno()
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poller = select.poll()
-        self._poller.register(descriptor, select.POLLIN)
+        self._poller.register(self._descriptor, select.POLLIN)
         self._poller.register(self._wake_read, select.POLLIN)
         self._lock = threading.Lock()  # interrupt() never writes to a descriptor number close() freed
         self._closed = False
@@ -84,7 +67,8 @@ class FileWrites:
             if self._closed:
                 return
             self._closed = True
-            for descriptor in (self._descriptor, self._wake_read, self._wake_write):
+            self._inotify.close()
+            for descriptor in (self._wake_read, self._wake_write):
                 os.close(descriptor)
 
 
