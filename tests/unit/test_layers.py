@@ -1,4 +1,5 @@
-"""The layer table of ../shared/STYLE.md, enforced: a module imports only its own layer or lower ones."""
+"""The layer table of ../shared/STYLE.md (the project's copy, with bfdd, ``__main__`` and the root
+modules: README.md, Layout), enforced: a module imports only its own layer or lower ones."""
 
 from __future__ import annotations
 
