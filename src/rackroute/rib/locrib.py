@@ -121,10 +121,9 @@ class LocRib:
             return []
         currents = list(map(self.routes.get, prefixes))
         if befores is None:
-            befores = self.befores(prefixes, currents)
-        starts = compress(range(1, len(currents)), map(is_not, currents[1:], currents))
+            befores = self._befores(prefixes, currents)
         runs: list[Run] = []
-        for start, end in pairwise([0, *starts, len(currents)]):
+        for start, end in _runs_of_one_object(currents):
             keys, olds, current = prefixes[start:end], befores[start:end], currents[start]
             if all(map(is_, olds, repeat(olds[0]))):  # the usual run: one UPDATE replacing another
                 runs.append(Run(keys, olds[0], current))
@@ -139,7 +138,7 @@ class LocRib:
             return journal[prefix]
         return self.routes.get(prefix)
 
-    def befores(self, prefixes: Sequence[bytes], currents: Sequence[Route | None]) -> list[Route | None]:
+    def _befores(self, prefixes: Sequence[bytes], currents: Sequence[Route | None]) -> list[Route | None]:
         """``before`` for many prefixes whose current Routes are ``currents`` (a loop in C)."""
         journal = self.journal
         return list(map(journal.get, prefixes, currents)) if journal else list(currents)
@@ -279,8 +278,7 @@ class LocRib:
 
     def _with(self, old: Route, path: Path, sole: Route) -> tuple[Route, bool]:
         """``old`` with ``path`` in place of its source's path; True when the source had none."""
-        address, path_id = path.peer.address, path.path_id
-        others = tuple(c for c in old.candidates if not (c.path_id == path_id and c.peer.address == address))
+        others = _other_candidates(old, path.peer.address, path.path_id)
         added = len(others) == len(old.candidates)
         if not others:
             return (old if old.candidates[0] == path else sole), added
@@ -296,11 +294,10 @@ class LocRib:
         olds = list(map(routes.get, prefixes))
         if not olds:
             return []
-        starts = compress(range(1, len(olds)), map(is_not, olds[1:], olds))
         memo: dict[int, tuple[Route | None, bool]] = {}
         changed: list[bytes] = []
         removed = 0
-        for start, end in pairwise([0, *starts, len(olds)]):
+        for start, end in _runs_of_one_object(olds):
             old = olds[start]
             if old is None:
                 continue
@@ -331,9 +328,7 @@ class LocRib:
         return changed
 
     def _without(self, old: Route, address: bytes, path_id: int) -> tuple[Route | None, bool]:
-        remaining = tuple(
-            c for c in old.candidates if not (c.path_id == path_id and c.peer.address == address)
-        )
+        remaining = _other_candidates(old, address, path_id)
         if len(remaining) == len(old.candidates):
             return old, False
         if not remaining:
@@ -410,6 +405,17 @@ def _same_path(first: Path, second: Path) -> bool:
         and first.path_id == second.path_id
         and first.peer == second.peer
     )
+
+
+def _other_candidates(route: Route, address: bytes, path_id: int) -> tuple[Path, ...]:
+    """The candidates of ``route`` but the path of neighbour ``address`` under ``path_id``."""
+    return tuple(c for c in route.candidates if not (c.path_id == path_id and c.peer.address == address))
+
+
+def _runs_of_one_object(values: Sequence[object]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of consecutive ``values`` that are one object (compared in C)."""
+    starts = compress(range(1, len(values)), map(is_not, values[1:], values))
+    return pairwise([0, *starts, len(values)])
 
 
 def prefixes_of(runs: Iterable[Run]) -> list[bytes]:
