@@ -9,6 +9,7 @@ change one new revision for every write and one history row per written key.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,7 @@ class Outcome:
     results: list[Document | None]
     revision: int | None  # the new revision, None when nothing was written
     deleted: dict[ResourceKey, Document]  # the last state of each deleted key (at its last revision)
+    kinds: frozenset[KindKey] = frozenset()  # the kinds written at ``revision``
 
 
 def execute(
@@ -79,13 +81,14 @@ def execute(
             events.append(WatchEvent(kind, key, shallow_stamp(document, revision), revision))
     table.write(revision, decided.writes, events)
     deleted = {key: stamp(stored.document, stored.revision) for key, stored in decided.deleted.items()}
+    kinds = frozenset(key.kind_key for key in decided.writes)
     if keeps_documents:
-        return Outcome([stamped(result, revision) for result in decided.results], revision, deleted)
+        return Outcome([stamped(result, revision) for result in decided.results], revision, deleted, kinds)
     results = [
         shallow_stamp(result, revision) if isinstance(result, dict) else stamped(result, revision)
         for result in decided.results
     ]
-    return Outcome(results, revision, deleted)
+    return Outcome(results, revision, deleted, kinds)
 
 
 def single(outcome: Outcome) -> Document:
@@ -114,6 +117,54 @@ def check_watchable(
 def check_compactable(revision: int, current: int) -> None:
     if revision > current:
         raise StoreError(f"cannot compact at revision {revision}: the store is at {current}")
+
+
+class OwnCommits:
+    """What a store object knows of the revisions committed to a store that other processes write
+    too: the newest one known committed (by its own writes, by its looks at the store), and for its
+    own recent commits the kinds each wrote. A watch of kinds none of those wrote has nothing to
+    read after a wake-up for them (``quiet_upto``): a process's writes of kinds its own watch does
+    not follow (an agent's IPAM blocks and handles) cost that watch no read. Thread-safe (the
+    writer's thread records, the poller's looks, the event loop asks)."""
+
+    LIMIT = 1024  # own commits remembered; a watch further behind reads the store
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kinds: dict[int, frozenset[KindKey]] = {}
+        self._latest = 0
+
+    def committed(self, revision: int, kinds: frozenset[KindKey]) -> None:
+        """This store object committed ``revision``, writing ``kinds``."""
+        with self._lock:
+            self._kinds[revision] = kinds
+            self._latest = max(self._latest, revision)
+            while len(self._kinds) > self.LIMIT:
+                del self._kinds[next(iter(self._kinds))]
+
+    def seen(self, revision: int) -> bool:
+        """``revision`` is known committed (a look at the store); True when that is news: newer
+        than any revision known so far (another process's commit, or ours not recorded yet)."""
+        with self._lock:
+            news = revision > self._latest
+            self._latest = max(self._latest, revision)
+            return news
+
+    def quiet_upto(self, after: int, kinds: Collection[KindKey] | None) -> int | None:
+        """The newest known revision when each revision after ``after`` up to it is a commit of
+        ours that wrote none of ``kinds`` (a watch of them there finds nothing); None when one may
+        have: another process's commit, or kinds ``None`` (every kind)."""
+        if kinds is None:
+            return None
+        with self._lock:
+            latest = self._latest
+            if latest - after > self.LIMIT:
+                return None
+            for revision in range(after + 1, latest + 1):
+                written = self._kinds.get(revision)
+                if written is None or not written.isdisjoint(kinds):
+                    return None
+            return max(latest, after)
 
 
 def matches(kinds: Collection[KindKey] | None, key: ResourceKey) -> bool:
