@@ -12,13 +12,14 @@ wakes the watchers when ``PRAGMA data_version`` moved (it changes when any other
 process, committed; it costs a look at the WAL index in shared memory, no I/O); they then read the
 history rows after their revision. The poller sleeps on inotify on the WAL file (``file_writes``:
 every commit writes frames there) and looks at ``data_version`` only after a write: once the file
-was quiet for ``CONFIRM_INTERVAL`` (the commit's frames read as they come, so none wakes it again:
-a wake-up by a commit's last frames after it was seen had cost 50 looks, ~1 ms of CPU per write),
-then every ``CONFIRM_INTERVAL`` until it moved (the commit becomes visible just after its last
-frame), for at most ``CONFIRM_WINDOW`` in all; and every ``FALLBACK_INTERVAL`` in any case. A wake-up for this store object's own commits reads nothing
-(``local.OwnCommits``): only a commit of another process, or of a kind the watch follows, is read. Without inotify it looks every
-``POLL_INTERVAL``: ~30 ms of CPU per second per watching process, which made 50 idle agents on one
-file burn ~1.4 of 2 cores and starve their own pod ADDs (bench/agent.py).
+was quiet for ``CONFIRM_INTERVAL`` (the commit's frames read as they come, so none wakes it again: a
+wake-up by a commit's last frames after it was seen had cost 50 looks, ~1 ms of CPU per write), then
+every ``CONFIRM_INTERVAL`` until it moved (the commit becomes visible just after its last frame),
+for at most ``CONFIRM_WINDOW`` in all; and every ``FALLBACK_INTERVAL`` in any case. A wake-up for
+this store object's own commits reads nothing (``local.OwnCommits``): only a commit of another
+process, or of a kind the watch follows, is read. Without inotify it looks every ``POLL_INTERVAL``:
+~30 ms of CPU per second per watching process, which made 50 idle agents on one file burn ~1.4 of 2
+cores and starve their own pod ADDs (bench/agent.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""A daemon's lean start (daemon.lean_imports): OpenSSL stays unloaded until TLS is used, and then TLS
-through asyncio works; hashes are the same without OpenSSL; prometheus_client without its __init__
-still gives every name; pydantic validates without its plugin discovery (importlib.metadata). Each check runs in a fresh interpreter (this one imported everything)."""
+"""A daemon's lean start (daemon.lean_imports): OpenSSL stays unloaded until TLS is used, and then
+TLS through asyncio works; hashes are the same without OpenSSL; prometheus_client without its
+__init__ still gives every name; pydantic validates without its plugin discovery
+(importlib.metadata). Each check runs in a fresh interpreter (this one imported everything)."""
 
 from __future__ import annotations
 
