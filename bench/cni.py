@@ -1,6 +1,6 @@
 """rackroute-cni against the reference plugins ``ptp`` + ``host-local``, side by side, as a runtime calls them.
 
-    sudo .venv/bin/python bench/cni.py [--rounds 30] [--burst 100]
+    sudo .venv/bin/python bench/cni.py [--rounds 30] [--parallel-calls 100] [--burst 100]
 
 Both plugins run in the same node namespace (``rrt-bc-<random>``, with an uplink and a default route,
 as a node has), are exec'd the same way (environment + stdin, a fresh process per call) into pod
@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import secrets
+import selectors
 import shutil
 import statistics
 import subprocess
@@ -94,13 +95,33 @@ class Plugin:
         return process
 
 
-def finish(process: subprocess.Popen[bytes], started: float) -> float:
-    assert process.stdout is not None
-    output = process.stdout.read()
-    process.wait(60)
-    if process.returncode != 0:
-        raise SystemExit(f"plugin failed: {output.decode(errors='replace')}")
-    return time.perf_counter() - started
+def finish_all(running: list[tuple[subprocess.Popen[bytes], float]]) -> list[float]:
+    """Each call's latency from its exec to the end of its output (the process closing its stdout as
+    it exits), taken when that happens: not when this loop gets round to a call started earlier."""
+    ends: dict[int, float] = {}
+    outputs: dict[int, list[bytes]] = {index: [] for index in range(len(running))}
+    with selectors.DefaultSelector() as selector:
+        for index, (process, _) in enumerate(running):
+            assert process.stdout is not None
+            selector.register(process.stdout.fileno(), selectors.EVENT_READ, index)
+        deadline = time.monotonic() + 60
+        while len(ends) < len(running):
+            if time.monotonic() > deadline:
+                raise SystemExit("a plugin call did not end within 60 s")
+            for key, _ in selector.select(1.0):
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    outputs[key.data].append(chunk)
+                else:
+                    ends[key.data] = time.perf_counter()
+                    selector.unregister(key.fd)
+    latencies = []
+    for index, (process, started) in enumerate(running):
+        process.wait(60)
+        if process.returncode != 0:
+            raise SystemExit(f"plugin failed: {b''.join(outputs[index]).decode(errors='replace')}")
+        latencies.append(ends[index] - started)
+    return latencies
 
 
 def children_cpu() -> float:
@@ -137,16 +158,19 @@ def calls(
             for container, netns in pods[plugin.name][start : start + parallel]:
                 began = time.perf_counter()
                 running.append((plugin.start(command, container, netns), began))
-            side.latencies += [finish(process, began) for process, began in running]
+            side.latencies += finish_all(running)
             side.cpu += children_cpu() - cpu
             side.agent_cpu += process_cpu(agent) - agent_cpu
     return sides
 
 
-def measure(plugins: list[Plugin], rounds: int, burst: int, agent: int) -> dict[str, dict[str, Any]]:
+def measure(
+    plugins: list[Plugin], rounds: int, parallel_calls: int, burst: int, agent: int
+) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {plugin.name: {} for plugin in plugins}
     for parallel in (1, 10, 50):
-        count = max(rounds, parallel)
+        # a parallel figure's calls: whole batches, enough that its p99 is not just its slowest call
+        count = rounds if parallel == 1 else -(-max(rounds, parallel_calls) // parallel) * parallel
         pods = {p.name: make_pods(f"{i}{parallel}", count) for i, p in enumerate(plugins)}
         try:
             adds = calls(plugins, "ADD", pods, parallel, agent)
@@ -161,9 +185,8 @@ def measure(plugins: list[Plugin], rounds: int, burst: int, agent: int) -> dict[
         burst_pods = make_pods(f"{index}b", burst)
         try:
             began = time.perf_counter()
-            running = [plugin.start("ADD", container, netns) for container, netns in burst_pods]
-            for process in running:
-                finish(process, began)
+            running = [(plugin.start("ADD", container, netns), began) for container, netns in burst_pods]
+            finish_all(running)
             figures[plugin.name]["burst_seconds"] = round(time.perf_counter() - began, 3)
             calls([plugin], "DEL", {plugin.name: burst_pods}, 10, agent)
         finally:
@@ -351,7 +374,9 @@ def inner(args: argparse.Namespace) -> None:
             },
             {},
         )
-        results: dict[str, Any] = measure([reference, rackroute_plugin], args.rounds, args.burst, agent.pid)
+        results: dict[str, Any] = measure(
+            [reference, rackroute_plugin], args.rounds, args.parallel_calls, args.burst, agent.pid
+        )
         results["plugin interpreter"] = interpreter.path
         results["agent side"] = asyncio.run(agent_side(work, args.rounds))
         print(json.dumps(results))
@@ -376,7 +401,9 @@ def outer(args: argparse.Namespace) -> None:
         sh("ip", "-n", node, "route", "add", "default", "dev", "rrt-up")
         sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         argv = [sys.executable, __file__, "--inner", "--work", str(work), "--rounds", str(args.rounds)]
-        argv += ["--burst", str(args.burst)] + (["--python", args.python] if args.python else [])
+        argv += ["--burst", str(args.burst), "--parallel-calls", str(args.parallel_calls)] + (
+            ["--python", args.python] if args.python else []
+        )
         output = sh("ip", "netns", "exec", node, *argv)
         results = json.loads(output.strip().splitlines()[-1])
     finally:
@@ -430,7 +457,16 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
-        json.dumps({"rounds": args.rounds, "burst": args.burst, "results": results}, indent=2) + "\n"
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "parallel_calls": args.parallel_calls,
+                "burst": args.burst,
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
     )
     update_results_md(table, args)
 
@@ -441,9 +477,11 @@ def update_results_md(table: str, args: argparse.Namespace) -> None:
     start, end = "<!-- cni:start -->", "<!-- cni:end -->"
     section = (
         f"{start}\n## CNI: rackroute-cni vs ptp + host-local (`bench/cni.py`)\n\n"
-        f"`sudo .venv/bin/python bench/cni.py --rounds {args.rounds} --burst {args.burst}`. "
+        f"`sudo .venv/bin/python bench/cni.py --rounds {args.rounds} --parallel-calls {args.parallel_calls} "
+        f"--burst {args.burst}`. "
         "Same node namespace, same exec path, pod namespaces made before the clocks start, the two "
-        f"plugins' batches interleaved; {args.rounds} calls per sequential figure, {args.burst} pods in "
+        f"plugins' batches interleaved; {args.rounds} calls per sequential figure, {args.parallel_calls} "
+        f"per parallel one (latency from exec to the end of the call's output), {args.burst} pods in "
         f"the burst; CPU from RUSAGE_CHILDREN (plugin processes) and /proc (the agent). "
         f"2-core VM, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.\n\n{table}\n\n"
         "Concurrent ADDs share one IPAM transaction (the allocator batches what arrives while it is "
@@ -463,6 +501,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument(
+        "--parallel-calls", type=int, default=100, help="calls per 10- and 50-parallel figure (whole batches)"
+    )
     parser.add_argument("--python", help="the plugin's interpreter (default: as `rackroute cni install`)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)

@@ -287,9 +287,14 @@ def environment() -> "dict[str, str]":
 
 def main() -> None:
     code, output = run(environment(), sys.stdin.buffer.read())
-    sys.stdout.buffer.write(output)
-    sys.stdout.buffer.flush()
-    sys.exit(code)
+    try:
+        sys.stdout.buffer.write(output)
+        sys.stdout.buffer.flush()
+    except OSError:  # the runtime closed our stdout: nobody can read an error object either
+        code = 1
+    # Everything is said: end the process without the interpreter's teardown (module and object
+    # clean-up, ~2 ms of CPU, a seventh of a call, that nobody waits for; nothing is left buffered).
+    posix._exit(code)
 
 
 if __name__ == "__main__":

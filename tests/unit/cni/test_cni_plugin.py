@@ -258,3 +258,32 @@ def test_installed_form_imports_neither_json_nor_socket_nor_typing_on_the_succes
     assert result.returncode == 0 and result.stdout == b"", result
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.decode().splitlines()}
     assert not imported & {"json", "socket", "typing", "re", "enum"}, sorted(imported)
+
+
+def test_the_plugin_ends_without_the_interpreter_teardown_after_its_answer_is_out(
+    agent_socket: tuple[str, list[bytes], list[bytes]],
+) -> None:
+    """``posix._exit`` after the flush: an ``atexit`` handler (teardown runs them) never runs, and
+    the whole answer still arrives, with the exit code of the outcome."""
+    path, _, answers = agent_socket
+    result_object = {"cniVersion": "1.0.0", "ips": [{"address": f"10.0.{i // 250}.{i % 250}/32"} for i in range(2000)]}
+    answers.append(json.dumps({"result": result_object}).encode())
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('teardown ran'))\n"
+        f"sys.argv = [{str(PLUGIN)!r}]\n"
+        f"exec(compile(open({str(PLUGIN)!r}).read(), {str(PLUGIN)!r}, 'exec'), {{'__name__': '__main__'}})\n"
+    )
+    env = {"PATH": os.environ.get("PATH", "/usr/bin"), **ENV}
+    for config, expected_code in (({**CONFIG, "agentSocket": path}, 0), ({"cniVersion": "9.9.9"}, 1)):
+        run = subprocess.run(
+            [os.path.realpath(sys.executable), "-I", "-S", "-c", probe],
+            input=stdin(config),
+            env=env,
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+        assert run.returncode == expected_code and run.stderr == b"", run.stderr
+        printed = json.loads(run.stdout)
+        assert printed == result_object if expected_code == 0 else printed["code"] == plugin.INVALID_CONFIG
