@@ -266,7 +266,10 @@ def test_the_plugin_ends_without_the_interpreter_teardown_after_its_answer_is_ou
     """``posix._exit`` after the flush: an ``atexit`` handler (teardown runs them) never runs, and
     the whole answer still arrives, with the exit code of the outcome."""
     path, _, answers = agent_socket
-    result_object = {"cniVersion": "1.0.0", "ips": [{"address": f"10.0.{i // 250}.{i % 250}/32"} for i in range(2000)]}
+    result_object = {
+        "cniVersion": "1.0.0",
+        "ips": [{"address": f"10.0.{i // 250}.{i % 250}/32"} for i in range(2000)],
+    }
     answers.append(json.dumps({"result": result_object}).encode())
     probe = (
         "import atexit, sys\n"
