@@ -70,19 +70,18 @@ def ask(path: str, data: bytes, *, shut: bool = True, timeout: float = 10.0) -> 
     return json.loads(b"".join(chunks)) if chunks else None
 
 
-def serving(tmp_path: Path, pods: FakePods, body: Callable[[CniServer, str], Awaitable[None]]) -> CniServer:
+def serving(tmp_path: Path, pods: FakePods, body: Callable[[CniServer, str], Awaitable[None]]) -> None:
     path = str(tmp_path / "rrt-run" / "cni.sock")
 
-    async def scenario() -> CniServer:
+    async def scenario() -> None:
         server = CniServer(pods, path)  # type: ignore[arg-type]  # the fake has handle() only
         await server.start()
         try:
             await body(server, path)
         finally:
             await server.close()
-        return server
 
-    return asyncio.run(asyncio.wait_for(scenario(), 60))
+    asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
 def test_a_request_gets_its_result_and_the_socket_is_root_only(tmp_path: Path) -> None:
